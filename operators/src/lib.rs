@@ -1,0 +1,27 @@
+//! The operator side of `dag`: the [`Operator`] contract, the [`Registry`] that
+//! maps names used in DAG files to operators, and the built-in operators.
+//!
+//! Operators compute; the engine records. An operator receives a [`Context`]
+//! (rendered params, resolved input and output paths, ids, a log sink, a
+//! cancellation token) and returns an [`Outcome`] (output values and metrics).
+//! It never touches the run-state store: lineage and metrics are recorded by
+//! the engine for every operator alike, including ones written in other
+//! languages through the subprocess protocol (see `README.md`).
+//!
+//! This crate deliberately knows nothing about DAG files, plans or the store.
+
+mod context;
+mod error;
+mod noop;
+mod operator;
+mod params;
+mod registry;
+mod shell;
+
+pub use context::{Context, LogSink, ProgressSink};
+pub use error::OperatorError;
+pub use noop::Noop;
+pub use operator::{BoxFuture, Operator, Outcome, Problem, TaskSpec, run_blocking};
+pub use params::{parse_params, require_names};
+pub use registry::Registry;
+pub use shell::Shell;

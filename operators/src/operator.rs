@@ -1,0 +1,132 @@
+//! The [`Operator`] trait and the values that cross it.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::Value;
+
+use crate::{Context, OperatorError};
+
+/// A boxed, sendable future; the return type of [`Operator::execute`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A unit of work that a DAG task names with `operator: <name>`.
+///
+/// Implementations are stateless: every input arrives in the [`Context`].
+pub trait Operator: Send + Sync + 'static {
+    /// The name DAG files use, e.g. `shell` or `ml.train`.
+    fn name(&self) -> &'static str;
+
+    /// Bumped whenever a change in behaviour should invalidate cached outputs.
+    fn version(&self) -> &'static str {
+        "1"
+    }
+
+    /// One line for `dag operators`.
+    fn description(&self) -> &'static str;
+
+    /// Names of the values [`Outcome::values`] will hold, so that
+    /// `{{ tasks.<id>.outputs.<name> }}` can be checked at load time.
+    /// Declared artifact outputs are addressable too and need not be listed.
+    fn value_names(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Checks a task declaration at load time, before anything runs.
+    /// Returns every problem found, not just the first.
+    fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem>;
+
+    /// Runs one attempt. Long CPU-bound work belongs in [`run_blocking`].
+    fn execute<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<Outcome, OperatorError>>;
+}
+
+/// What [`Operator::check`] sees of a task: params rendered with the DAG's
+/// default params, and the declared input and output artifact names → paths.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskSpec<'a> {
+    pub params: &'a Value,
+    pub inputs: &'a BTreeMap<String, String>,
+    pub outputs: &'a BTreeMap<String, String>,
+}
+
+/// One problem in a task declaration found by [`Operator::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where in the task: `params`, `params.n_trees`, `inputs`, `outputs.model`.
+    pub at: String,
+    /// Lowercase, no trailing period, identifiers in backticks.
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl Problem {
+    pub fn new(at: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { at: at.into(), message: message.into(), help: None }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// What an attempt produced besides its artifact files.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// Values addressable downstream as `{{ tasks.<id>.outputs.<name> }}`.
+    pub values: BTreeMap<String, Value>,
+    /// Numeric metrics recorded with the attempt (`accuracy`, `rows_out`, ...).
+    pub metrics: BTreeMap<String, f64>,
+    /// When set, the task succeeded but every task downstream of it is
+    /// skipped with this reason (a quality gate that rejects a model, a drift
+    /// check that finds nothing to retrain for).
+    pub short_circuit: Option<String>,
+    /// One human line for the end-of-run summary.
+    pub summary: Option<String>,
+}
+
+impl Outcome {
+    pub fn value(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.values.insert(name.into(), value.into());
+        self
+    }
+
+    pub fn metric(mut self, name: impl Into<String>, value: f64) -> Self {
+        self.metrics.insert(name.into(), value);
+        self
+    }
+
+    pub fn summary(mut self, line: impl Into<String>) -> Self {
+        self.summary = Some(line.into());
+        self
+    }
+
+    pub fn short_circuit(mut self, reason: impl Into<String>) -> Self {
+        self.short_circuit = Some(reason.into());
+        self
+    }
+}
+
+/// Runs CPU-bound operator work on the blocking pool.
+///
+/// Cancellation is cooperative: the closure should poll
+/// `ctx.cancel.is_cancelled()` between units of work. If the token fires
+/// first, this returns [`OperatorError::Cancelled`] at once and the closure's
+/// result, when it comes, is dropped.
+pub fn run_blocking<'a, F>(ctx: &'a Context, work: F) -> BoxFuture<'a, Result<Outcome, OperatorError>>
+where
+    F: FnOnce(Context) -> Result<Outcome, OperatorError> + Send + 'static,
+{
+    let owned = ctx.clone();
+    Box::pin(async move {
+        let handle = tokio::task::spawn_blocking(move || work(owned));
+        tokio::select! {
+            joined = handle => match joined {
+                Ok(result) => result,
+                Err(join_error) => Err(OperatorError::Panicked(join_error.to_string())),
+            },
+            () = ctx.cancel.cancelled() => Err(OperatorError::Cancelled),
+        }
+    })
+}

@@ -1,0 +1,142 @@
+//! The plain values the store keeps. Times are Unix milliseconds.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    /// The process recording it died, or Ctrl-C stopped it.
+    Interrupted,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    UpstreamFailed,
+    Skipped,
+    UpToDate,
+    Cancelled,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptStatus {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Cancelled,
+    Interrupted,
+}
+
+/// What started a run: `cli`, `cron`, `watch`, `api`, `dag`, `resume`, with
+/// a detail such as the cron expression, the changed file or the parent run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub kind: String,
+    #[serde(default)]
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Sortable by creation time: `YYYYMMDD-HHMMSS-xxxx`.
+    pub run_id: String,
+    pub dag: String,
+    /// blake3 of the DAG's source files.
+    pub spec_hash: String,
+    pub spec_path: Option<String>,
+    pub params: BTreeMap<String, Value>,
+    pub trigger: Trigger,
+    pub status: RunStatus,
+    pub logical_date: String,
+    pub started_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+    /// Set on a run created by `dag run --resume`.
+    pub resumed_from: Option<String>,
+}
+
+/// The final (or current) state of one task in one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub run_id: String,
+    pub task_id: String,
+    pub operator: String,
+    pub status: TaskStatus,
+    /// Number of attempts made (0 for a skipped or up-to-date task).
+    pub attempts: u32,
+    /// Why a task was skipped, up to date, or failed upstream.
+    pub reason: Option<String>,
+    pub started_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+    pub metrics: BTreeMap<String, f64>,
+    /// Output values addressable as `{{ tasks.<id>.outputs.<name> }}`.
+    pub values: BTreeMap<String, Value>,
+    pub cache_key: Option<String>,
+    pub inputs: Vec<ArtifactRecord>,
+    pub outputs: Vec<ArtifactRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub run_id: String,
+    pub task_id: String,
+    /// 1-based.
+    pub attempt: u32,
+    pub status: AttemptStatus,
+    pub started_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub log_path: Option<String>,
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// A file an attempt consumed or produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRecord {
+    /// The declared name (`inputs.<name>` / `outputs.<name>`).
+    pub name: String,
+    /// As declared, relative to the project root where it was relative.
+    pub path: String,
+    /// blake3, hex.
+    pub digest: String,
+    pub size: u64,
+}
+
+/// One entry of a run's append-only event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub run_id: String,
+    /// Assigned by the store, increasing within a run.
+    #[serde(default)]
+    pub seq: u64,
+    pub at_ms: i64,
+    /// `run_started`, `attempt_started`, `attempt_finished`, `task_skipped`, ...
+    pub kind: String,
+    pub task_id: Option<String>,
+    #[serde(default)]
+    pub detail: Value,
+}
+
+/// One write of a group commit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Run(RunRecord),
+    Task(TaskRecord),
+    Attempt(AttemptRecord),
+    Event(EventRecord),
+}
