@@ -1,0 +1,30 @@
+//! `dag`: a declarative workflow engine for the ML lifecycle.
+//!
+//! The flow, and the module that owns each step:
+//!
+//! ```text
+//! SourceFile ──parse──▶ Dag ──plan──▶ Plan ──execute──▶ RunEvent ──record──▶ state (sled)
+//! ```
+//!
+//! - [`parse`]: YAML text → a checked [`model::Dag`], or diagnostics with
+//!   file:line:col for every problem.
+//! - [`plan`]: the task graph (petgraph): explicit and implied dependencies,
+//!   topological order, parallel levels.
+//! - [`scheduler`]: a pure state machine over the plan — ready set, trigger
+//!   rules, skip propagation. No runtime, no clock.
+//! - [`execute`]: the tokio executor around the scheduler — the only place
+//!   that spawns, sleeps, times out, retries and cancels.
+//! - [`record`]: the single writer of the state store; group-commits events.
+//! - [`cli`]: the `dag` command line.
+//!
+//! Operators (`dag_operators`) compute; the engine records. The store
+//! (`dag_state`) is reached only through `record` (writes) and read APIs.
+
+pub mod cli;
+pub mod execute;
+pub mod model;
+pub mod parse;
+pub mod plan;
+pub mod record;
+pub mod render;
+pub mod scheduler;

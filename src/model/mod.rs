@@ -1,0 +1,21 @@
+//! The checked model of a DAG: what a file means once parsing and validation
+//! have accepted it. Values here are immutable and carry the spans that later
+//! stages (planning, execution errors) need to point back at the file.
+//!
+//! Parsing lives in `parse`; nothing here reads files or YAML.
+
+mod condition;
+mod dag;
+mod duration;
+mod schedule;
+mod task;
+mod template;
+mod trigger_rule;
+
+pub use condition::{Comparison, Condition, Operand};
+pub use dag::Dag;
+pub use duration::parse_duration;
+pub use schedule::{Catchup, Overlap, Schedule, normalize_cron};
+pub use task::{Retry, Task, TaskOrigin};
+pub use template::{Reference, Segment, Template, TemplateError};
+pub use trigger_rule::TriggerRule;

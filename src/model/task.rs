@@ -1,0 +1,89 @@
+//! [`Task`]: one node of a DAG as the file declared it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::parse::{SourceFile, Span};
+
+use super::{Condition, TriggerRule};
+
+/// Retry policy: `retries` further attempts after the first, waiting
+/// `delay * backoff^(n-1)` (capped at `max_delay`) before attempt `n + 1`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retry {
+    pub retries: u32,
+    pub delay: Duration,
+    pub backoff: f64,
+    pub max_delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self { retries: 0, delay: Duration::from_secs(1), backoff: 2.0, max_delay: Duration::from_secs(300) }
+    }
+}
+
+impl Retry {
+    /// The wait before attempt `next_attempt` (2 for the first retry).
+    pub fn delay_before(&self, next_attempt: u32) -> Duration {
+        let exponent = next_attempt.saturating_sub(2).min(64) as i32;
+        let seconds = self.delay.as_secs_f64() * self.backoff.powi(exponent);
+        Duration::try_from_secs_f64(seconds).unwrap_or(self.max_delay).min(self.max_delay)
+    }
+}
+
+/// Where a task came from, for diagnostics about it.
+#[derive(Debug, Clone)]
+pub struct TaskOrigin {
+    pub file: Arc<SourceFile>,
+    /// The task's key under `tasks:`.
+    pub key: Span,
+    /// Each `needs` entry, in order.
+    pub needs: Vec<Span>,
+    /// The span of each key's value (`operator`, `when`, `inputs`, ...).
+    pub fields: BTreeMap<&'static str, Span>,
+    /// The task's whole mapping, to point problems at any value inside it.
+    pub body: crate::parse::Node,
+}
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub id: String,
+    pub operator: String,
+    pub description: Option<String>,
+    /// Explicit upstream ids. Dependencies implied by artifacts are added by the planner.
+    pub needs: Vec<String>,
+    /// Declared input artifacts, name → path template.
+    pub inputs: BTreeMap<String, String>,
+    /// Declared output artifacts, name → path template.
+    pub outputs: BTreeMap<String, String>,
+    /// Operator params with templates not yet rendered.
+    pub params: serde_json::Value,
+    pub retry: Retry,
+    pub timeout: Option<Duration>,
+    pub trigger_rule: TriggerRule,
+    pub when: Option<Condition>,
+    /// `cache: false` opts out of skip-if-unchanged.
+    pub cache: bool,
+    pub origin: TaskOrigin,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_and_is_capped() {
+        let retry = Retry {
+            retries: 5,
+            delay: Duration::from_secs(1),
+            backoff: 2.0,
+            max_delay: Duration::from_secs(5),
+        };
+        assert_eq!(retry.delay_before(2), Duration::from_secs(1));
+        assert_eq!(retry.delay_before(3), Duration::from_secs(2));
+        assert_eq!(retry.delay_before(4), Duration::from_secs(4));
+        assert_eq!(retry.delay_before(5), Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,266 @@
+//! Cross-task checks on a merged DAG: dependencies, cycles, operators and
+//! their params, templates and conditions, conflicting outputs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use dag_operators::{Registry, TaskSpec};
+
+use super::node::{Node, Value as NodeValue};
+use super::{Diagnostic, SourceFile, Span, did_you_mean};
+use crate::model::{Dag, Reference, Task, Template, TemplateError};
+use crate::plan::build_plan;
+use crate::render::{Scope, render_value};
+
+pub fn check(dag: &Dag, registry: &Registry, diagnostics: &mut Vec<Diagnostic>) {
+    let ids: Vec<&str> = dag.tasks.keys().map(String::as_str).collect();
+    for task in dag.tasks.values() {
+        check_needs(task, &ids, diagnostics);
+        check_templates(dag, task, registry, diagnostics);
+        check_operator(dag, task, registry, diagnostics);
+    }
+    check_output_conflicts(dag, diagnostics);
+    if diagnostics.is_empty() {
+        if let Err(cycles) = build_plan(dag, &dag.params) {
+            for cycle in cycles {
+                diagnostics.push(cycle_diagnostic(dag, &cycle));
+            }
+        }
+    }
+}
+
+fn check_needs(task: &Task, ids: &[&str], diagnostics: &mut Vec<Diagnostic>) {
+    for (need, span) in task.needs.iter().zip(&task.origin.needs) {
+        if *need == task.id {
+            diagnostics.push(
+                Diagnostic::new("dag::self_dependency", format!("task `{}` needs itself", task.id))
+                    .at(&task.origin.file, *span)
+                    .label("a task cannot depend on itself"),
+            );
+        } else if !ids.contains(&need.as_str()) {
+            diagnostics.push(
+                Diagnostic::new("dag::unknown_dependency", format!("task `{}` needs unknown task `{need}`", task.id))
+                    .at(&task.origin.file, *span)
+                    .label("no task has this id")
+                    .maybe_help(did_you_mean(need, ids.iter().copied())),
+            );
+        }
+    }
+}
+
+fn check_operator(dag: &Dag, task: &Task, registry: &Registry, diagnostics: &mut Vec<Diagnostic>) {
+    let file = &task.origin.file;
+    let operator_span = task.origin.fields.get("operator").copied().unwrap_or(task.origin.key);
+    if task.operator.is_empty() {
+        return;
+    }
+    let Some(operator) = registry.get(&task.operator) else {
+        diagnostics.push(
+            Diagnostic::new("dag::unknown_operator", format!("task `{}` uses unknown operator `{}`", task.id, task.operator))
+                .at(file, operator_span)
+                .label("not a registered operator")
+                .maybe_help(did_you_mean(&task.operator, registry.names()))
+                .help(format!("available: {}", registry.names().collect::<Vec<_>>().join(", "))),
+        );
+        return;
+    };
+    let scope = Scope { params: &dag.params, run: None, outputs: None };
+    let Ok(params) = render_value(&task.params, &scope) else { return };
+    let spec = TaskSpec { params: &params, inputs: &task.inputs, outputs: &task.outputs };
+    for problem in operator.check(&spec) {
+        let span = problem_span(task, &problem.at);
+        diagnostics.push(
+            Diagnostic::new(
+                "dag::operator_params",
+                format!("task `{}` (`{}`): {}", task.id, task.operator, problem.message),
+            )
+            .at(file, span)
+            .maybe_help(problem.help),
+        );
+    }
+}
+
+/// Maps an operator problem's location (`params.n_trees`, `inputs.train`)
+/// to the closest span in the task.
+fn problem_span(task: &Task, at: &str) -> Span {
+    let mut parts = at.split('.');
+    let head = parts.next().unwrap_or("");
+    let mut node = match find_key(&task.origin.body, head) {
+        Some((key, value)) => {
+            let mut best = (key.span, value);
+            for part in parts {
+                match find_key(best.1, part) {
+                    Some((key, value)) => best = (key.span, value),
+                    None => break,
+                }
+            }
+            best.0
+        }
+        None => task.origin.key,
+    };
+    if node.len == 0 {
+        node.len = 1;
+    }
+    node
+}
+
+fn find_key<'a>(node: &'a Node, name: &str) -> Option<(&'a Node, &'a Node)> {
+    match &node.value {
+        NodeValue::Map(entries) => entries.iter().find(|(k, _)| k.scalar_text() == name).map(|(k, v)| (k, v)),
+        _ => None,
+    }
+}
+
+/// Walks every string in the task body and checks its template references.
+fn check_templates(dag: &Dag, task: &Task, registry: &Registry, diagnostics: &mut Vec<Diagnostic>) {
+    let file = &task.origin.file;
+    let mut strings = Vec::new();
+    for key in ["params", "inputs", "outputs"] {
+        if let Some((_, value)) = find_key(&task.origin.body, key) {
+            collect_strings(value, &mut strings);
+        }
+    }
+    for node in strings {
+        let Some(text) = node.as_str() else { continue };
+        if !text.contains("{{") {
+            continue;
+        }
+        match Template::parse(text) {
+            Ok(template) => {
+                for (reference, offset) in template.references() {
+                    let span = node.content_span(offset, reference.to_string().len());
+                    check_reference(dag, task, registry, reference, file, span, diagnostics);
+                }
+            }
+            Err((error, offset)) => diagnostics.push(template_error(file, node.content_span(offset, 2), &error, dag)),
+        }
+    }
+    if let Some(condition) = &task.when {
+        let span = task.origin.fields.get("when").copied().unwrap_or(task.origin.key);
+        for reference in condition.references() {
+            check_reference(dag, task, registry, reference, file, span, diagnostics);
+        }
+    }
+}
+
+fn collect_strings<'a>(node: &'a Node, out: &mut Vec<&'a Node>) {
+    match &node.value {
+        NodeValue::Str(_) => out.push(node),
+        NodeValue::Seq(items) => items.iter().for_each(|n| collect_strings(n, out)),
+        NodeValue::Map(entries) => entries.iter().for_each(|(_, v)| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+fn template_error(file: &Arc<SourceFile>, span: Span, error: &TemplateError, dag: &Dag) -> Diagnostic {
+    let diagnostic = Diagnostic::new("dag::unknown_template_variable", error.to_string()).at(file, span);
+    match error {
+        TemplateError::UnknownVariable(path) => {
+            let candidates: Vec<String> = dag
+                .params
+                .keys()
+                .map(|p| format!("params.{p}"))
+                .chain(["run.id", "run.logical_date", "run.dag"].map(String::from))
+                .collect();
+            diagnostic
+                .maybe_help(did_you_mean(path, candidates.iter().map(String::as_str)))
+                .help("variables: `params.<name>`, `run.id`, `run.logical_date`, `run.dag`, `tasks.<id>.outputs.<name>`")
+        }
+        _ => Diagnostic { code: "dag::template_syntax", ..diagnostic },
+    }
+}
+
+fn check_reference(
+    dag: &Dag,
+    task: &Task,
+    registry: &Registry,
+    reference: &Reference,
+    file: &Arc<SourceFile>,
+    span: Span,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    match reference {
+        Reference::Param(name) if !dag.params.contains_key(name) => diagnostics.push(
+            Diagnostic::new("dag::unknown_template_variable", format!("unknown template variable `params.{name}`"))
+                .at(file, span)
+                .label("no such param")
+                .maybe_help(did_you_mean(
+                    &format!("params.{name}"),
+                    dag.params.keys().map(|p| format!("params.{p}")).collect::<Vec<_>>().iter().map(String::as_str),
+                ))
+                .help("declare it under `params:` with a default value"),
+        ),
+        Reference::TaskOutput { task: upstream, name } => {
+            let Some(producer) = dag.tasks.get(upstream) else {
+                diagnostics.push(
+                    Diagnostic::new(
+                        "dag::unknown_template_variable",
+                        format!("unknown template variable `{reference}`: there is no task `{upstream}`"),
+                    )
+                    .at(file, span)
+                    .maybe_help(did_you_mean(upstream, dag.tasks.keys().map(String::as_str))),
+                );
+                return;
+            };
+            if producer.id == task.id {
+                diagnostics.push(
+                    Diagnostic::new("dag::self_dependency", format!("task `{}` references its own outputs", task.id))
+                        .at(file, span),
+                );
+                return;
+            }
+            let values = registry.get(&producer.operator).map(|op| op.value_names()).unwrap_or(&[]);
+            let open_ended = values.is_empty();
+            if !open_ended && !producer.outputs.contains_key(name) && !values.contains(&name.as_str()) {
+                let known: Vec<&str> = producer.outputs.keys().map(String::as_str).chain(values.iter().copied()).collect();
+                diagnostics.push(
+                    Diagnostic::new(
+                        "dag::unknown_template_variable",
+                        format!("unknown template variable `{reference}`: task `{upstream}` has no output `{name}`"),
+                    )
+                    .at(file, span)
+                    .maybe_help(did_you_mean(name, known.iter().copied()))
+                    .help(format!("outputs of `{upstream}`: {}", known.join(", "))),
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+fn check_output_conflicts(dag: &Dag, diagnostics: &mut Vec<Diagnostic>) {
+    let mut writers: BTreeMap<String, &str> = BTreeMap::new();
+    for task in dag.tasks.values() {
+        for path in task.outputs.values() {
+            let normalized = crate::plan::normalize(path);
+            if let Some(other) = writers.insert(normalized, &task.id) {
+                let span = task.origin.fields.get("outputs").copied().unwrap_or(task.origin.key);
+                diagnostics.push(
+                    Diagnostic::new(
+                        "dag::output_conflict",
+                        format!("tasks `{other}` and `{}` both write `{path}`", task.id),
+                    )
+                    .at(&task.origin.file, span)
+                    .help("each artifact path must have exactly one producing task"),
+                );
+            }
+        }
+    }
+}
+
+fn cycle_diagnostic(dag: &Dag, cycle: &[String]) -> Diagnostic {
+    let path = cycle.join(" -> ");
+    let diagnostic = Diagnostic::new("dag::cycle", format!("dependency cycle: {path}"))
+        .help("remove one of these dependencies (`needs`, a shared artifact path, or a `tasks.<id>` reference)");
+    // `a -> b` means `b` depends on `a`: point at `b`'s `needs` entry for `a`.
+    let (Some(upstream), Some(task)) = (cycle.first(), cycle.get(1).and_then(|id| dag.tasks.get(id))) else {
+        return diagnostic;
+    };
+    let span = task
+        .needs
+        .iter()
+        .position(|n| n == upstream)
+        .and_then(|i| task.origin.needs.get(i).copied())
+        .unwrap_or(task.origin.key);
+    diagnostic.at(&task.origin.file, span)
+}

@@ -1,0 +1,167 @@
+//! [`Diagnostic`]: a problem in text a user wrote, rendered like a compiler
+//! error with a stable code, `--> file:line:col`, an excerpt and a help line.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{SourceFile, Span};
+
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    /// Stable, documented code such as `dag::unknown_dependency`.
+    pub code: &'static str,
+    /// Lowercase, no trailing period, identifiers in backticks.
+    pub message: String,
+    pub location: Option<(Arc<SourceFile>, Span)>,
+    /// Short text under the caret line.
+    pub label: Option<String>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), location: None, label: None, help: None }
+    }
+
+    pub fn at(mut self, file: &Arc<SourceFile>, span: Span) -> Self {
+        self.location = Some((Arc::clone(file), span));
+        self
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn maybe_help(mut self, help: Option<String>) -> Self {
+        self.help = help.or(self.help);
+        self
+    }
+
+    /// `(path, line, column)` of the primary span.
+    pub fn position(&self) -> Option<(String, usize, usize)> {
+        let (file, span) = self.location.as_ref()?;
+        let (line, col) = file.line_col(span.offset);
+        Some((file.path.display().to_string(), line, col))
+    }
+
+    /// Renders the diagnostic as a block of text; `color` adds ANSI styles.
+    pub fn render(&self, color: bool) -> String {
+        let (red, blue, bold, reset) =
+            if color { ("\x1b[1;31m", "\x1b[1;34m", "\x1b[1m", "\x1b[0m") } else { ("", "", "", "") };
+        let mut out = String::new();
+        let _ = writeln!(out, "{red}error[{}]{reset}{bold}: {}{reset}", self.code, self.message);
+        if let Some((file, span)) = &self.location {
+            let (line, col) = file.line_col(span.offset);
+            let gutter = line.to_string().len();
+            let pad = " ".repeat(gutter);
+            let text = file.line_text(line);
+            let _ = writeln!(out, "{pad}{blue}-->{reset} {}:{line}:{col}", file.path.display());
+            let _ = writeln!(out, "{pad} {blue}|{reset}");
+            let _ = writeln!(out, "{blue}{line}{reset} {blue}|{reset} {text}");
+            let width = caret_width(text, col, span.len);
+            let carets = "^".repeat(width);
+            let label = self.label.as_deref().map(|l| format!(" {l}")).unwrap_or_default();
+            let indent = " ".repeat(col.saturating_sub(1));
+            let _ = writeln!(out, "{pad} {blue}|{reset} {indent}{red}{carets}{label}{reset}");
+        }
+        if let Some(help) = &self.help {
+            let _ = writeln!(out, "  {blue}={reset} {bold}help{reset}: {help}");
+        }
+        out
+    }
+
+    pub fn to_json(&self) -> DiagnosticJson {
+        let position = self.position();
+        DiagnosticJson {
+            code: self.code,
+            message: self.message.clone(),
+            file: position.as_ref().map(|p| p.0.clone()),
+            line: position.as_ref().map(|p| p.1),
+            column: position.as_ref().map(|p| p.2),
+            help: self.help.clone(),
+        }
+    }
+}
+
+/// The `--json` shape of a diagnostic.
+#[derive(Debug, Serialize)]
+pub struct DiagnosticJson {
+    pub code: &'static str,
+    pub message: String,
+    pub file: Option<String>,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub help: Option<String>,
+}
+
+/// Carets cover the span but never run past the end of the line.
+fn caret_width(line: &str, col: usize, len: usize) -> usize {
+    let remaining = line.chars().count().saturating_sub(col.saturating_sub(1));
+    len.min(remaining).max(1)
+}
+
+/// Picks the candidate closest to `name` by edit distance, if close enough
+/// to be a plausible typo.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1) + 1;
+    candidates
+        .into_iter()
+        .map(|candidate| (edit_distance(name, candidate), candidate))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, candidate)| (*distance, *candidate))
+        .map(|(_, candidate)| candidate)
+}
+
+/// `did you mean `x`?` when a near name exists.
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    closest(name, candidates).map(|c| format!("did you mean `{c}`?"))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_code_location_excerpt_and_help() {
+        let file = SourceFile::new("d.yaml", "tasks:\n  b:\n    needs: [clen]\n");
+        let text = Diagnostic::new("dag::unknown_dependency", "task `b` needs unknown task `clen`")
+            .at(&file, Span::new(24, 4))
+            .label("not a task")
+            .help("did you mean `clean`?")
+            .render(false);
+        assert_eq!(
+            text,
+            "error[dag::unknown_dependency]: task `b` needs unknown task `clen`\n \
+             --> d.yaml:3:13\n  |\n3 |     needs: [clen]\n  |             ^^^^ not a task\n  \
+             = help: did you mean `clean`?\n"
+        );
+    }
+
+    #[test]
+    fn closest_name_suggests_typo_fix_and_rejects_strangers() {
+        assert_eq!(closest("clen", ["clean", "split"]), Some("clean"));
+        assert_eq!(closest("zzzzzz", ["clean", "split"]), None);
+    }
+}
