@@ -5,7 +5,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -86,30 +86,45 @@ impl fmt::Debug for Context {
     }
 }
 
-/// The attempt's log file. Cloning shares the file.
+/// The attempt's log file, created on first use so that tasks which log
+/// nothing leave no file behind. Cloning shares the file.
 #[derive(Clone)]
 pub struct LogSink {
-    path: Option<PathBuf>,
-    file: Option<Arc<Mutex<File>>>,
+    path: Option<Arc<PathBuf>>,
+    file: Arc<OnceLock<Option<Mutex<File>>>>,
 }
 
 impl LogSink {
-    pub fn to_file(path: PathBuf, file: File) -> Self {
-        Self { path: Some(path), file: Some(Arc::new(Mutex::new(file))) }
+    /// A log at `path`; the parent directory is created when the first line is written.
+    pub fn at(path: PathBuf) -> Self {
+        Self { path: Some(Arc::new(path)), file: Arc::new(OnceLock::new()) }
     }
 
     pub fn discard() -> Self {
-        Self { path: None, file: None }
+        Self { path: None, file: Arc::new(OnceLock::new()) }
     }
 
-    /// Where the log lives, for operators that hand it to a child process.
+    /// Where the log lives (it may not exist until something is written).
     pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        self.path.as_deref().map(PathBuf::as_path)
+    }
+
+    fn file(&self) -> Option<&Mutex<File>> {
+        self.file
+            .get_or_init(|| {
+                let path = self.path.as_deref()?;
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).ok()?;
+                }
+                let file = std::fs::OpenOptions::new().create(true).append(true).open(path.as_path()).ok()?;
+                Some(Mutex::new(file))
+            })
+            .as_ref()
     }
 
     /// Appends one line. Logging never fails the task: a write error is dropped.
     pub fn line(&self, message: impl fmt::Display) {
-        if let Some(file) = &self.file {
+        if let Some(file) = self.file() {
             if let Ok(mut file) = file.lock() {
                 let _ = writeln!(file, "{message}");
             }
@@ -118,7 +133,7 @@ impl LogSink {
 
     /// Another handle on the same file, for a child's stdout or stderr.
     pub fn try_clone_file(&self) -> Option<File> {
-        let file = self.file.as_ref()?.lock().ok()?;
+        let file = self.file()?.lock().ok()?;
         file.try_clone().ok()
     }
 }

@@ -1,8 +1,63 @@
 //! `shell`: runs a command in its own process group.
+//!
+//! stdout and stderr go to the attempt's log file. On timeout, cancellation
+//! or the attempt being dropped, the whole process group is killed, so no
+//! grandchild outlives its task.
+//!
+//! This is also the subprocess protocol for operators written in any
+//! language: the child gets `DAG_CONTEXT` (a JSON file describing the
+//! attempt) and `DAG_OUTCOME` (a path it may write a JSON object to:
+//! `{"values": {..}, "metrics": {..}, "summary": "..", "short_circuit": ".."}`).
 
-use crate::{BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params};
 
 pub struct Shell;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    /// Run with `sh -c`.
+    command: Option<String>,
+    /// Run directly, no shell.
+    argv: Option<Vec<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    /// Working directory, relative to the project root.
+    cwd: Option<String>,
+}
+
+impl Params {
+    fn problems(&self) -> Vec<Problem> {
+        match (&self.command, &self.argv) {
+            (Some(_), Some(_)) => vec![Problem::new("params", "give `command` or `argv`, not both")],
+            (None, None) => vec![
+                Problem::new("params", "missing `command` or `argv`")
+                    .with_help("add `command: \"echo hello\"` or `argv: [echo, hello]`"),
+            ],
+            (None, Some(argv)) if argv.is_empty() => vec![Problem::new("params.argv", "`argv` is empty")],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The JSON a child may write to `DAG_OUTCOME`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChildOutcome {
+    #[serde(default)]
+    values: BTreeMap<String, Value>,
+    #[serde(default)]
+    metrics: BTreeMap<String, f64>,
+    summary: Option<String>,
+    short_circuit: Option<String>,
+}
 
 impl Operator for Shell {
     fn name(&self) -> &'static str {
@@ -13,11 +68,211 @@ impl Operator for Shell {
         "runs `command` with `sh -c`, or `argv` directly, in its own process group"
     }
 
-    fn check(&self, _spec: &TaskSpec<'_>) -> Vec<Problem> {
-        Vec::new()
+    fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {
+        match parse_params::<Params>(spec.params) {
+            Ok(params) => params.problems(),
+            Err(problem) => vec![problem],
+        }
     }
 
-    fn execute<'a>(&'a self, _ctx: &'a Context) -> BoxFuture<'a, Result<Outcome, OperatorError>> {
-        Box::pin(async move { Err(OperatorError::failed("shell is not available yet")) })
+    fn execute<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<Outcome, OperatorError>> {
+        Box::pin(run(ctx))
+    }
+}
+
+async fn run(ctx: &Context) -> Result<Outcome, OperatorError> {
+    let params: Params = parse_params(&ctx.params).map_err(|p| OperatorError::Params(p.message))?;
+    if let Some(problem) = params.problems().into_iter().next() {
+        return Err(OperatorError::Params(problem.message));
+    }
+    let scratch = scratch_dir(ctx);
+    std::fs::create_dir_all(&scratch).map_err(|e| OperatorError::io("create", &scratch, e))?;
+    let context_path = scratch.join(format!("{}.{}.context.json", ctx.task_id, ctx.attempt));
+    let outcome_path = scratch.join(format!("{}.{}.outcome.json", ctx.task_id, ctx.attempt));
+    let _ = std::fs::remove_file(&outcome_path);
+    let described = serde_json::to_vec_pretty(&describe(ctx)).map_err(|e| OperatorError::failed(e.to_string()))?;
+    std::fs::write(&context_path, described).map_err(|e| OperatorError::io("write", &context_path, e))?;
+
+    let mut command = match (&params.command, &params.argv) {
+        (Some(script), _) => {
+            let mut command = tokio::process::Command::new("sh");
+            command.arg("-c").arg(script);
+            command
+        }
+        (None, Some(argv)) => {
+            let mut command = tokio::process::Command::new(&argv[0]);
+            command.args(&argv[1..]);
+            command
+        }
+        (None, None) => return Err(OperatorError::Params("missing `command` or `argv`".into())),
+    };
+    command
+        .current_dir(params.cwd.as_ref().map_or_else(|| ctx.workdir.clone(), |cwd| ctx.workdir.join(cwd)))
+        .envs(&params.env)
+        .env("DAG_RUN_ID", &ctx.run_id)
+        .env("DAG_TASK_ID", &ctx.task_id)
+        .env("DAG_ATTEMPT", ctx.attempt.to_string())
+        .env("DAG_CONTEXT", &context_path)
+        .env("DAG_OUTCOME", &outcome_path)
+        .stdin(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    match (ctx.log.try_clone_file(), ctx.log.try_clone_file()) {
+        (Some(out), Some(err)) => {
+            command.stdout(out).stderr(err);
+        }
+        _ => {
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+    }
+    let mut child = command.spawn().map_err(|error| {
+        let program = params.argv.as_ref().and_then(|a| a.first()).map_or("sh", String::as_str);
+        OperatorError::failed(format!("cannot start `{program}`: {error}"))
+    })?;
+    let group = GroupGuard(child.id().map(|pid| pid as i32));
+    let status = tokio::select! {
+        status = child.wait() => status.map_err(|e| OperatorError::failed(format!("waiting for the command failed: {e}")))?,
+        () = ctx.cancel.cancelled() => {
+            drop(group);
+            let _ = child.wait().await;
+            return Err(OperatorError::Cancelled);
+        }
+    };
+    // The leader exited; stragglers in its group go with it.
+    drop(group);
+    let _ = std::fs::remove_file(&context_path);
+    let code = status.code();
+    if !status.success() {
+        let how = match code {
+            Some(code) => format!("exit status {code}"),
+            None => "killed by a signal".to_string(),
+        };
+        let log = ctx.log.path().map(|p| format!(" (log: {})", p.display())).unwrap_or_default();
+        return Err(OperatorError::failed(format!("command failed with {how}{log}")));
+    }
+    let mut outcome = read_outcome(&outcome_path)?;
+    outcome.values.insert("exit_code".into(), json!(code.unwrap_or(0)));
+    Ok(outcome)
+}
+
+fn scratch_dir(ctx: &Context) -> PathBuf {
+    ctx.state_dir.join("tmp").join(&ctx.run_id)
+}
+
+fn describe(ctx: &Context) -> Value {
+    json!({
+        "dag": ctx.dag,
+        "run_id": ctx.run_id,
+        "task_id": ctx.task_id,
+        "attempt": ctx.attempt,
+        "logical_date": ctx.logical_date,
+        "params": ctx.params,
+        "inputs": ctx.inputs,
+        "outputs": ctx.outputs,
+        "workdir": ctx.workdir,
+    })
+}
+
+fn read_outcome(path: &std::path::Path) -> Result<Outcome, OperatorError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Outcome::default()),
+        Err(error) => return Err(OperatorError::io("read", path, error)),
+    };
+    let _ = std::fs::remove_file(path);
+    let child: ChildOutcome = serde_json::from_str(&text).map_err(|error| {
+        OperatorError::failed(format!("the command wrote an invalid outcome to `DAG_OUTCOME`: {error}"))
+    })?;
+    Ok(Outcome { values: child.values, metrics: child.metrics, short_circuit: child.short_circuit, summary: child.summary })
+}
+
+/// Kills a process group when dropped.
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            // SAFETY: kill(2) with a negative pid signals the group; no memory is touched.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::LogSink;
+
+    fn context(dir: &std::path::Path, params: Value) -> Context {
+        let mut ctx = Context::detached(dir, params);
+        ctx.log = LogSink::at(dir.join("task.log"));
+        ctx
+    }
+
+    #[tokio::test]
+    async fn output_goes_to_the_log_and_outcome_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = r#"echo hello; echo oops >&2; printf '{"metrics":{"rows":3},"values":{"k":"v"}}' > "$DAG_OUTCOME""#;
+        let ctx = context(dir.path(), json!({ "command": script }));
+        let outcome = Shell.execute(&ctx).await.expect("command succeeds");
+        assert_eq!(outcome.metrics.get("rows"), Some(&3.0));
+        assert_eq!(outcome.values.get("k"), Some(&json!("v")));
+        let log = std::fs::read_to_string(dir.path().join("task.log")).expect("log written");
+        assert!(log.contains("hello") && log.contains("oops"), "{log}");
+    }
+
+    #[tokio::test]
+    async fn non_zero_exit_fails_with_the_status() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = context(dir.path(), json!({ "argv": ["sh", "-c", "exit 3"] }));
+        let error = Shell.execute(&ctx).await.expect_err("exit 3 fails");
+        assert!(error.to_string().contains("exit status 3"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn cancellation_kills_the_whole_process_group() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let marker = dir.path().join("grandchild.pid");
+        let script = format!("sleep 30 & echo $! > {}; wait", marker.display());
+        let ctx = context(dir.path(), json!({ "command": script }));
+        let cancel = ctx.cancel.clone();
+        let started = Instant::now();
+        let task = tokio::spawn(async move { Shell.execute(&ctx).await.map(|_| ()) });
+        while !marker.exists() && started.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let pid: i32 = std::fs::read_to_string(&marker).expect("pid file").trim().parse().expect("a pid");
+        cancel.cancel();
+        let result = task.await.expect("task joins");
+        assert!(matches!(result, Err(OperatorError::Cancelled)));
+        // The grandchild must be gone (reaped by init, or a zombie for a moment).
+        let mut alive = true;
+        for _ in 0..100 {
+            // SAFETY: signal 0 only checks for existence.
+            let exists = unsafe { libc::kill(pid, 0) } == 0;
+            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z"));
+            if !exists || zombie {
+                alive = false;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!alive, "grandchild {pid} outlived its cancelled task");
+    }
+
+    #[test]
+    fn command_and_argv_are_exclusive_and_one_is_required() {
+        let spec = |params: Value| {
+            let empty = BTreeMap::new();
+            Shell.check(&TaskSpec { params: &params, inputs: &empty, outputs: &empty })
+        };
+        assert_eq!(spec(json!({"command": "true"})), vec![]);
+        assert_eq!(spec(json!({})).len(), 1);
+        assert_eq!(spec(json!({"command": "a", "argv": ["b"]})).len(), 1);
+        assert_eq!(spec(json!({"comand": "true"}))[0].at, "params.comand");
     }
 }

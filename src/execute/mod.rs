@@ -1,0 +1,18 @@
+//! The executor: runs a [`Plan`](crate::plan::Plan) on tokio around the pure
+//! [`Scheduler`](crate::scheduler::Scheduler). This is the only module that
+//! spawns, sleeps, times out, retries and cancels.
+//!
+//! Operators compute; the executor hashes their declared input and output
+//! artifacts and sends every record to the [`recorder`](crate::record), so
+//! lineage is complete whichever operator ran.
+
+mod artifacts;
+mod clock;
+mod engine;
+mod run_loop;
+mod task_runner;
+
+pub use artifacts::hash_file;
+pub use clock::{new_run_id, now_ms, rfc3339};
+pub use engine::{Engine, ExecuteError, RunOutcome, RunRequest};
+pub use run_loop::execute_run;

@@ -1,0 +1,65 @@
+//! [`Engine`], [`RunRequest`] and [`RunOutcome`]: what a run needs and gives.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dag_operators::Registry;
+use dag_state::{RunStatus, Store, Trigger};
+use tokio_util::sync::CancellationToken;
+
+use crate::model::Dag;
+use crate::record::RecorderHandle;
+
+/// What runs share: operators, the store (read side), the recorder (write
+/// side) and the directories paths resolve against.
+#[derive(Clone)]
+pub struct Engine {
+    pub registry: Arc<Registry>,
+    pub store: Arc<Store>,
+    pub recorder: RecorderHandle,
+    /// The project root: relative artifact paths resolve here.
+    pub workdir: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl Engine {
+    pub fn logs_dir(&self) -> PathBuf {
+        self.state_dir.join("logs")
+    }
+}
+
+pub struct RunRequest {
+    pub dag: Arc<Dag>,
+    /// `--param` overrides, already typed.
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// Run only these tasks (empty: all).
+    pub only: Vec<String>,
+    pub max_parallel: Option<usize>,
+    pub trigger: Trigger,
+    /// RFC 3339; the start time when not given.
+    pub logical_date: Option<String>,
+    pub cancel: CancellationToken,
+    /// Called with `(task, done, total, what)` as operators report progress.
+    pub progress: Option<Arc<dyn Fn(&str, u64, u64, &str) + Send + Sync>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub run_id: String,
+    pub status: RunStatus,
+    /// Operator summary lines by task, in plan order.
+    pub summaries: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError {
+    #[error("unknown param `{name}`{}", .help.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    UnknownParam { name: String, help: Option<String> },
+    #[error("unknown task `{name}` in `--only`{}", .help.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    UnknownTask { name: String, help: Option<String> },
+    #[error("the DAG has a dependency cycle with these params: {0}")]
+    Cycle(String),
+    #[error(transparent)]
+    Record(#[from] crate::record::RecordError),
+}

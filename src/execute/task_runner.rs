@@ -1,0 +1,214 @@
+//! One task: attempts with retries, exponential backoff, timeouts and
+//! cancellation; input and output artifacts hashed around them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dag_operators::{Context, LogSink, Operator, OperatorError, Outcome};
+use dag_state::{ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, Write};
+use tokio_util::sync::CancellationToken;
+
+use super::artifacts::{Declared, hash_all};
+use super::clock::now_ms;
+use crate::model::Retry;
+use crate::record::{RecorderHandle, error_chain};
+use crate::scheduler::Terminal;
+
+/// Everything one task needs, prepared by the run loop.
+pub struct TaskJob {
+    pub index: usize,
+    pub operator: Arc<dyn Operator>,
+    /// Attempt-independent context; `attempt`, `log` and `cancel` are set per attempt.
+    pub context: Context,
+    pub retry: Retry,
+    pub timeout: Option<Duration>,
+    pub inputs: Vec<Declared>,
+    pub outputs: Vec<Declared>,
+    pub run_cancel: CancellationToken,
+    pub recorder: RecorderHandle,
+}
+
+pub struct TaskResult {
+    pub index: usize,
+    pub terminal: Terminal,
+    pub attempts: u32,
+    pub outcome: Option<Outcome>,
+    pub error: Option<String>,
+    pub started_at_ms: i64,
+    pub finished_at_ms: i64,
+    pub inputs: Vec<ArtifactRecord>,
+    pub outputs: Vec<ArtifactRecord>,
+}
+
+enum AttemptEnd {
+    Succeeded(Outcome),
+    Failed { status: AttemptStatus, error: String },
+}
+
+pub async fn run_task(job: TaskJob) -> TaskResult {
+    let started_at_ms = now_ms();
+    let mut result = TaskResult {
+        index: job.index,
+        terminal: Terminal::Failed,
+        attempts: 0,
+        outcome: None,
+        error: None,
+        started_at_ms,
+        finished_at_ms: started_at_ms,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+    };
+    let max_attempts = job.retry.retries.saturating_add(1);
+    for attempt in 1..=max_attempts {
+        result.attempts = attempt;
+        let end = run_attempt(&job, attempt, &mut result.inputs).await;
+        match end {
+            AttemptEnd::Succeeded(outcome) => {
+                let declared = job.outputs.clone();
+                match tokio::task::spawn_blocking(move || hash_all(&declared, "declared output")).await {
+                    Ok(Ok(outputs)) => {
+                        result.outputs = outputs;
+                        result.terminal = Terminal::Succeeded;
+                        result.outcome = Some(outcome);
+                        result.error = None;
+                        break;
+                    }
+                    Ok(Err(error)) => result.error = Some(format!("{error} (the operator did not write it)")),
+                    Err(join) => result.error = Some(format!("hashing outputs failed: {join}")),
+                }
+            }
+            AttemptEnd::Failed { status, error } => {
+                result.error = Some(error);
+                if matches!(status, AttemptStatus::Cancelled) {
+                    result.terminal = Terminal::Cancelled;
+                    break;
+                }
+            }
+        }
+        if attempt < max_attempts {
+            let delay = job.retry.delay_before(attempt + 1);
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = job.run_cancel.cancelled() => {
+                    result.terminal = Terminal::Cancelled;
+                    break;
+                }
+            }
+        }
+    }
+    result.finished_at_ms = now_ms();
+    result
+}
+
+async fn run_attempt(job: &TaskJob, attempt: u32, inputs: &mut Vec<ArtifactRecord>) -> AttemptEnd {
+    let task_id = job.context.task_id.clone();
+    let run_id = job.context.run_id.clone();
+    let log_path = job
+        .context
+        .state_dir
+        .join("logs")
+        .join(&run_id)
+        .join(format!("{task_id}.{attempt}.log"));
+    let cancel = job.run_cancel.child_token();
+    let mut context = job.context.clone();
+    context.attempt = attempt;
+    context.log = LogSink::at(log_path.clone());
+    context.cancel = cancel.clone();
+
+    let started_at_ms = now_ms();
+    let mut record = AttemptRecord {
+        run_id: run_id.clone(),
+        task_id: task_id.clone(),
+        attempt,
+        status: AttemptStatus::Running,
+        started_at_ms,
+        finished_at_ms: None,
+        exit_code: None,
+        error: None,
+        log_path: Some(log_path.to_string_lossy().into_owned()),
+        metrics: Default::default(),
+    };
+    job.recorder.write(Write::Attempt(record.clone()));
+    job.recorder.write(Write::Event(event(&run_id, &task_id, "attempt_started", attempt, started_at_ms)));
+
+    let declared = job.inputs.clone();
+    let end = match tokio::task::spawn_blocking(move || hash_all(&declared, "input")).await {
+        Ok(Ok(hashed)) => {
+            *inputs = hashed;
+            execute(job, &context, &cancel).await
+        }
+        Ok(Err(error)) => AttemptEnd::Failed { status: AttemptStatus::Failed, error },
+        Err(join) => AttemptEnd::Failed { status: AttemptStatus::Failed, error: format!("hashing inputs failed: {join}") },
+    };
+
+    record.finished_at_ms = Some(now_ms());
+    match &end {
+        AttemptEnd::Succeeded(outcome) => {
+            record.status = AttemptStatus::Succeeded;
+            record.metrics = outcome.metrics.clone();
+            record.exit_code = outcome.values.get("exit_code").and_then(|v| v.as_i64()).map(|c| c as i32);
+        }
+        AttemptEnd::Failed { status, error } => {
+            record.status = *status;
+            record.error = Some(error.clone());
+            context.log.line(format_args!("dag: attempt {attempt} ended: {error}"));
+        }
+    }
+    let finished = record.finished_at_ms.unwrap_or(started_at_ms);
+    job.recorder.write(Write::Attempt(record));
+    job.recorder.write(Write::Event(event(&run_id, &task_id, "attempt_finished", attempt, finished)));
+    end
+}
+
+/// Runs the operator under the timeout and the run's cancellation. On either,
+/// the attempt's token is cancelled before the operator future is dropped, so
+/// blocking work stops and child processes are killed.
+async fn execute(job: &TaskJob, context: &Context, cancel: &CancellationToken) -> AttemptEnd {
+    let timeout = async {
+        match job.timeout {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
+        result = job.operator.execute(context) => result,
+        () = timeout => {
+            cancel.cancel();
+            Err(OperatorError::TimedOut)
+        }
+        () = job.run_cancel.cancelled() => Err(OperatorError::Cancelled),
+    };
+    match result {
+        Ok(outcome) => AttemptEnd::Succeeded(outcome),
+        Err(OperatorError::Cancelled) => {
+            AttemptEnd::Failed { status: AttemptStatus::Cancelled, error: "cancelled".into() }
+        }
+        Err(OperatorError::TimedOut) => AttemptEnd::Failed {
+            status: AttemptStatus::TimedOut,
+            error: format!("timed out after {}", humanize(job.timeout.unwrap_or_default())),
+        },
+        Err(error) => AttemptEnd::Failed { status: AttemptStatus::Failed, error: error_chain(&error) },
+    }
+}
+
+fn event(run_id: &str, task_id: &str, kind: &str, attempt: u32, at_ms: i64) -> EventRecord {
+    EventRecord {
+        run_id: run_id.to_string(),
+        seq: 0,
+        at_ms,
+        kind: kind.to_string(),
+        task_id: Some(task_id.to_string()),
+        detail: serde_json::json!({ "attempt": attempt }),
+    }
+}
+
+pub fn humanize(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", duration.as_secs_f64())
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    }
+}
