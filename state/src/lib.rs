@@ -27,6 +27,9 @@ mod recovery;
 mod store;
 mod trees;
 
+#[cfg(test)]
+mod test_support;
+
 pub use error::StateError;
 pub use records::{
     ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, RunRecord, RunStatus, TaskRecord,

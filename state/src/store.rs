@@ -24,7 +24,7 @@ pub struct OpenReport {
 }
 
 pub struct Store {
-    db: sled::Db,
+    pub(crate) db: sled::Db,
     pub(crate) trees: Trees,
     path: PathBuf,
     /// Serialises commits: planning reads counters (run creation seq, event
@@ -41,7 +41,6 @@ impl Store {
     pub fn open(dir: &Path) -> Result<(Self, OpenReport), StateError> {
         let db = open::open_db(dir)?;
         let trees = Trees::open(&db)?;
-        open::check_format_version(&trees, dir)?;
         let store = Self {
             db,
             trees,
@@ -49,9 +48,6 @@ impl Store {
             commit_lock: Mutex::new(()),
         };
         let interrupted_runs = recovery::interrupt_dead_runs(&store)?;
-        // Makes a new store's format version durable even if nothing else is
-        // ever committed.
-        store.db.flush()?;
         Ok((store, OpenReport { interrupted_runs }))
     }
 

@@ -1,13 +1,12 @@
 //! The sled trees of the store and what each one maps (see `README.md` for
 //! the full on-disk format). Records live in `runs`, `tasks`, `attempts` and
 //! `events`; every other tree is an index that [`crate::Store::commit`]
-//! maintains in the same transaction as the records it points at.
+//! maintains in the same transaction as the records it points at. The format
+//! version sits in sled's default tree, read before any tree is opened.
 
 /// Names every tree; the discriminant indexes [`Trees::all`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TreeId {
-    /// `format_version` → the layout version, as text.
-    Meta,
     /// `run_id` → `RunRecord`.
     Runs,
     /// `run_id` → creation seq (u64 BE), assigned on first write of the run.
@@ -34,11 +33,10 @@ pub(crate) enum TreeId {
     DigestConsumers,
 }
 
-pub(crate) const TREE_COUNT: usize = 13;
+pub(crate) const TREE_COUNT: usize = 12;
 
 impl TreeId {
     pub(crate) const ALL: [TreeId; TREE_COUNT] = [
-        TreeId::Meta,
         TreeId::Runs,
         TreeId::RunSeq,
         TreeId::RunOrder,
@@ -55,7 +53,6 @@ impl TreeId {
 
     pub(crate) fn name(self) -> &'static str {
         match self {
-            TreeId::Meta => "meta",
             TreeId::Runs => "runs",
             TreeId::RunSeq => "run_seq",
             TreeId::RunOrder => "run_order",
