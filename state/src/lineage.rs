@@ -74,3 +74,126 @@ impl Store {
 fn has_artifact(artifacts: &[ArtifactRecord], matches: impl Fn(&ArtifactRecord) -> bool) -> bool {
     artifacts.iter().any(matches)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::test_support::{TestResult, artifact, run, task, temp_store};
+    use crate::{RunStatus, TaskRecord, TaskStatus, Write};
+
+    fn ids(tasks: Vec<TaskRecord>) -> Vec<(String, String)> {
+        tasks
+            .into_iter()
+            .map(|task| (task.run_id, task.task_id))
+            .collect()
+    }
+
+    fn pair(run_id: &str, task_id: &str) -> (String, String) {
+        (run_id.to_owned(), task_id.to_owned())
+    }
+
+    fn cached(run_id: &str, task_id: &str, status: TaskStatus, key: &str) -> Write {
+        let mut record = task(run_id, task_id, status);
+        record.cache_key = Some(key.into());
+        Write::Task(record)
+    }
+
+    #[test]
+    fn last_success_with_key_returns_the_newest_succeeded_task() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        store.commit(vec![
+            Write::Run(run("r1", "d", RunStatus::Succeeded)),
+            cached("r1", "fit", TaskStatus::Succeeded, "k"),
+        ])?;
+        store.commit(vec![
+            Write::Run(run("r2", "d", RunStatus::Succeeded)),
+            cached("r2", "fit", TaskStatus::Succeeded, "k"),
+        ])?;
+        store.commit(vec![
+            Write::Run(run("r3", "d", RunStatus::Failed)),
+            cached("r3", "fit", TaskStatus::Failed, "k"),
+        ])?;
+        let found = store.last_success_with_key("k")?;
+        assert_eq!(found.map(|task| task.run_id), Some("r2".to_owned()));
+        assert!(store.last_success_with_key("other")?.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn task_that_stops_being_a_success_no_longer_serves_its_cache_key() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        store.commit(vec![cached("r1", "fit", TaskStatus::Succeeded, "k")])?;
+        store.commit(vec![cached("r2", "fit", TaskStatus::Succeeded, "k")])?;
+        store.commit(vec![cached("r2", "fit", TaskStatus::Failed, "k")])?;
+        let found = store.last_success_with_key("k")?;
+        assert_eq!(found.map(|task| task.run_id), Some("r1".to_owned()));
+        Ok(())
+    }
+
+    #[test]
+    fn producers_of_path_are_newest_run_first() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        for run_id in ["r1", "r2"] {
+            let mut record = task(run_id, "clean", TaskStatus::Succeeded);
+            record.outputs = vec![artifact("data/clean.csv", &format!("digest-{run_id}"))];
+            store.commit(vec![
+                Write::Run(run(run_id, "d", RunStatus::Succeeded)),
+                Write::Task(record),
+            ])?;
+        }
+        let mut unrelated = task("r2", "split", TaskStatus::Succeeded);
+        unrelated.outputs = vec![artifact("data/clean.csv.bak", "x")];
+        store.commit(vec![Write::Task(unrelated)])?;
+        assert_eq!(
+            ids(store.producers_of_path("data/clean.csv")?),
+            [pair("r2", "clean"), pair("r1", "clean")]
+        );
+        assert_eq!(
+            ids(store.producers_of_digest("digest-r1")?),
+            [pair("r1", "clean")]
+        );
+        assert!(store.producers_of_path("data/none.csv")?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn consumers_of_digest_come_from_task_inputs_only() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        let mut producer = task("r1", "clean", TaskStatus::Succeeded);
+        producer.outputs = vec![artifact("data/clean.csv", "d1")];
+        let mut first = task("r1", "train", TaskStatus::Succeeded);
+        first.inputs = vec![artifact("data/clean.csv", "d1")];
+        let mut second = task("r2", "evaluate", TaskStatus::Running);
+        second.inputs = vec![
+            artifact("data/clean.csv", "d1"),
+            artifact("model.bin", "m1"),
+        ];
+        store.commit(vec![Write::Task(producer), Write::Task(first)])?;
+        store.commit(vec![Write::Task(second)])?;
+        assert_eq!(
+            ids(store.consumers_of_digest("d1")?),
+            [pair("r2", "evaluate"), pair("r1", "train")]
+        );
+        assert_eq!(
+            ids(store.consumers_of_digest("m1")?),
+            [pair("r2", "evaluate")]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn rewritten_outputs_drop_the_old_path_from_lineage() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        let mut record = task("r1", "clean", TaskStatus::Succeeded);
+        record.outputs = vec![artifact("old.csv", "d1")];
+        store.commit(vec![Write::Task(record.clone())])?;
+        record.outputs = vec![artifact("new.csv", "d2")];
+        store.commit(vec![Write::Task(record)])?;
+        assert!(store.producers_of_path("old.csv")?.is_empty());
+        assert!(store.producers_of_digest("d1")?.is_empty());
+        assert_eq!(
+            ids(store.producers_of_path("new.csv")?),
+            [pair("r1", "clean")]
+        );
+        Ok(())
+    }
+}

@@ -176,3 +176,308 @@ impl Store {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{TestResult, attempt, event, run, task, temp_store};
+    use crate::{AttemptStatus, RunStatus, TaskStatus};
+
+    #[test]
+    fn run_round_trips() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        let mut record = run("20240501-120000-ab12", "train", RunStatus::Running);
+        record.resumed_from = Some("20240430-120000-cd34".into());
+        store.commit(vec![Write::Run(record.clone())])?;
+        assert_eq!(store.run(&record.run_id)?, Some(record));
+        assert_eq!(store.run("missing")?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn task_round_trips_with_artifacts_and_values() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        let mut record = task("r1", "clean", TaskStatus::Succeeded);
+        record.cache_key = Some("k1".into());
+        record.inputs = vec![crate::test_support::artifact("data/raw.csv", "aa")];
+        record.outputs = vec![crate::test_support::artifact("data/clean.csv", "bb")];
+        store.commit(vec![Write::Task(record.clone())])?;
+        assert_eq!(store.tasks("r1")?, vec![record.clone()]);
+        assert_eq!(store.task("r1", "clean")?, Some(record));
+        Ok(())
+    }
+
+    #[test]
+    fn attempt_round_trips() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        let mut record = attempt("r1", "train", 2, AttemptStatus::Failed);
+        record.exit_code = Some(3);
+        record.error = Some("exit status 3".into());
+        store.commit(vec![Write::Attempt(record.clone())])?;
+        assert_eq!(store.attempts("r1")?, vec![record]);
+        Ok(())
+    }
+
+    #[test]
+    fn event_round_trips_with_its_assigned_seq() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        let mut record = event("r1", "task_skipped");
+        record.task_id = Some("clean".into());
+        record.detail = serde_json::json!({ "reason": "up to date" });
+        store.commit(vec![Write::Event(record.clone())])?;
+        record.seq = 1;
+        assert_eq!(store.events("r1")?, vec![record]);
+        Ok(())
+    }
+
+    #[test]
+    fn rewriting_a_record_replaces_it() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        store.commit(vec![Write::Task(task("r1", "t", TaskStatus::Running))])?;
+        store.commit(vec![Write::Task(task("r1", "t", TaskStatus::Failed))])?;
+        let tasks = store.tasks("r1")?;
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(tasks[0].status, TaskStatus::Failed);
+        Ok(())
+    }
+
+    #[test]
+    fn runs_are_listed_newest_created_first() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        // Ids deliberately not in creation order: creation order wins.
+        for id in ["c", "a", "b"] {
+            store.commit(vec![Write::Run(run(id, "train", RunStatus::Queued))])?;
+        }
+        // Updating an old run does not make it newer.
+        store.commit(vec![Write::Run(run("c", "train", RunStatus::Succeeded))])?;
+        let ids: Vec<_> = store
+            .runs(None, 10)?
+            .into_iter()
+            .map(|run| run.run_id)
+            .collect();
+        assert_eq!(ids, ["b", "a", "c"]);
+        Ok(())
+    }
+
+    #[test]
+    fn runs_filter_by_dag_and_respect_the_limit() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        let mut writes = Vec::new();
+        for index in 0..10 {
+            let dag = if index % 2 == 0 { "train" } else { "monitor" };
+            writes.push(Write::Run(run(
+                &format!("r{index}"),
+                dag,
+                RunStatus::Succeeded,
+            )));
+        }
+        // A dag whose name extends another's must not leak into its listing.
+        writes.push(Write::Run(run("r10", "train-extra", RunStatus::Succeeded)));
+        store.commit(writes)?;
+        let ids: Vec<_> = store
+            .runs(Some("train"), 3)?
+            .into_iter()
+            .map(|run| run.run_id)
+            .collect();
+        assert_eq!(ids, ["r8", "r6", "r4"]);
+        assert_eq!(store.runs(Some("monitor"), 100)?.len(), 5);
+        assert_eq!(store.runs(None, 4)?.len(), 4);
+        assert!(store.runs(None, 0)?.is_empty());
+        assert!(store.runs(Some("nope"), 10)?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn run_moved_to_another_dag_is_listed_only_under_the_new_one() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        store.commit(vec![Write::Run(run("r1", "old", RunStatus::Queued))])?;
+        store.commit(vec![Write::Run(run("r1", "new", RunStatus::Queued))])?;
+        assert!(store.runs(Some("old"), 10)?.is_empty());
+        assert_eq!(store.runs(Some("new"), 10)?.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn tasks_come_in_task_id_order_and_only_for_their_run() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        store.commit(vec![
+            Write::Task(task("r1", "train", TaskStatus::Pending)),
+            Write::Task(task("r1", "clean", TaskStatus::Pending)),
+            Write::Task(task("r10", "other", TaskStatus::Pending)),
+            Write::Task(task("r1", "evaluate", TaskStatus::Pending)),
+        ])?;
+        let ids: Vec<_> = store
+            .tasks("r1")?
+            .into_iter()
+            .map(|task| task.task_id)
+            .collect();
+        assert_eq!(ids, ["clean", "evaluate", "train"]);
+        Ok(())
+    }
+
+    #[test]
+    fn attempts_come_by_task_then_attempt_number() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        let mut writes = Vec::new();
+        for number in [10, 2, 9, 1] {
+            writes.push(Write::Attempt(attempt(
+                "r1",
+                "train",
+                number,
+                AttemptStatus::Failed,
+            )));
+        }
+        writes.push(Write::Attempt(attempt(
+            "r1",
+            "clean",
+            1,
+            AttemptStatus::Succeeded,
+        )));
+        store.commit(writes)?;
+        let order: Vec<_> = store
+            .attempts("r1")?
+            .into_iter()
+            .map(|attempt| (attempt.task_id, attempt.attempt))
+            .collect();
+        let expected = [
+            ("clean", 1),
+            ("train", 1),
+            ("train", 2),
+            ("train", 9),
+            ("train", 10),
+        ];
+        assert_eq!(
+            order,
+            expected.map(|(task, number)| (task.to_owned(), number))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn event_seqs_increase_per_run_across_commits_and_reopens() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("state");
+        {
+            let (store, _) = Store::open(&path)?;
+            let writes = (0..300).map(|index| Write::Event(event("r1", &format!("e{index}"))));
+            store.commit(writes.collect())?;
+            store.commit(vec![Write::Event(event("r2", "first"))])?;
+        }
+        let (store, _) = Store::open(&path)?;
+        store.commit(vec![Write::Event(event("r1", "after_reopen"))])?;
+        let events = store.events("r1")?;
+        let seqs: Vec<_> = events.iter().map(|event| event.seq).collect();
+        assert_eq!(seqs, (1..=301).collect::<Vec<_>>());
+        assert_eq!(
+            events.last().map(|event| event.kind.as_str()),
+            Some("after_reopen")
+        );
+        assert_eq!(store.events("r2")?.first().map(|event| event.seq), Some(1));
+        Ok(())
+    }
+
+    #[test]
+    fn reopened_store_keeps_every_record() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("state");
+        let writes = vec![
+            Write::Run(run("r1", "train", RunStatus::Succeeded)),
+            Write::Task(task("r1", "fit", TaskStatus::Succeeded)),
+            Write::Attempt(attempt("r1", "fit", 1, AttemptStatus::Succeeded)),
+            Write::Event(event("r1", "run_finished")),
+        ];
+        {
+            let (store, _) = Store::open(&path)?;
+            store.commit(writes)?;
+        }
+        let (store, report) = Store::open(&path)?;
+        assert!(report.interrupted_runs.is_empty());
+        assert_eq!(
+            store.run("r1")?.map(|run| run.status),
+            Some(RunStatus::Succeeded)
+        );
+        assert_eq!(store.tasks("r1")?.len(), 1);
+        assert_eq!(store.attempts("r1")?.len(), 1);
+        assert_eq!(store.events("r1")?.len(), 1);
+        assert_eq!(store.runs(Some("train"), 10)?.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn run_creation_order_continues_after_reopen() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("state");
+        {
+            let (store, _) = Store::open(&path)?;
+            store.commit(vec![Write::Run(run("z", "train", RunStatus::Succeeded))])?;
+        }
+        let (store, _) = Store::open(&path)?;
+        store.commit(vec![Write::Run(run("a", "train", RunStatus::Succeeded))])?;
+        let ids: Vec<_> = store
+            .runs(None, 10)?
+            .into_iter()
+            .map(|run| run.run_id)
+            .collect();
+        assert_eq!(ids, ["a", "z"]);
+        Ok(())
+    }
+
+    #[test]
+    fn active_runs_follow_the_run_status() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        store.commit(vec![
+            Write::Run(run("queued", "d", RunStatus::Queued)),
+            Write::Run(run("running", "d", RunStatus::Running)),
+            Write::Run(run("done", "d", RunStatus::Running)),
+        ])?;
+        store.commit(vec![Write::Run(run("done", "d", RunStatus::Succeeded))])?;
+        let ids: Vec<_> = store
+            .active_runs()?
+            .into_iter()
+            .map(|run| run.run_id)
+            .collect();
+        assert_eq!(ids, ["queued", "running"]);
+        Ok(())
+    }
+
+    #[test]
+    fn commit_with_an_invalid_id_writes_nothing() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        let result = store.commit(vec![
+            Write::Run(run("good", "d", RunStatus::Running)),
+            Write::Task(task("good", "bad\0id", TaskStatus::Running)),
+        ]);
+        assert!(matches!(
+            result,
+            Err(StateError::InvalidKeyPart {
+                kind: "task id",
+                ..
+            })
+        ));
+        assert_eq!(store.run("good")?, None);
+        assert!(store.runs(None, 10)?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn corrupt_record_is_reported_with_its_tree_and_key() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        store
+            .trees
+            .get(TreeId::Runs)
+            .insert("r1", &b"{\"run_id\": 3"[..])?;
+        match store.run("r1") {
+            Err(StateError::Corrupt { what, .. }) => assert_eq!(what, "tree `runs`, key `r1`"),
+            other => panic!("expected a corrupt record error, got {other:?}"),
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn empty_commit_is_a_no_op() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        store.commit(Vec::new())?;
+        assert!(store.runs(None, 10)?.is_empty());
+        Ok(())
+    }
+}
