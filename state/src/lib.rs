@@ -3,20 +3,36 @@
 //! produced (the raw material of lineage and caching).
 //!
 //! The API is synchronous and typed; no sled type leaks out. Writes are
-//! group-committed: [`Store::commit`] applies a batch and flushes once, so a
-//! caller that batches pays one flush for many records. What `commit` has
-//! returned from is durable.
+//! group-committed: [`Store::commit`] applies a batch atomically and flushes
+//! once, so a caller that batches pays one flush for many records. What
+//! `commit` has returned from is durable.
+//!
+//! Who owns what: `store` opens and commits and reads records, `open` deals
+//! with the lock, damaged files and the format version, `recovery` repairs
+//! what a dead process left `running`, `commit_plan` turns writes into
+//! per-tree batches, `lineage` answers cache and lineage queries from
+//! indexes, `keys` and `codec` define the bytes on disk, `trees` names them.
 //!
 //! This crate knows nothing about DAG files, plans or operators; records hold
 //! plain values and JSON.
 
+mod codec;
+mod commit_plan;
 mod error;
+mod keys;
+mod lineage;
+mod open;
 mod records;
+mod recovery;
 mod store;
+mod trees;
+
+#[cfg(test)]
+mod test_support;
 
 pub use error::StateError;
 pub use records::{
-    ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, RunRecord, RunStatus, TaskRecord, TaskStatus,
-    Trigger, Write,
+    ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, RunRecord, RunStatus, TaskRecord,
+    TaskStatus, Trigger, Write,
 };
 pub use store::{FORMAT_VERSION, OpenReport, Store};
