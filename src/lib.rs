@@ -28,3 +28,4 @@ pub mod plan;
 pub mod record;
 pub mod render;
 pub mod scheduler;
+pub mod schema;

@@ -39,8 +39,13 @@ impl RecorderHandle {
     /// Waits until every write sent so far is durable.
     pub async fn flush(&self) -> Result<(), RecordError> {
         let (reply, answer) = oneshot::channel();
-        self.sender.send(Command::Flush(reply)).map_err(|_| RecordError::Stopped)?;
-        answer.await.map_err(|_| RecordError::Stopped)?.map_err(RecordError::Commit)
+        self.sender
+            .send(Command::Flush(reply))
+            .map_err(|_| RecordError::Stopped)?;
+        answer
+            .await
+            .map_err(|_| RecordError::Stopped)?
+            .map_err(RecordError::Commit)
     }
 }
 
@@ -64,7 +69,10 @@ impl Recorder {
             .name("dag-recorder".into())
             .spawn(move || record_loop(&store, &receiver, observer.as_ref()))
             .ok();
-        Self { handle: RecorderHandle { sender }, thread }
+        Self {
+            handle: RecorderHandle { sender },
+            thread,
+        }
     }
 
     pub fn handle(&self) -> RecorderHandle {
@@ -73,7 +81,9 @@ impl Recorder {
 
     /// Commits what is queued and stops the thread.
     pub fn finish(mut self) -> Result<(), RecordError> {
-        let Some(thread) = self.thread.take() else { return Err(RecordError::Stopped) };
+        let Some(thread) = self.thread.take() else {
+            return Err(RecordError::Stopped);
+        };
         drop(self.handle);
         match thread.join() {
             Ok(result) => result.map_err(|e| RecordError::Commit(error_chain(&e))),
@@ -98,7 +108,11 @@ fn record_loop(
                 Command::Write(write) => writes.push(write),
                 Command::Flush(reply) => replies.push(reply),
             }
-            next = if writes.len() < MAX_BATCH { receiver.try_recv().ok() } else { None };
+            next = if writes.len() < MAX_BATCH {
+                receiver.try_recv().ok()
+            } else {
+                None
+            };
         }
         if !writes.is_empty() && failure.is_none() {
             // Observers get their own copy only when there are observers.

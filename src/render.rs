@@ -36,13 +36,18 @@ pub enum RenderError {
 
 impl Scope<'_> {
     pub fn resolve(&self, reference: &Reference) -> Result<Value, RenderError> {
-        let missing = |name: &str| RenderError::Missing { reference: reference.to_string(), name: name.to_string() };
+        let missing = |name: &str| RenderError::Missing {
+            reference: reference.to_string(),
+            name: name.to_string(),
+        };
         let placeholder = || Value::String(format!("<{reference}>"));
         match reference {
             Reference::Param(name) => self.params.get(name).cloned().ok_or_else(|| missing(name)),
             Reference::RunId => Ok(self.run.map_or_else(placeholder, |r| r.id.clone().into())),
             Reference::RunDag => Ok(self.run.map_or_else(placeholder, |r| r.dag.clone().into())),
-            Reference::RunLogicalDate => Ok(self.run.map_or_else(placeholder, |r| r.logical_date.clone().into())),
+            Reference::RunLogicalDate => Ok(self
+                .run
+                .map_or_else(placeholder, |r| r.logical_date.clone().into())),
             Reference::TaskOutput { task, name } => match self.outputs {
                 Some(outputs) => outputs(task, name).ok_or_else(|| missing(name)),
                 None => Ok(placeholder()),
@@ -56,8 +61,10 @@ pub fn render_str(text: &str, scope: &Scope<'_>) -> Result<Value, RenderError> {
     if !text.contains("{{") {
         return Ok(Value::String(text.to_string()));
     }
-    let template = Template::parse(text)
-        .map_err(|(error, _)| RenderError::Template { text: text.to_string(), message: error.to_string() })?;
+    let template = Template::parse(text).map_err(|(error, _)| RenderError::Template {
+        text: text.to_string(),
+        message: error.to_string(),
+    })?;
     if let Some(reference) = template.single_reference() {
         return scope.resolve(reference);
     }
@@ -86,9 +93,16 @@ pub fn render_string(text: &str, scope: &Scope<'_>) -> Result<String, RenderErro
 pub fn render_value(value: &Value, scope: &Scope<'_>) -> Result<Value, RenderError> {
     Ok(match value {
         Value::String(text) => render_str(text, scope)?,
-        Value::Array(items) => Value::Array(items.iter().map(|v| render_value(v, scope)).collect::<Result<_, _>>()?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_value(v, scope))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(map) => Value::Object(
-            map.iter().map(|(k, v)| Ok((k.clone(), render_value(v, scope)?))).collect::<Result<_, RenderError>>()?,
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render_value(v, scope)?)))
+                .collect::<Result<_, RenderError>>()?,
         ),
         other => other.clone(),
     })
@@ -121,7 +135,11 @@ mod tests {
     #[test]
     fn single_reference_keeps_its_type_and_mixed_text_becomes_a_string() {
         let params = BTreeMap::from([("n".to_string(), json!(300))]);
-        let scope = Scope { params: &params, run: None, outputs: None };
+        let scope = Scope {
+            params: &params,
+            run: None,
+            outputs: None,
+        };
         assert_eq!(render_str("{{ params.n }}", &scope), Ok(json!(300)));
         assert_eq!(render_str("n={{ params.n }}", &scope), Ok(json!("n=300")));
         assert_eq!(render_str("{{ run.id }}", &scope), Ok(json!("<run.id>")));
@@ -131,7 +149,11 @@ mod tests {
     fn missing_task_output_is_an_error_at_run_time() {
         let params = BTreeMap::new();
         let lookup = |_: &str, _: &str| None;
-        let scope = Scope { params: &params, run: None, outputs: Some(&lookup) };
+        let scope = Scope {
+            params: &params,
+            run: None,
+            outputs: Some(&lookup),
+        };
         assert!(render_str("{{ tasks.a.outputs.x }}", &scope).is_err());
     }
 }

@@ -84,7 +84,12 @@ impl Scheduler {
 
     /// Records how a running task ended. With `short_circuit`, every waiting
     /// task downstream of it is skipped with that reason, whatever its rule.
-    pub fn finish(&mut self, task: usize, terminal: Terminal, short_circuit: Option<&str>) -> Vec<Decision> {
+    pub fn finish(
+        &mut self,
+        task: usize,
+        terminal: Terminal,
+        short_circuit: Option<&str>,
+    ) -> Vec<Decision> {
         self.states[task] = State::Done(terminal);
         let mut decisions = Vec::new();
         if let Some(reason) = short_circuit {
@@ -108,7 +113,9 @@ impl Scheduler {
 
     /// Cancels every task that has not started; returns them.
     pub fn cancel_waiting(&mut self) -> Vec<usize> {
-        let waiting: Vec<usize> = (0..self.states.len()).filter(|&t| self.states[t] == State::Waiting).collect();
+        let waiting: Vec<usize> = (0..self.states.len())
+            .filter(|&t| self.states[t] == State::Waiting)
+            .collect();
         for &task in &waiting {
             self.states[task] = State::Done(Terminal::Cancelled);
         }
@@ -126,7 +133,13 @@ impl Scheduler {
         }
     }
 
-    fn settle(&mut self, task: usize, terminal: Terminal, reason: String, decisions: &mut Vec<Decision>) {
+    fn settle(
+        &mut self,
+        task: usize,
+        terminal: Terminal,
+        reason: String,
+        decisions: &mut Vec<Decision>,
+    ) {
         self.states[task] = State::Done(terminal);
         decisions.push(Decision::Settle(task, terminal, reason));
     }
@@ -169,8 +182,14 @@ impl Scheduler {
         use Verdict::{Run, Settle, Wait};
         match rule {
             TriggerRule::AllSuccess => match (first_failure, first_skip) {
-                (Some(up), _) => Settle(Terminal::UpstreamFailed, format!("upstream `{}` failed", name(up))),
-                (None, Some(up)) => Settle(Terminal::Skipped, format!("upstream `{}` was skipped", name(up))),
+                (Some(up), _) => Settle(
+                    Terminal::UpstreamFailed,
+                    format!("upstream `{}` failed", name(up)),
+                ),
+                (None, Some(up)) => Settle(
+                    Terminal::Skipped,
+                    format!("upstream `{}` was skipped", name(up)),
+                ),
                 (None, None) if all_done => Run,
                 _ => Wait,
             },
@@ -182,25 +201,46 @@ impl Scheduler {
                 }
             }
             TriggerRule::AllFailed => match first_success.or(first_skip) {
-                Some(up) => Settle(Terminal::Skipped, format!("trigger rule `{rule}`: upstream `{}` did not fail", name(up))),
+                Some(up) => Settle(
+                    Terminal::Skipped,
+                    format!(
+                        "trigger rule `{rule}`: upstream `{}` did not fail",
+                        name(up)
+                    ),
+                ),
                 None if all_done => Run,
                 None => Wait,
             },
             TriggerRule::OneFailed => match first_failure {
                 Some(_) => Run,
-                None if all_done => Settle(Terminal::Skipped, format!("trigger rule `{rule}`: no upstream task failed")),
+                None if all_done => Settle(
+                    Terminal::Skipped,
+                    format!("trigger rule `{rule}`: no upstream task failed"),
+                ),
                 None => Wait,
             },
             TriggerRule::OneSuccess => match first_success {
                 Some(_) => Run,
                 None if all_done => match first_failure {
-                    Some(up) => Settle(Terminal::UpstreamFailed, format!("trigger rule `{rule}`: upstream `{}` failed and none succeeded", name(up))),
-                    None => Settle(Terminal::Skipped, format!("trigger rule `{rule}`: no upstream task succeeded")),
+                    Some(up) => Settle(
+                        Terminal::UpstreamFailed,
+                        format!(
+                            "trigger rule `{rule}`: upstream `{}` failed and none succeeded",
+                            name(up)
+                        ),
+                    ),
+                    None => Settle(
+                        Terminal::Skipped,
+                        format!("trigger rule `{rule}`: no upstream task succeeded"),
+                    ),
                 },
                 None => Wait,
             },
             TriggerRule::NoneFailed => match first_failure {
-                Some(up) => Settle(Terminal::UpstreamFailed, format!("upstream `{}` failed", name(up))),
+                Some(up) => Settle(
+                    Terminal::UpstreamFailed,
+                    format!("upstream `{}` failed", name(up)),
+                ),
                 None if all_done => Run,
                 None => Wait,
             },
@@ -242,7 +282,16 @@ mod tests {
     }
 
     fn runs(decisions: &[Decision]) -> Vec<usize> {
-        decisions.iter().filter_map(|d| if let Decision::Run(t) = d { Some(*t) } else { None }).collect()
+        decisions
+            .iter()
+            .filter_map(|d| {
+                if let Decision::Run(t) = d {
+                    Some(*t)
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     #[test]
@@ -286,7 +335,14 @@ mod tests {
     fn one_failed_runs_as_soon_as_one_upstream_fails() {
         // a, b -> alert (one_failed)
         let p = plan(&["a", "alert", "b"], &[(0, 1), (2, 1)]);
-        let mut s = Scheduler::new(&p, vec![TriggerRule::AllSuccess, TriggerRule::OneFailed, TriggerRule::AllSuccess]);
+        let mut s = Scheduler::new(
+            &p,
+            vec![
+                TriggerRule::AllSuccess,
+                TriggerRule::OneFailed,
+                TriggerRule::AllSuccess,
+            ],
+        );
         s.start(&[]);
         assert_eq!(runs(&s.finish(0, Terminal::Failed, None)), vec![1]);
     }
@@ -297,29 +353,58 @@ mod tests {
         let mut s = Scheduler::new(&p, vec![TriggerRule::AllSuccess, TriggerRule::OneFailed]);
         s.start(&[]);
         let decisions = s.finish(0, Terminal::Succeeded, None);
-        assert!(matches!(decisions.as_slice(), [Decision::Settle(1, Terminal::Skipped, _)]));
+        assert!(matches!(
+            decisions.as_slice(),
+            [Decision::Settle(1, Terminal::Skipped, _)]
+        ));
     }
 
     #[test]
     fn one_success_runs_early_and_all_failed_waits_for_every_failure() {
-        let p = plan(&["a", "any", "b", "both_failed"], &[(0, 1), (2, 1), (0, 3), (2, 3)]);
-        let rules = vec![TriggerRule::AllSuccess, TriggerRule::OneSuccess, TriggerRule::AllSuccess, TriggerRule::AllFailed];
+        let p = plan(
+            &["a", "any", "b", "both_failed"],
+            &[(0, 1), (2, 1), (0, 3), (2, 3)],
+        );
+        let rules = vec![
+            TriggerRule::AllSuccess,
+            TriggerRule::OneSuccess,
+            TriggerRule::AllSuccess,
+            TriggerRule::AllFailed,
+        ];
         let mut s = Scheduler::new(&p, rules);
         s.start(&[]);
-        assert_eq!(runs(&s.finish(0, Terminal::Failed, None)), Vec::<usize>::new());
+        assert_eq!(
+            runs(&s.finish(0, Terminal::Failed, None)),
+            Vec::<usize>::new()
+        );
         let decisions = s.finish(2, Terminal::Failed, None);
         assert!(decisions.contains(&Decision::Run(3)), "{decisions:?}");
-        assert!(decisions.iter().any(|d| matches!(d, Decision::Settle(1, Terminal::UpstreamFailed, _))));
+        assert!(
+            decisions
+                .iter()
+                .any(|d| matches!(d, Decision::Settle(1, Terminal::UpstreamFailed, _)))
+        );
     }
 
     #[test]
     fn none_failed_runs_after_a_skip_but_all_success_does_not() {
         // a -> b (all_success), a -> c (none_failed); a skipped.
         let p = plan(&["a", "b", "c"], &[(0, 1), (0, 2)]);
-        let mut s = Scheduler::new(&p, vec![TriggerRule::AllSuccess, TriggerRule::AllSuccess, TriggerRule::NoneFailed]);
+        let mut s = Scheduler::new(
+            &p,
+            vec![
+                TriggerRule::AllSuccess,
+                TriggerRule::AllSuccess,
+                TriggerRule::NoneFailed,
+            ],
+        );
         s.start(&[]);
         let decisions = s.finish(0, Terminal::Skipped, None);
-        assert!(decisions.contains(&Decision::Settle(1, Terminal::Skipped, "upstream `a` was skipped".into())));
+        assert!(decisions.contains(&Decision::Settle(
+            1,
+            Terminal::Skipped,
+            "upstream `a` was skipped".into()
+        )));
         assert!(decisions.contains(&Decision::Run(2)));
     }
 
@@ -327,7 +412,14 @@ mod tests {
     fn short_circuit_skips_every_descendant_whatever_its_rule() {
         // gate -> deploy -> notify (all_done)
         let p = plan(&["deploy", "gate", "notify"], &[(1, 0), (0, 2)]);
-        let mut s = Scheduler::new(&p, vec![TriggerRule::AllSuccess, TriggerRule::AllSuccess, TriggerRule::AllDone]);
+        let mut s = Scheduler::new(
+            &p,
+            vec![
+                TriggerRule::AllSuccess,
+                TriggerRule::AllSuccess,
+                TriggerRule::AllDone,
+            ],
+        );
         assert_eq!(runs(&s.start(&[])), vec![1]);
         let decisions = s.finish(1, Terminal::Succeeded, Some("gate rejected the model"));
         assert_eq!(

@@ -97,11 +97,17 @@ pub struct LogSink {
 impl LogSink {
     /// A log at `path`; the parent directory is created when the first line is written.
     pub fn at(path: PathBuf) -> Self {
-        Self { path: Some(Arc::new(path)), file: Arc::new(OnceLock::new()) }
+        Self {
+            path: Some(Arc::new(path)),
+            file: Arc::new(OnceLock::new()),
+        }
     }
 
     pub fn discard() -> Self {
-        Self { path: None, file: Arc::new(OnceLock::new()) }
+        Self {
+            path: None,
+            file: Arc::new(OnceLock::new()),
+        }
     }
 
     /// Where the log lives (it may not exist until something is written).
@@ -116,7 +122,11 @@ impl LogSink {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent).ok()?;
                 }
-                let file = std::fs::OpenOptions::new().create(true).append(true).open(path.as_path()).ok()?;
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path.as_path())
+                    .ok()?;
                 Some(Mutex::new(file))
             })
             .as_ref()

@@ -16,7 +16,9 @@ use std::process::Stdio;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params};
+use crate::{
+    BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
+};
 
 pub struct Shell;
 
@@ -36,12 +38,16 @@ struct Params {
 impl Params {
     fn problems(&self) -> Vec<Problem> {
         match (&self.command, &self.argv) {
-            (Some(_), Some(_)) => vec![Problem::new("params", "give `command` or `argv`, not both")],
+            (Some(_), Some(_)) => {
+                vec![Problem::new("params", "give `command` or `argv`, not both")]
+            }
             (None, None) => vec![
                 Problem::new("params", "missing `command` or `argv`")
                     .with_help("add `command: \"echo hello\"` or `argv: [echo, hello]`"),
             ],
-            (None, Some(argv)) if argv.is_empty() => vec![Problem::new("params.argv", "`argv` is empty")],
+            (None, Some(argv)) if argv.is_empty() => {
+                vec![Problem::new("params.argv", "`argv` is empty")]
+            }
             _ => Vec::new(),
         }
     }
@@ -90,8 +96,10 @@ async fn run(ctx: &Context) -> Result<Outcome, OperatorError> {
     let context_path = scratch.join(format!("{}.{}.context.json", ctx.task_id, ctx.attempt));
     let outcome_path = scratch.join(format!("{}.{}.outcome.json", ctx.task_id, ctx.attempt));
     let _ = std::fs::remove_file(&outcome_path);
-    let described = serde_json::to_vec_pretty(&describe(ctx)).map_err(|e| OperatorError::failed(e.to_string()))?;
-    std::fs::write(&context_path, described).map_err(|e| OperatorError::io("write", &context_path, e))?;
+    let described = serde_json::to_vec_pretty(&describe(ctx))
+        .map_err(|e| OperatorError::failed(e.to_string()))?;
+    std::fs::write(&context_path, described)
+        .map_err(|e| OperatorError::io("write", &context_path, e))?;
 
     let mut command = match (&params.command, &params.argv) {
         (Some(script), _) => {
@@ -107,7 +115,12 @@ async fn run(ctx: &Context) -> Result<Outcome, OperatorError> {
         (None, None) => return Err(OperatorError::Params("missing `command` or `argv`".into())),
     };
     command
-        .current_dir(params.cwd.as_ref().map_or_else(|| ctx.workdir.clone(), |cwd| ctx.workdir.join(cwd)))
+        .current_dir(
+            params
+                .cwd
+                .as_ref()
+                .map_or_else(|| ctx.workdir.clone(), |cwd| ctx.workdir.join(cwd)),
+        )
         .envs(&params.env)
         .env("DAG_RUN_ID", &ctx.run_id)
         .env("DAG_TASK_ID", &ctx.task_id)
@@ -126,7 +139,11 @@ async fn run(ctx: &Context) -> Result<Outcome, OperatorError> {
         }
     }
     let mut child = command.spawn().map_err(|error| {
-        let program = params.argv.as_ref().and_then(|a| a.first()).map_or("sh", String::as_str);
+        let program = params
+            .argv
+            .as_ref()
+            .and_then(|a| a.first())
+            .map_or("sh", String::as_str);
         OperatorError::failed(format!("cannot start `{program}`: {error}"))
     })?;
     let group = GroupGuard(child.id().map(|pid| pid as i32));
@@ -147,11 +164,19 @@ async fn run(ctx: &Context) -> Result<Outcome, OperatorError> {
             Some(code) => format!("exit status {code}"),
             None => "killed by a signal".to_string(),
         };
-        let log = ctx.log.path().map(|p| format!(" (log: {})", p.display())).unwrap_or_default();
-        return Err(OperatorError::failed(format!("command failed with {how}{log}")));
+        let log = ctx
+            .log
+            .path()
+            .map(|p| format!(" (log: {})", p.display()))
+            .unwrap_or_default();
+        return Err(OperatorError::failed(format!(
+            "command failed with {how}{log}"
+        )));
     }
     let mut outcome = read_outcome(&outcome_path)?;
-    outcome.values.insert("exit_code".into(), json!(code.unwrap_or(0)));
+    outcome
+        .values
+        .insert("exit_code".into(), json!(code.unwrap_or(0)));
     Ok(outcome)
 }
 
@@ -181,9 +206,16 @@ fn read_outcome(path: &std::path::Path) -> Result<Outcome, OperatorError> {
     };
     let _ = std::fs::remove_file(path);
     let child: ChildOutcome = serde_json::from_str(&text).map_err(|error| {
-        OperatorError::failed(format!("the command wrote an invalid outcome to `DAG_OUTCOME`: {error}"))
+        OperatorError::failed(format!(
+            "the command wrote an invalid outcome to `DAG_OUTCOME`: {error}"
+        ))
     })?;
-    Ok(Outcome { values: child.values, metrics: child.metrics, short_circuit: child.short_circuit, summary: child.summary })
+    Ok(Outcome {
+        values: child.values,
+        metrics: child.metrics,
+        short_circuit: child.short_circuit,
+        summary: child.summary,
+    })
 }
 
 /// Kills a process group when dropped.
@@ -245,7 +277,11 @@ mod tests {
         while !marker.exists() && started.elapsed() < Duration::from_secs(10) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let pid: i32 = std::fs::read_to_string(&marker).expect("pid file").trim().parse().expect("a pid");
+        let pid: i32 = std::fs::read_to_string(&marker)
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("a pid");
         cancel.cancel();
         let result = task.await.expect("task joins");
         assert!(matches!(result, Err(OperatorError::Cancelled)));
@@ -254,7 +290,8 @@ mod tests {
         for _ in 0..100 {
             // SAFETY: signal 0 only checks for existence.
             let exists = unsafe { libc::kill(pid, 0) } == 0;
-            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z"));
+            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |s| s.contains(") Z"));
             if !exists || zombie {
                 alive = false;
                 break;
@@ -268,7 +305,11 @@ mod tests {
     fn command_and_argv_are_exclusive_and_one_is_required() {
         let spec = |params: Value| {
             let empty = BTreeMap::new();
-            Shell.check(&TaskSpec { params: &params, inputs: &empty, outputs: &empty })
+            Shell.check(&TaskSpec {
+                params: &params,
+                inputs: &empty,
+                outputs: &empty,
+            })
         };
         assert_eq!(spec(json!({"command": "true"})), vec![]);
         assert_eq!(spec(json!({})).len(), 1);

@@ -27,11 +27,23 @@ pub fn hash_all(declared: &[Declared], kind: &str) -> Result<Vec<ArtifactRecord>
     declared
         .iter()
         .map(|artifact| {
-            let (digest, size) = hash_file(&artifact.absolute).map_err(|error| match error.kind() {
-                io::ErrorKind::NotFound => format!("{kind} `{}` does not exist: `{}`", artifact.name, artifact.path),
-                _ => format!("cannot read {kind} `{}` at `{}`: {error}", artifact.name, artifact.path),
-            })?;
-            Ok(ArtifactRecord { name: artifact.name.clone(), path: artifact.path.clone(), digest, size })
+            let (digest, size) =
+                hash_file(&artifact.absolute).map_err(|error| match error.kind() {
+                    io::ErrorKind::NotFound => format!(
+                        "{kind} `{}` does not exist: `{}`",
+                        artifact.name, artifact.path
+                    ),
+                    _ => format!(
+                        "cannot read {kind} `{}` at `{}`: {error}",
+                        artifact.name, artifact.path
+                    ),
+                })?;
+            Ok(ArtifactRecord {
+                name: artifact.name.clone(),
+                path: artifact.path.clone(),
+                digest,
+                size,
+            })
         })
         .collect()
 }

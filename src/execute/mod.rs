@@ -15,4 +15,5 @@ mod task_runner;
 pub use artifacts::hash_file;
 pub use clock::{new_run_id, now_ms, rfc3339};
 pub use engine::{Engine, ExecuteError, RunOutcome, RunRequest};
-pub use run_loop::execute_run;
+pub use run_loop::{DEFAULT_MAX_PARALLEL, execute_run};
+pub use task_runner::{humanize, humanize_ms};

@@ -25,12 +25,21 @@ pub async fn execute_run(engine: &Engine, request: RunRequest) -> Result<RunOutc
     let dag = Arc::clone(&request.dag);
     let params = merge_params(&dag.params, &request.params)?;
     let plan = build_plan(&dag, &params).map_err(|cycles| {
-        ExecuteError::Cycle(cycles.iter().map(|c| c.join(" -> ")).collect::<Vec<_>>().join("; "))
+        ExecuteError::Cycle(
+            cycles
+                .iter()
+                .map(|c| c.join(" -> "))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
     })?;
     let selected = select(&plan, &request.only)?;
     let run_id = new_run_id();
     let started_at_ms = now_ms();
-    let logical_date = request.logical_date.clone().unwrap_or_else(|| rfc3339(started_at_ms));
+    let logical_date = request
+        .logical_date
+        .clone()
+        .unwrap_or_else(|| rfc3339(started_at_ms));
     let mut run = RunRecord {
         run_id: run_id.clone(),
         dag: dag.name.clone(),
@@ -45,16 +54,25 @@ pub async fn execute_run(engine: &Engine, request: RunRequest) -> Result<RunOutc
         resumed_from: None,
     };
     engine.recorder.write(Write::Run(run.clone()));
-    engine.recorder.write(Write::Event(run_event(&run_id, "run_started", started_at_ms, serde_json::json!({
-        "trigger": request.trigger.kind, "detail": request.trigger.detail,
-    }))));
+    engine.recorder.write(Write::Event(run_event(
+        &run_id,
+        "run_started",
+        started_at_ms,
+        serde_json::json!({
+            "trigger": request.trigger.kind, "detail": request.trigger.detail,
+        }),
+    )));
 
     let mut state = RunState {
         engine,
         request: &request,
         plan: &plan,
         params,
-        run_vars: RunVars { id: run_id.clone(), dag: dag.name.clone(), logical_date },
+        run_vars: RunVars {
+            id: run_id.clone(),
+            dag: dag.name.clone(),
+            logical_date,
+        },
         values: vec![None; plan.len()],
         summaries: BTreeMap::new(),
         ready: VecDeque::new(),
@@ -66,12 +84,18 @@ pub async fn execute_run(engine: &Engine, request: RunRequest) -> Result<RunOutc
     let decisions = scheduler.start(&preset);
     state.apply(decisions);
 
-    let max_parallel = request.max_parallel.or(dag.max_parallel).unwrap_or(DEFAULT_MAX_PARALLEL).max(1);
+    let max_parallel = request
+        .max_parallel
+        .or(dag.max_parallel)
+        .unwrap_or(DEFAULT_MAX_PARALLEL)
+        .max(1);
     let mut running: JoinSet<TaskResult> = JoinSet::new();
     let mut interrupted = false;
     loop {
         while running.len() < max_parallel && !interrupted {
-            let Some(task) = state.ready.pop_front() else { break };
+            let Some(task) = state.ready.pop_front() else {
+                break;
+            };
             match state.prepare(task) {
                 Prepared::Job(job) => {
                     running.spawn(run_task(*job));
@@ -125,16 +149,25 @@ pub async fn execute_run(engine: &Engine, request: RunRequest) -> Result<RunOutc
     };
     run.finished_at_ms = Some(finished_at_ms);
     engine.recorder.write(Write::Run(run.clone()));
-    engine.recorder.write(Write::Event(run_event(&run_id, "run_finished", finished_at_ms, serde_json::json!({
-        "status": run.status,
-    }))));
+    engine.recorder.write(Write::Event(run_event(
+        &run_id,
+        "run_finished",
+        finished_at_ms,
+        serde_json::json!({
+            "status": run.status,
+        }),
+    )));
     engine.recorder.flush().await?;
     let summaries = plan
         .order
         .iter()
         .filter_map(|&t| state.summaries.remove(&t).map(|s| (plan.ids[t].clone(), s)))
         .collect();
-    Ok(RunOutcome { run_id, status: run.status, summaries })
+    Ok(RunOutcome {
+        run_id,
+        status: run.status,
+        summaries,
+    })
 }
 
 /// Defaults overlaid with `--param` overrides; an unknown name is an error.
@@ -170,7 +203,14 @@ fn select(plan: &Plan, only: &[String]) -> Result<BTreeSet<usize>, ExecuteError>
 }
 
 fn run_event(run_id: &str, kind: &str, at_ms: i64, detail: Value) -> EventRecord {
-    EventRecord { run_id: run_id.to_string(), seq: 0, at_ms, kind: kind.to_string(), task_id: None, detail }
+    EventRecord {
+        run_id: run_id.to_string(),
+        seq: 0,
+        at_ms,
+        kind: kind.to_string(),
+        task_id: None,
+        detail,
+    }
 }
 
 enum Prepared {
@@ -201,7 +241,9 @@ impl RunState<'_> {
     /// Tasks left out by `--only` count as succeeded; their output values
     /// come from their latest successful run, when there is one.
     fn preset_unselected(&mut self, selected: &BTreeSet<usize>) -> Vec<(usize, Terminal)> {
-        let unselected: Vec<usize> = (0..self.plan.len()).filter(|t| !selected.contains(t)).collect();
+        let unselected: Vec<usize> = (0..self.plan.len())
+            .filter(|t| !selected.contains(t))
+            .collect();
         if unselected.is_empty() {
             return Vec::new();
         }
@@ -213,11 +255,17 @@ impl RunState<'_> {
             }
             self.values[task] = Some(values);
         }
-        unselected.into_iter().map(|t| (t, Terminal::Succeeded)).collect()
+        unselected
+            .into_iter()
+            .map(|t| (t, Terminal::Succeeded))
+            .collect()
     }
 
     fn declared_output_values(&self, task: usize) -> BTreeMap<String, Value> {
-        self.plan.outputs[task].iter().map(|(name, path)| (name.clone(), Value::String(path.clone()))).collect()
+        self.plan.outputs[task]
+            .iter()
+            .map(|(name, path)| (name.clone(), Value::String(path.clone())))
+            .collect()
     }
 
     fn apply(&mut self, decisions: Vec<Decision>) {
@@ -286,11 +334,18 @@ impl RunState<'_> {
     fn render(&self, index: usize) -> Result<Box<TaskJob>, (TaskStatus, String)> {
         let task = self.task(index).clone();
         let lookup = self.output_lookup();
-        let scope = Scope { params: &self.params, run: Some(&self.run_vars), outputs: Some(&lookup) };
+        let scope = Scope {
+            params: &self.params,
+            run: Some(&self.run_vars),
+            outputs: Some(&lookup),
+        };
         if let Some(condition) = &task.when {
             let holds = condition.evaluate(|reference| scope.resolve(reference).ok());
             if !holds {
-                return Err((TaskStatus::Skipped, format!("`when: {}` is false", condition.text)));
+                return Err((
+                    TaskStatus::Skipped,
+                    format!("`when: {}` is false", condition.text),
+                ));
             }
         }
         let rendered = render_value(&task.params, &scope).and_then(|params| {
@@ -305,12 +360,20 @@ impl RunState<'_> {
             };
             Ok((params, resolve(&task.inputs)?, resolve(&task.outputs)?))
         });
-        let (params, inputs, outputs) =
-            rendered.map_err(|error| (TaskStatus::Failed, format!("cannot render the task: {error}")))?;
+        let (params, inputs, outputs) = rendered.map_err(|error| {
+            (
+                TaskStatus::Failed,
+                format!("cannot render the task: {error}"),
+            )
+        })?;
         for output in &outputs {
             if let Some(parent) = output.absolute.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|error| (TaskStatus::Failed, format!("cannot create `{}`: {error}", parent.display())))?;
+                std::fs::create_dir_all(parent).map_err(|error| {
+                    (
+                        TaskStatus::Failed,
+                        format!("cannot create `{}`: {error}", parent.display()),
+                    )
+                })?;
             }
         }
         let operator = self
@@ -318,7 +381,12 @@ impl RunState<'_> {
             .registry
             .get(&task.operator)
             .cloned()
-            .ok_or_else(|| (TaskStatus::Failed, format!("unknown operator `{}`", task.operator)))?;
+            .ok_or_else(|| {
+                (
+                    TaskStatus::Failed,
+                    format!("unknown operator `{}`", task.operator),
+                )
+            })?;
         let progress = match &self.request.progress {
             Some(report) => {
                 let report = Arc::clone(report);
@@ -334,8 +402,14 @@ impl RunState<'_> {
             attempt: 1,
             logical_date: self.run_vars.logical_date.clone(),
             params,
-            inputs: inputs.iter().map(|d| (d.name.clone(), d.absolute.clone())).collect(),
-            outputs: outputs.iter().map(|d| (d.name.clone(), d.absolute.clone())).collect(),
+            inputs: inputs
+                .iter()
+                .map(|d| (d.name.clone(), d.absolute.clone()))
+                .collect(),
+            outputs: outputs
+                .iter()
+                .map(|d| (d.name.clone(), d.absolute.clone()))
+                .collect(),
             workdir: self.engine.workdir.clone(),
             state_dir: self.engine.state_dir.clone(),
             log: LogSink::discard(),
@@ -399,9 +473,13 @@ impl RunState<'_> {
 /// Output values of each task's latest successful run of `dag`.
 fn latest_values(engine: &Engine, dag: &str) -> BTreeMap<String, BTreeMap<String, Value>> {
     let mut found: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
-    let Ok(runs) = engine.store.runs(Some(dag), 50) else { return found };
+    let Ok(runs) = engine.store.runs(Some(dag), 50) else {
+        return found;
+    };
     for run in runs {
-        let Ok(tasks) = engine.store.tasks(&run.run_id) else { continue };
+        let Ok(tasks) = engine.store.tasks(&run.run_id) else {
+            continue;
+        };
         for task in tasks {
             if matches!(task.status, TaskStatus::Succeeded | TaskStatus::UpToDate) {
                 found.entry(task.task_id).or_insert(task.values);

@@ -42,7 +42,10 @@ pub struct TaskResult {
 
 enum AttemptEnd {
     Succeeded(Outcome),
-    Failed { status: AttemptStatus, error: String },
+    Failed {
+        status: AttemptStatus,
+        error: String,
+    },
 }
 
 pub async fn run_task(job: TaskJob) -> TaskResult {
@@ -65,7 +68,9 @@ pub async fn run_task(job: TaskJob) -> TaskResult {
         match end {
             AttemptEnd::Succeeded(outcome) => {
                 let declared = job.outputs.clone();
-                match tokio::task::spawn_blocking(move || hash_all(&declared, "declared output")).await {
+                match tokio::task::spawn_blocking(move || hash_all(&declared, "declared output"))
+                    .await
+                {
                     Ok(Ok(outputs)) => {
                         result.outputs = outputs;
                         result.terminal = Terminal::Succeeded;
@@ -73,7 +78,9 @@ pub async fn run_task(job: TaskJob) -> TaskResult {
                         result.error = None;
                         break;
                     }
-                    Ok(Err(error)) => result.error = Some(format!("{error} (the operator did not write it)")),
+                    Ok(Err(error)) => {
+                        result.error = Some(format!("{error} (the operator did not write it)"))
+                    }
                     Err(join) => result.error = Some(format!("hashing outputs failed: {join}")),
                 }
             }
@@ -129,7 +136,13 @@ async fn run_attempt(job: &TaskJob, attempt: u32, inputs: &mut Vec<ArtifactRecor
         metrics: Default::default(),
     };
     job.recorder.write(Write::Attempt(record.clone()));
-    job.recorder.write(Write::Event(event(&run_id, &task_id, "attempt_started", attempt, started_at_ms)));
+    job.recorder.write(Write::Event(event(
+        &run_id,
+        &task_id,
+        "attempt_started",
+        attempt,
+        started_at_ms,
+    )));
 
     let declared = job.inputs.clone();
     let end = match tokio::task::spawn_blocking(move || hash_all(&declared, "input")).await {
@@ -137,8 +150,14 @@ async fn run_attempt(job: &TaskJob, attempt: u32, inputs: &mut Vec<ArtifactRecor
             *inputs = hashed;
             execute(job, &context, &cancel).await
         }
-        Ok(Err(error)) => AttemptEnd::Failed { status: AttemptStatus::Failed, error },
-        Err(join) => AttemptEnd::Failed { status: AttemptStatus::Failed, error: format!("hashing inputs failed: {join}") },
+        Ok(Err(error)) => AttemptEnd::Failed {
+            status: AttemptStatus::Failed,
+            error,
+        },
+        Err(join) => AttemptEnd::Failed {
+            status: AttemptStatus::Failed,
+            error: format!("hashing inputs failed: {join}"),
+        },
     };
 
     record.finished_at_ms = Some(now_ms());
@@ -146,17 +165,29 @@ async fn run_attempt(job: &TaskJob, attempt: u32, inputs: &mut Vec<ArtifactRecor
         AttemptEnd::Succeeded(outcome) => {
             record.status = AttemptStatus::Succeeded;
             record.metrics = outcome.metrics.clone();
-            record.exit_code = outcome.values.get("exit_code").and_then(|v| v.as_i64()).map(|c| c as i32);
+            record.exit_code = outcome
+                .values
+                .get("exit_code")
+                .and_then(|v| v.as_i64())
+                .map(|c| c as i32);
         }
         AttemptEnd::Failed { status, error } => {
             record.status = *status;
             record.error = Some(error.clone());
-            context.log.line(format_args!("dag: attempt {attempt} ended: {error}"));
+            context
+                .log
+                .line(format_args!("dag: attempt {attempt} ended: {error}"));
         }
     }
     let finished = record.finished_at_ms.unwrap_or(started_at_ms);
     job.recorder.write(Write::Attempt(record));
-    job.recorder.write(Write::Event(event(&run_id, &task_id, "attempt_finished", attempt, finished)));
+    job.recorder.write(Write::Event(event(
+        &run_id,
+        &task_id,
+        "attempt_finished",
+        attempt,
+        finished,
+    )));
     end
 }
 
@@ -180,14 +211,21 @@ async fn execute(job: &TaskJob, context: &Context, cancel: &CancellationToken) -
     };
     match result {
         Ok(outcome) => AttemptEnd::Succeeded(outcome),
-        Err(OperatorError::Cancelled) => {
-            AttemptEnd::Failed { status: AttemptStatus::Cancelled, error: "cancelled".into() }
-        }
+        Err(OperatorError::Cancelled) => AttemptEnd::Failed {
+            status: AttemptStatus::Cancelled,
+            error: "cancelled".into(),
+        },
         Err(OperatorError::TimedOut) => AttemptEnd::Failed {
             status: AttemptStatus::TimedOut,
-            error: format!("timed out after {}", humanize(job.timeout.unwrap_or_default())),
+            error: format!(
+                "timed out after {}",
+                humanize(job.timeout.unwrap_or_default())
+            ),
         },
-        Err(error) => AttemptEnd::Failed { status: AttemptStatus::Failed, error: error_chain(&error) },
+        Err(error) => AttemptEnd::Failed {
+            status: AttemptStatus::Failed,
+            error: error_chain(&error),
+        },
     }
 }
 
@@ -200,6 +238,11 @@ fn event(run_id: &str, task_id: &str, kind: &str, attempt: u32, at_ms: i64) -> E
         task_id: Some(task_id.to_string()),
         detail: serde_json::json!({ "attempt": attempt }),
     }
+}
+
+/// `850ms`, `4.2s`, `3m07s`.
+pub fn humanize_ms(ms: i64) -> String {
+    humanize(Duration::from_millis(ms.max(0) as u64))
 }
 
 pub fn humanize(duration: Duration) -> String {

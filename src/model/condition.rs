@@ -47,20 +47,30 @@ impl Condition {
             ("<", Comparison::Lt),
             (">", Comparison::Gt),
         ];
-        let split = OPERATORS.iter().find_map(|(token, op)| body.split_once(token).map(|(l, r)| (l, *op, r)));
+        let split = OPERATORS
+            .iter()
+            .find_map(|(token, op)| body.split_once(token).map(|(l, r)| (l, *op, r)));
         let (left, comparison) = match split {
             Some((left, op, right)) => (left.trim(), Some((op, parse_operand(right.trim())?))),
             None => (body, None),
         };
-        Ok(Self { text: original.to_string(), negated, left: parse_operand(left)?, comparison })
+        Ok(Self {
+            text: original.to_string(),
+            negated,
+            left: parse_operand(left)?,
+            comparison,
+        })
     }
 
     pub fn references(&self) -> impl Iterator<Item = &Reference> {
         let right = self.comparison.as_ref().map(|(_, operand)| operand);
-        [Some(&self.left), right].into_iter().flatten().filter_map(|operand| match operand {
-            Operand::Reference(reference) => Some(reference),
-            Operand::Literal(_) => None,
-        })
+        [Some(&self.left), right]
+            .into_iter()
+            .flatten()
+            .filter_map(|operand| match operand {
+                Operand::Reference(reference) => Some(reference),
+                Operand::Literal(_) => None,
+            })
     }
 
     /// Evaluates with `resolve` supplying reference values.
@@ -82,7 +92,9 @@ fn parse_operand(text: &str) -> Result<Operand, TemplateError> {
     if text.is_empty() {
         return Err(TemplateError::Empty);
     }
-    let quoted = ['\'', '"'].iter().find_map(|q| text.strip_prefix(*q).and_then(|t| t.strip_suffix(*q)));
+    let quoted = ['\'', '"']
+        .iter()
+        .find_map(|q| text.strip_prefix(*q).and_then(|t| t.strip_suffix(*q)));
     if let Some(inner) = quoted {
         return Ok(Operand::Literal(inner.into()));
     }
@@ -137,7 +149,9 @@ mod tests {
     use super::*;
 
     fn eval(text: &str, value: serde_json::Value) -> bool {
-        Condition::parse(text).expect("valid condition").evaluate(|_| Some(value.clone()))
+        Condition::parse(text)
+            .expect("valid condition")
+            .evaluate(|_| Some(value.clone()))
     }
 
     #[test]

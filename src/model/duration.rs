@@ -14,20 +14,30 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = 0.0;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!("`{text}` is not a duration"));
         }
-        let number: f64 = rest[..digits].parse().map_err(|_| format!("`{text}` is not a duration"))?;
+        let number: f64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("`{text}` is not a duration"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ms" => 0.001,
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
             "d" => 86_400.0,
-            unit => return Err(format!("unknown unit `{unit}` in `{text}` (use ms, s, m, h or d)")),
+            unit => {
+                return Err(format!(
+                    "unknown unit `{unit}` in `{text}` (use ms, s, m, h or d)"
+                ));
+            }
         };
         total += number * scale;
         rest = &rest[unit_len..];

@@ -55,7 +55,9 @@ pub fn normalize_cron(expression: &str) -> Result<String, String> {
     let trimmed = expression.trim();
     let normalized = if trimmed.starts_with('@') {
         match trimmed {
-            "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@hourly" => trimmed.to_string(),
+            "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@hourly" => {
+                trimmed.to_string()
+            }
             "@midnight" => "@daily".to_string(),
             other => return Err(format!("unknown shortcut `{other}`")),
         }
@@ -64,10 +66,17 @@ pub fn normalize_cron(expression: &str) -> Result<String, String> {
         match fields.len() {
             5 => {
                 let dow = crontab_day_of_week(fields[4])?;
-                format!("0 {} {} {} {} {}", fields[0], fields[1], fields[2], fields[3], dow)
+                format!(
+                    "0 {} {} {} {} {}",
+                    fields[0], fields[1], fields[2], fields[3], dow
+                )
             }
             6 | 7 => fields.join(" "),
-            n => return Err(format!("expected 5 fields (minute hour day month weekday), found {n}")),
+            n => {
+                return Err(format!(
+                    "expected 5 fields (minute hour day month weekday), found {n}"
+                ));
+            }
         }
     };
     cron::Schedule::from_str(&normalized).map_err(|error| error.to_string())?;
@@ -83,9 +92,11 @@ fn crontab_day_of_week(field: &str) -> Result<String, String> {
     let mut days = [false; 7];
     for part in field.split(',') {
         let (range, step) = match part.split_once('/') {
-            Some((range, step)) => {
-                (range, step.parse::<usize>().map_err(|_| format!("bad step `{step}` in `{field}`"))?)
-            }
+            Some((range, step)) => (
+                range,
+                step.parse::<usize>()
+                    .map_err(|_| format!("bad step `{step}` in `{field}`"))?,
+            ),
             None => (part, 1),
         };
         if step == 0 {
@@ -108,7 +119,10 @@ fn crontab_day_of_week(field: &str) -> Result<String, String> {
             days[day % 7] = true;
         }
     }
-    let list: Vec<String> = (0..7).filter(|d| days[*d]).map(|d| (d + 1).to_string()).collect();
+    let list: Vec<String> = (0..7)
+        .filter(|d| days[*d])
+        .map(|d| (d + 1).to_string())
+        .collect();
     Ok(list.join(","))
 }
 
@@ -129,8 +143,15 @@ mod tests {
         let cron = normalize_cron(expression).expect("valid expression");
         let schedule = cron::Schedule::from_str(&cron).expect("normalized parses");
         // 2026-11-26 is a Thursday.
-        let after = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).single().expect("valid date");
-        schedule.after(&after).next().expect("a next fire").weekday()
+        let after = Utc
+            .with_ymd_and_hms(2026, 11, 26, 12, 0, 0)
+            .single()
+            .expect("valid date");
+        schedule
+            .after(&after)
+            .next()
+            .expect("a next fire")
+            .weekday()
     }
 
     #[test]
@@ -143,9 +164,15 @@ mod tests {
 
     #[test]
     fn six_field_lines_and_shortcuts_pass_through() {
-        assert_eq!(normalize_cron("*/10 * * * * *"), Ok("*/10 * * * * *".to_string()));
+        assert_eq!(
+            normalize_cron("*/10 * * * * *"),
+            Ok("*/10 * * * * *".to_string())
+        );
         assert_eq!(normalize_cron("@hourly"), Ok("@hourly".to_string()));
-        assert_eq!(normalize_cron("0 3 * * MON-FRI"), Ok("0 0 3 * * MON-FRI".to_string()));
+        assert_eq!(
+            normalize_cron("0 3 * * MON-FRI"),
+            Ok("0 0 3 * * MON-FRI".to_string())
+        );
     }
 
     #[test]

@@ -20,7 +20,12 @@ pub struct Retry {
 
 impl Default for Retry {
     fn default() -> Self {
-        Self { retries: 0, delay: Duration::from_secs(1), backoff: 2.0, max_delay: Duration::from_secs(300) }
+        Self {
+            retries: 0,
+            delay: Duration::from_secs(1),
+            backoff: 2.0,
+            max_delay: Duration::from_secs(300),
+        }
     }
 }
 
@@ -29,7 +34,9 @@ impl Retry {
     pub fn delay_before(&self, next_attempt: u32) -> Duration {
         let exponent = next_attempt.saturating_sub(2).min(64) as i32;
         let seconds = self.delay.as_secs_f64() * self.backoff.powi(exponent);
-        Duration::try_from_secs_f64(seconds).unwrap_or(self.max_delay).min(self.max_delay)
+        Duration::try_from_secs_f64(seconds)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay)
     }
 }
 

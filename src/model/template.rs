@@ -37,7 +37,10 @@ impl Reference {
             ["run", "logical_date"] => Ok(Self::RunLogicalDate),
             ["run", "dag"] => Ok(Self::RunDag),
             ["tasks", task, "outputs", name] if !task.is_empty() && !name.is_empty() => {
-                Ok(Self::TaskOutput { task: (*task).to_string(), name: (*name).to_string() })
+                Ok(Self::TaskOutput {
+                    task: (*task).to_string(),
+                    name: (*name).to_string(),
+                })
             }
             _ => Err(TemplateError::UnknownVariable(path.to_string())),
         }
@@ -78,7 +81,9 @@ impl Template {
                 segments.push(Segment::Text(rest[..open].to_string()));
             }
             let after_open = &rest[open + 2..];
-            let close = after_open.find("}}").ok_or((TemplateError::Unclosed, consumed + open))?;
+            let close = after_open
+                .find("}}")
+                .ok_or((TemplateError::Unclosed, consumed + open))?;
             let inner = &after_open[..close];
             let path = inner.trim();
             let path_offset = consumed + open + 2 + inner.find(path).unwrap_or(0);
@@ -140,13 +145,22 @@ mod tests {
         let template = Template::parse("{{ tasks.a.outputs.model }}").expect("valid");
         assert_eq!(
             template.single_reference(),
-            Some(&Reference::TaskOutput { task: "a".into(), name: "model".into() })
+            Some(&Reference::TaskOutput {
+                task: "a".into(),
+                name: "model".into()
+            })
         );
     }
 
     #[test]
     fn unknown_variable_and_unclosed_are_errors_with_offsets() {
-        assert_eq!(Template::parse("x {{ param.seed }}"), Err((TemplateError::UnknownVariable("param.seed".into()), 5)));
-        assert_eq!(Template::parse("ab {{ params.x"), Err((TemplateError::Unclosed, 3)));
+        assert_eq!(
+            Template::parse("x {{ param.seed }}"),
+            Err((TemplateError::UnknownVariable("param.seed".into()), 5))
+        );
+        assert_eq!(
+            Template::parse("ab {{ params.x"),
+            Err((TemplateError::Unclosed, 3))
+        );
     }
 }

@@ -23,8 +23,14 @@ pub enum TriggerRule {
 }
 
 impl TriggerRule {
-    pub const NAMES: [&'static str; 6] =
-        ["all_success", "all_done", "all_failed", "one_failed", "one_success", "none_failed"];
+    pub const NAMES: [&'static str; 6] = [
+        "all_success",
+        "all_done",
+        "all_failed",
+        "one_failed",
+        "one_success",
+        "none_failed",
+    ];
 }
 
 impl FromStr for TriggerRule {

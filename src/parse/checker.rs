@@ -20,11 +20,10 @@ pub fn check(dag: &Dag, registry: &Registry, diagnostics: &mut Vec<Diagnostic>) 
         check_operator(dag, task, registry, diagnostics);
     }
     check_output_conflicts(dag, diagnostics);
-    if diagnostics.is_empty() {
-        if let Err(cycles) = build_plan(dag, &dag.params) {
-            for cycle in cycles {
-                diagnostics.push(cycle_diagnostic(dag, &cycle));
-            }
+    if let Err(cycles) = build_plan(dag, &dag.params) {
+        // A task needing itself is reported as `self_dependency` above.
+        for cycle in cycles.iter().filter(|c| c.len() > 2) {
+            diagnostics.push(cycle_diagnostic(dag, cycle));
         }
     }
 }
@@ -33,16 +32,22 @@ fn check_needs(task: &Task, ids: &[&str], diagnostics: &mut Vec<Diagnostic>) {
     for (need, span) in task.needs.iter().zip(&task.origin.needs) {
         if *need == task.id {
             diagnostics.push(
-                Diagnostic::new("dag::self_dependency", format!("task `{}` needs itself", task.id))
-                    .at(&task.origin.file, *span)
-                    .label("a task cannot depend on itself"),
+                Diagnostic::new(
+                    "dag::self_dependency",
+                    format!("task `{}` needs itself", task.id),
+                )
+                .at(&task.origin.file, *span)
+                .label("a task cannot depend on itself"),
             );
         } else if !ids.contains(&need.as_str()) {
             diagnostics.push(
-                Diagnostic::new("dag::unknown_dependency", format!("task `{}` needs unknown task `{need}`", task.id))
-                    .at(&task.origin.file, *span)
-                    .label("no task has this id")
-                    .maybe_help(did_you_mean(need, ids.iter().copied())),
+                Diagnostic::new(
+                    "dag::unknown_dependency",
+                    format!("task `{}` needs unknown task `{need}`", task.id),
+                )
+                .at(&task.origin.file, *span)
+                .label("no task has this id")
+                .maybe_help(did_you_mean(need, ids.iter().copied())),
             );
         }
     }
@@ -50,29 +55,56 @@ fn check_needs(task: &Task, ids: &[&str], diagnostics: &mut Vec<Diagnostic>) {
 
 fn check_operator(dag: &Dag, task: &Task, registry: &Registry, diagnostics: &mut Vec<Diagnostic>) {
     let file = &task.origin.file;
-    let operator_span = task.origin.fields.get("operator").copied().unwrap_or(task.origin.key);
+    let operator_span = task
+        .origin
+        .fields
+        .get("operator")
+        .copied()
+        .unwrap_or(task.origin.key);
     if task.operator.is_empty() {
         return;
     }
     let Some(operator) = registry.get(&task.operator) else {
         diagnostics.push(
-            Diagnostic::new("dag::unknown_operator", format!("task `{}` uses unknown operator `{}`", task.id, task.operator))
-                .at(file, operator_span)
-                .label("not a registered operator")
-                .maybe_help(did_you_mean(&task.operator, registry.names()))
-                .help(format!("available: {}", registry.names().collect::<Vec<_>>().join(", "))),
+            Diagnostic::new(
+                "dag::unknown_operator",
+                format!(
+                    "task `{}` uses unknown operator `{}`",
+                    task.id, task.operator
+                ),
+            )
+            .at(file, operator_span)
+            .label("not a registered operator")
+            .maybe_help(did_you_mean(&task.operator, registry.names()))
+            .help(format!(
+                "available: {}",
+                registry.names().collect::<Vec<_>>().join(", ")
+            )),
         );
         return;
     };
-    let scope = Scope { params: &dag.params, run: None, outputs: None };
-    let Ok(params) = render_value(&task.params, &scope) else { return };
-    let spec = TaskSpec { params: &params, inputs: &task.inputs, outputs: &task.outputs };
+    let scope = Scope {
+        params: &dag.params,
+        run: None,
+        outputs: None,
+    };
+    let Ok(params) = render_value(&task.params, &scope) else {
+        return;
+    };
+    let spec = TaskSpec {
+        params: &params,
+        inputs: &task.inputs,
+        outputs: &task.outputs,
+    };
     for problem in operator.check(&spec) {
         let span = problem_span(task, &problem.at);
         diagnostics.push(
             Diagnostic::new(
                 "dag::operator_params",
-                format!("task `{}` (`{}`): {}", task.id, task.operator, problem.message),
+                format!(
+                    "task `{}` (`{}`): {}",
+                    task.id, task.operator, problem.message
+                ),
             )
             .at(file, span)
             .maybe_help(problem.help),
@@ -106,7 +138,10 @@ fn problem_span(task: &Task, at: &str) -> Span {
 
 fn find_key<'a>(node: &'a Node, name: &str) -> Option<(&'a Node, &'a Node)> {
     match &node.value {
-        NodeValue::Map(entries) => entries.iter().find(|(k, _)| k.scalar_text() == name).map(|(k, v)| (k, v)),
+        NodeValue::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.scalar_text() == name)
+            .map(|(k, v)| (k, v)),
         _ => None,
     }
 }
@@ -132,11 +167,21 @@ fn check_templates(dag: &Dag, task: &Task, registry: &Registry, diagnostics: &mu
                     check_reference(dag, task, registry, reference, file, span, diagnostics);
                 }
             }
-            Err((error, offset)) => diagnostics.push(template_error(file, node.content_span(offset, 2), &error, dag)),
+            Err((error, offset)) => diagnostics.push(template_error(
+                file,
+                node.content_span(offset, 2),
+                &error,
+                dag,
+            )),
         }
     }
     if let Some(condition) = &task.when {
-        let span = task.origin.fields.get("when").copied().unwrap_or(task.origin.key);
+        let span = task
+            .origin
+            .fields
+            .get("when")
+            .copied()
+            .unwrap_or(task.origin.key);
         for reference in condition.references() {
             check_reference(dag, task, registry, reference, file, span, diagnostics);
         }
@@ -152,8 +197,14 @@ fn collect_strings<'a>(node: &'a Node, out: &mut Vec<&'a Node>) {
     }
 }
 
-fn template_error(file: &Arc<SourceFile>, span: Span, error: &TemplateError, dag: &Dag) -> Diagnostic {
-    let diagnostic = Diagnostic::new("dag::unknown_template_variable", error.to_string()).at(file, span);
+fn template_error(
+    file: &Arc<SourceFile>,
+    span: Span,
+    error: &TemplateError,
+    dag: &Dag,
+) -> Diagnostic {
+    let diagnostic =
+        Diagnostic::new("dag::unknown_template_variable", error.to_string()).at(file, span);
     match error {
         TemplateError::UnknownVariable(path) => {
             let candidates: Vec<String> = dag
@@ -166,7 +217,10 @@ fn template_error(file: &Arc<SourceFile>, span: Span, error: &TemplateError, dag
                 .maybe_help(did_you_mean(path, candidates.iter().map(String::as_str)))
                 .help("variables: `params.<name>`, `run.id`, `run.logical_date`, `run.dag`, `tasks.<id>.outputs.<name>`")
         }
-        _ => Diagnostic { code: "dag::template_syntax", ..diagnostic },
+        _ => Diagnostic {
+            code: "dag::template_syntax",
+            ..diagnostic
+        },
     }
 }
 
@@ -181,21 +235,34 @@ fn check_reference(
 ) {
     match reference {
         Reference::Param(name) if !dag.params.contains_key(name) => diagnostics.push(
-            Diagnostic::new("dag::unknown_template_variable", format!("unknown template variable `params.{name}`"))
-                .at(file, span)
-                .label("no such param")
-                .maybe_help(did_you_mean(
-                    &format!("params.{name}"),
-                    dag.params.keys().map(|p| format!("params.{p}")).collect::<Vec<_>>().iter().map(String::as_str),
-                ))
-                .help("declare it under `params:` with a default value"),
+            Diagnostic::new(
+                "dag::unknown_template_variable",
+                format!("unknown template variable `params.{name}`"),
+            )
+            .at(file, span)
+            .label("no such param")
+            .maybe_help(did_you_mean(
+                &format!("params.{name}"),
+                dag.params
+                    .keys()
+                    .map(|p| format!("params.{p}"))
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(String::as_str),
+            ))
+            .help("declare it under `params:` with a default value"),
         ),
-        Reference::TaskOutput { task: upstream, name } => {
+        Reference::TaskOutput {
+            task: upstream,
+            name,
+        } => {
             let Some(producer) = dag.tasks.get(upstream) else {
                 diagnostics.push(
                     Diagnostic::new(
                         "dag::unknown_template_variable",
-                        format!("unknown template variable `{reference}`: there is no task `{upstream}`"),
+                        format!(
+                            "unknown template variable `{reference}`: there is no task `{upstream}`"
+                        ),
                     )
                     .at(file, span)
                     .maybe_help(did_you_mean(upstream, dag.tasks.keys().map(String::as_str))),
@@ -204,15 +271,29 @@ fn check_reference(
             };
             if producer.id == task.id {
                 diagnostics.push(
-                    Diagnostic::new("dag::self_dependency", format!("task `{}` references its own outputs", task.id))
-                        .at(file, span),
+                    Diagnostic::new(
+                        "dag::self_dependency",
+                        format!("task `{}` references its own outputs", task.id),
+                    )
+                    .at(file, span),
                 );
                 return;
             }
-            let values = registry.get(&producer.operator).map(|op| op.value_names()).unwrap_or(&[]);
+            let values = registry
+                .get(&producer.operator)
+                .map(|op| op.value_names())
+                .unwrap_or(&[]);
             let open_ended = values.is_empty();
-            if !open_ended && !producer.outputs.contains_key(name) && !values.contains(&name.as_str()) {
-                let known: Vec<&str> = producer.outputs.keys().map(String::as_str).chain(values.iter().copied()).collect();
+            if !open_ended
+                && !producer.outputs.contains_key(name)
+                && !values.contains(&name.as_str())
+            {
+                let known: Vec<&str> = producer
+                    .outputs
+                    .keys()
+                    .map(String::as_str)
+                    .chain(values.iter().copied())
+                    .collect();
                 diagnostics.push(
                     Diagnostic::new(
                         "dag::unknown_template_variable",
@@ -234,7 +315,12 @@ fn check_output_conflicts(dag: &Dag, diagnostics: &mut Vec<Diagnostic>) {
         for path in task.outputs.values() {
             let normalized = crate::plan::normalize(path);
             if let Some(other) = writers.insert(normalized, &task.id) {
-                let span = task.origin.fields.get("outputs").copied().unwrap_or(task.origin.key);
+                let span = task
+                    .origin
+                    .fields
+                    .get("outputs")
+                    .copied()
+                    .unwrap_or(task.origin.key);
                 diagnostics.push(
                     Diagnostic::new(
                         "dag::output_conflict",
@@ -253,7 +339,9 @@ fn cycle_diagnostic(dag: &Dag, cycle: &[String]) -> Diagnostic {
     let diagnostic = Diagnostic::new("dag::cycle", format!("dependency cycle: {path}"))
         .help("remove one of these dependencies (`needs`, a shared artifact path, or a `tasks.<id>` reference)");
     // `a -> b` means `b` depends on `a`: point at `b`'s `needs` entry for `a`.
-    let (Some(upstream), Some(task)) = (cycle.first(), cycle.get(1).and_then(|id| dag.tasks.get(id))) else {
+    let (Some(upstream), Some(task)) =
+        (cycle.first(), cycle.get(1).and_then(|id| dag.tasks.get(id)))
+    else {
         return diagnostic;
     };
     let span = task

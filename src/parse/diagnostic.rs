@@ -17,12 +17,19 @@ pub struct Diagnostic {
     pub location: Option<(Arc<SourceFile>, Span)>,
     /// Short text under the caret line.
     pub label: Option<String>,
-    pub help: Option<String>,
+    /// Hints, most specific first (`did you mean ...?` before a list of choices).
+    pub help: Vec<String>,
 }
 
 impl Diagnostic {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), location: None, label: None, help: None }
+        Self {
+            code,
+            message: message.into(),
+            location: None,
+            label: None,
+            help: Vec::new(),
+        }
     }
 
     pub fn at(mut self, file: &Arc<SourceFile>, span: Span) -> Self {
@@ -36,12 +43,12 @@ impl Diagnostic {
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help.push(help.into());
         self
     }
 
     pub fn maybe_help(mut self, help: Option<String>) -> Self {
-        self.help = help.or(self.help);
+        self.help.extend(help);
         self
     }
 
@@ -54,25 +61,43 @@ impl Diagnostic {
 
     /// Renders the diagnostic as a block of text; `color` adds ANSI styles.
     pub fn render(&self, color: bool) -> String {
-        let (red, blue, bold, reset) =
-            if color { ("\x1b[1;31m", "\x1b[1;34m", "\x1b[1m", "\x1b[0m") } else { ("", "", "", "") };
+        let (red, blue, bold, reset) = if color {
+            ("\x1b[1;31m", "\x1b[1;34m", "\x1b[1m", "\x1b[0m")
+        } else {
+            ("", "", "", "")
+        };
         let mut out = String::new();
-        let _ = writeln!(out, "{red}error[{}]{reset}{bold}: {}{reset}", self.code, self.message);
+        let _ = writeln!(
+            out,
+            "{red}error[{}]{reset}{bold}: {}{reset}",
+            self.code, self.message
+        );
         if let Some((file, span)) = &self.location {
             let (line, col) = file.line_col(span.offset);
             let gutter = line.to_string().len();
             let pad = " ".repeat(gutter);
             let text = file.line_text(line);
-            let _ = writeln!(out, "{pad}{blue}-->{reset} {}:{line}:{col}", file.path.display());
+            let _ = writeln!(
+                out,
+                "{pad}{blue}-->{reset} {}:{line}:{col}",
+                file.path.display()
+            );
             let _ = writeln!(out, "{pad} {blue}|{reset}");
             let _ = writeln!(out, "{blue}{line}{reset} {blue}|{reset} {text}");
             let width = caret_width(text, col, span.len);
             let carets = "^".repeat(width);
-            let label = self.label.as_deref().map(|l| format!(" {l}")).unwrap_or_default();
+            let label = self
+                .label
+                .as_deref()
+                .map(|l| format!(" {l}"))
+                .unwrap_or_default();
             let indent = " ".repeat(col.saturating_sub(1));
-            let _ = writeln!(out, "{pad} {blue}|{reset} {indent}{red}{carets}{label}{reset}");
+            let _ = writeln!(
+                out,
+                "{pad} {blue}|{reset} {indent}{red}{carets}{label}{reset}"
+            );
         }
-        if let Some(help) = &self.help {
+        for help in &self.help {
             let _ = writeln!(out, "  {blue}={reset} {bold}help{reset}: {help}");
         }
         out
@@ -99,7 +124,7 @@ pub struct DiagnosticJson {
     pub file: Option<String>,
     pub line: Option<usize>,
     pub column: Option<usize>,
-    pub help: Option<String>,
+    pub help: Vec<String>,
 }
 
 /// Carets cover the span but never run past the end of the line.
@@ -121,7 +146,10 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// `did you mean `x`?` when a near name exists.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     closest(name, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 
@@ -146,11 +174,14 @@ mod tests {
     #[test]
     fn renders_code_location_excerpt_and_help() {
         let file = SourceFile::new("d.yaml", "tasks:\n  b:\n    needs: [clen]\n");
-        let text = Diagnostic::new("dag::unknown_dependency", "task `b` needs unknown task `clen`")
-            .at(&file, Span::new(24, 4))
-            .label("not a task")
-            .help("did you mean `clean`?")
-            .render(false);
+        let text = Diagnostic::new(
+            "dag::unknown_dependency",
+            "task `b` needs unknown task `clen`",
+        )
+        .at(&file, Span::new(24, 4))
+        .label("not a task")
+        .help("did you mean `clean`?")
+        .render(false);
         assert_eq!(
             text,
             "error[dag::unknown_dependency]: task `b` needs unknown task `clen`\n \

@@ -38,19 +38,25 @@ impl<'a> Fields<'a> {
             };
             if !known.contains(&name) {
                 diagnostics.push(
-                    Diagnostic::new("dag::unknown_key", format!("unknown key `{name}` in {what}"))
-                        .at(file, key.span)
-                        .label("not a known key")
-                        .maybe_help(did_you_mean(name, known.iter().copied()))
-                        .help(format!("known keys: {}", known.join(", "))),
+                    Diagnostic::new(
+                        "dag::unknown_key",
+                        format!("unknown key `{name}` in {what}"),
+                    )
+                    .at(file, key.span)
+                    .label("not a known key")
+                    .maybe_help(did_you_mean(name, known.iter().copied()))
+                    .help(format!("known keys: {}", known.join(", "))),
                 );
                 continue;
             }
             if values.insert(name, (key, value)).is_some() {
                 diagnostics.push(
-                    Diagnostic::new("dag::duplicate_key", format!("key `{name}` appears twice in {what}"))
-                        .at(file, key.span)
-                        .label("second occurrence"),
+                    Diagnostic::new(
+                        "dag::duplicate_key",
+                        format!("key `{name}` appears twice in {what}"),
+                    )
+                    .at(file, key.span)
+                    .label("second occurrence"),
                 );
             }
         }
@@ -77,7 +83,12 @@ impl<'a> Fields<'a> {
         match node.value {
             Value::Int(i) if i >= 0 => Some(i as u64),
             _ => {
-                diagnostics.push(wrong_type(self.file, node, "a non-negative integer", &format!("`{key}`")));
+                diagnostics.push(wrong_type(
+                    self.file,
+                    node,
+                    "a non-negative integer",
+                    &format!("`{key}`"),
+                ));
                 None
             }
         }
@@ -100,7 +111,12 @@ impl<'a> Fields<'a> {
         match node.value {
             Value::Bool(b) => Some(b),
             _ => {
-                diagnostics.push(wrong_type(self.file, node, "true or false", &format!("`{key}`")));
+                diagnostics.push(wrong_type(
+                    self.file,
+                    node,
+                    "true or false",
+                    &format!("`{key}`"),
+                ));
                 None
             }
         }
@@ -113,14 +129,20 @@ impl<'a> Fields<'a> {
             Value::Str(s) => parse_duration(s),
             Value::Int(i) if *i >= 0 => Ok(Duration::from_secs(*i as u64)),
             Value::Float(f) if *f >= 0.0 => parse_duration(&f.to_string()),
-            _ => Err(format!("expected a duration such as `30s`, found {}", node.kind())),
+            _ => Err(format!(
+                "expected a duration such as `30s`, found {}",
+                node.kind()
+            )),
         };
         parsed
             .map_err(|message| {
                 diagnostics.push(
-                    Diagnostic::new("dag::bad_duration", format!("bad duration for `{key}`: {message}"))
-                        .at(self.file, node.span)
-                        .help("write a number with a unit: `500ms`, `30s`, `5m`, `2h`, `1h30m`"),
+                    Diagnostic::new(
+                        "dag::bad_duration",
+                        format!("bad duration for `{key}`: {message}"),
+                    )
+                    .at(self.file, node.span)
+                    .help("write a number with a unit: `500ms`, `30s`, `5m`, `2h`, `1h30m`"),
                 );
             })
             .ok()
@@ -128,30 +150,59 @@ impl<'a> Fields<'a> {
 
     /// A list of strings, with each item's node for spans.
     pub fn strings(&self, key: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<(String, &'a Node)> {
-        let Some(node) = self.node(key) else { return Vec::new() };
+        let Some(node) = self.node(key) else {
+            return Vec::new();
+        };
         string_list(self.file, node, key, diagnostics)
     }
 
     /// A mapping of string → string (artifact declarations).
-    pub fn string_map(&self, key: &str, diagnostics: &mut Vec<Diagnostic>) -> BTreeMap<String, (String, &'a Node)> {
+    pub fn string_map(
+        &self,
+        key: &str,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> BTreeMap<String, (String, &'a Node)> {
         let mut out = BTreeMap::new();
-        let Some(node) = self.node(key) else { return out };
+        let Some(node) = self.node(key) else {
+            return out;
+        };
         let Value::Map(entries) = &node.value else {
-            diagnostics.push(wrong_type(self.file, node, "a mapping of name: path", &format!("`{key}`")));
+            diagnostics.push(wrong_type(
+                self.file,
+                node,
+                "a mapping of name: path",
+                &format!("`{key}`"),
+            ));
             return out;
         };
         for (name, value) in entries {
             match (name.as_str(), value.as_str()) {
                 (Some(name), Some(path)) => {
-                    if out.insert(name.to_string(), (path.to_string(), value)).is_some() {
+                    if out
+                        .insert(name.to_string(), (path.to_string(), value))
+                        .is_some()
+                    {
                         diagnostics.push(
-                            Diagnostic::new("dag::duplicate_key", format!("`{key}.{name}` is declared twice"))
-                                .at(self.file, name_span(value, name.len())),
+                            Diagnostic::new(
+                                "dag::duplicate_key",
+                                format!("`{key}.{name}` is declared twice"),
+                            )
+                            .at(self.file, name_span(value, name.len())),
                         );
                     }
                 }
-                (None, _) => diagnostics.push(wrong_type(self.file, name, "a string name", &format!("`{key}`"))),
-                (_, None) => diagnostics.push(wrong_type(self.file, value, "a path string", &format!("`{key}`"))),
+                (None, _) => diagnostics.push(wrong_type(
+                    self.file,
+                    name,
+                    "a string name",
+                    &format!("`{key}`"),
+                )),
+                (_, None) => diagnostics.push(wrong_type(
+                    self.file,
+                    value,
+                    "a path string",
+                    &format!("`{key}`"),
+                )),
             }
         }
         out
@@ -176,23 +227,36 @@ pub fn string_list<'a>(
             .filter_map(|item| match item.as_str() {
                 Some(s) => Some((s.to_string(), item)),
                 None => {
-                    diagnostics.push(wrong_type(file, item, "a string", &format!("`{key}` items")));
+                    diagnostics.push(wrong_type(
+                        file,
+                        item,
+                        "a string",
+                        &format!("`{key}` items"),
+                    ));
                     None
                 }
             })
             .collect(),
         Value::Null => Vec::new(),
         _ => {
-            diagnostics.push(wrong_type(file, node, "a list of strings", &format!("`{key}`")));
+            diagnostics.push(wrong_type(
+                file,
+                node,
+                "a list of strings",
+                &format!("`{key}`"),
+            ));
             Vec::new()
         }
     }
 }
 
 pub fn wrong_type(file: &Arc<SourceFile>, node: &Node, expected: &str, what: &str) -> Diagnostic {
-    Diagnostic::new("dag::wrong_type", format!("{what} must be {expected}, found {}", node.kind()))
-        .at(file, node.span)
-        .label(format!("expected {expected}"))
+    Diagnostic::new(
+        "dag::wrong_type",
+        format!("{what} must be {expected}, found {}", node.kind()),
+    )
+    .at(file, node.span)
+    .label(format!("expected {expected}"))
 }
 
 /// Task ids, DAG names and param names: `[a-z0-9_]`, starting with a letter.

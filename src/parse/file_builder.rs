@@ -10,10 +10,21 @@ use std::sync::Arc;
 use super::fields::{Fields, is_identifier, string_list, wrong_type};
 use super::node::{Node, Value};
 use super::{Diagnostic, SourceFile, Span, did_you_mean};
-use crate::model::{Catchup, Condition, Overlap, Retry, Schedule, Task, TaskOrigin, TriggerRule, normalize_cron};
+use crate::model::{
+    Catchup, Condition, Overlap, Retry, Schedule, Task, TaskOrigin, TriggerRule, normalize_cron,
+};
 
-pub const DAG_KEYS: &[&str] =
-    &["name", "description", "include", "params", "defaults", "max_parallel", "schedule", "watch", "tasks"];
+pub const DAG_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "include",
+    "params",
+    "defaults",
+    "max_parallel",
+    "schedule",
+    "watch",
+    "tasks",
+];
 pub const TASK_KEYS: &[&str] = &[
     "operator",
     "description",
@@ -30,8 +41,15 @@ pub const TASK_KEYS: &[&str] = &[
     "when",
     "cache",
 ];
-pub const DEFAULTS_KEYS: &[&str] =
-    &["retries", "retry_delay", "retry_backoff", "retry_max_delay", "timeout", "trigger_rule", "cache"];
+pub const DEFAULTS_KEYS: &[&str] = &[
+    "retries",
+    "retry_delay",
+    "retry_backoff",
+    "retry_max_delay",
+    "timeout",
+    "trigger_rule",
+    "cache",
+];
 pub const SCHEDULE_KEYS: &[&str] = &["cron", "timezone", "catchup", "max_active_runs", "overlap"];
 pub const INCLUDE_KEYS: &[&str] = &["file", "needs"];
 
@@ -58,7 +76,11 @@ pub struct FileSpec {
     pub includes: Vec<Include>,
 }
 
-pub fn build_file(source: &Arc<SourceFile>, root: &Node, diagnostics: &mut Vec<Diagnostic>) -> FileSpec {
+pub fn build_file(
+    source: &Arc<SourceFile>,
+    root: &Node,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> FileSpec {
     let mut spec = FileSpec {
         source: Arc::clone(source),
         name: None,
@@ -71,10 +93,15 @@ pub fn build_file(source: &Arc<SourceFile>, root: &Node, diagnostics: &mut Vec<D
         includes: Vec::new(),
     };
     if root.value == Value::Null {
-        diagnostics.push(Diagnostic::new("dag::empty_file", "the DAG file is empty").help("a DAG needs `name` and `tasks`"));
+        diagnostics.push(
+            Diagnostic::new("dag::empty_file", "the DAG file is empty")
+                .help("a DAG needs `name` and `tasks`"),
+        );
         return spec;
     }
-    let Some(fields) = Fields::read(source, root, DAG_KEYS, "the DAG", diagnostics) else { return spec };
+    let Some(fields) = Fields::read(source, root, DAG_KEYS, "the DAG", diagnostics) else {
+        return spec;
+    };
     spec.name = fields.string("name", diagnostics);
     if let (Some(name), Some(node)) = (&spec.name, fields.node("name")) {
         if !is_identifier(name) {
@@ -82,11 +109,22 @@ pub fn build_file(source: &Arc<SourceFile>, root: &Node, diagnostics: &mut Vec<D
         }
     }
     spec.description = fields.string("description", diagnostics);
-    spec.max_parallel = fields.unsigned("max_parallel", diagnostics).map(|n| n.max(1) as usize);
-    spec.watch = fields.strings("watch", diagnostics).into_iter().map(|(glob, _)| glob).collect();
+    spec.max_parallel = fields
+        .unsigned("max_parallel", diagnostics)
+        .map(|n| n.max(1) as usize);
+    spec.watch = fields
+        .strings("watch", diagnostics)
+        .into_iter()
+        .map(|(glob, _)| glob)
+        .collect();
     spec.params = read_params(&fields, diagnostics);
-    spec.schedule = fields.node("schedule").and_then(|node| read_schedule(source, node, diagnostics));
-    spec.includes = fields.node("include").map(|node| read_includes(source, node, diagnostics)).unwrap_or_default();
+    spec.schedule = fields
+        .node("schedule")
+        .and_then(|node| read_schedule(source, node, diagnostics));
+    spec.includes = fields
+        .node("include")
+        .map(|node| read_includes(source, node, diagnostics))
+        .unwrap_or_default();
     let defaults = TaskDefaults::read(source, fields.node("defaults"), diagnostics);
     match fields.node("tasks") {
         Some(tasks) => spec.tasks = read_tasks(source, tasks, &defaults, diagnostics),
@@ -108,14 +146,22 @@ pub fn build_file(source: &Arc<SourceFile>, root: &Node, diagnostics: &mut Vec<D
 }
 
 fn invalid_name(source: &Arc<SourceFile>, span: Span, what: &str, name: &str) -> Diagnostic {
-    Diagnostic::new("dag::invalid_name", format!("{what} `{name}` is not a valid identifier"))
-        .at(source, span)
-        .help("use lowercase letters, digits and `_`, starting with a letter")
+    Diagnostic::new(
+        "dag::invalid_name",
+        format!("{what} `{name}` is not a valid identifier"),
+    )
+    .at(source, span)
+    .help("use lowercase letters, digits and `_`, starting with a letter")
 }
 
-fn read_params(fields: &Fields<'_>, diagnostics: &mut Vec<Diagnostic>) -> BTreeMap<String, serde_json::Value> {
+fn read_params(
+    fields: &Fields<'_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, serde_json::Value> {
     let mut params = BTreeMap::new();
-    let Some(node) = fields.node("params") else { return params };
+    let Some(node) = fields.node("params") else {
+        return params;
+    };
     let Value::Map(entries) = &node.value else {
         diagnostics.push(wrong_type(fields.file, node, "a mapping", "`params`"));
         return params;
@@ -126,28 +172,42 @@ fn read_params(fields: &Fields<'_>, diagnostics: &mut Vec<Diagnostic>) -> BTreeM
             diagnostics.push(invalid_name(fields.file, key.span, "param", &name));
         } else if params.insert(name.clone(), value.to_json()).is_some() {
             diagnostics.push(
-                Diagnostic::new("dag::duplicate_key", format!("param `{name}` is declared twice")).at(fields.file, key.span),
+                Diagnostic::new(
+                    "dag::duplicate_key",
+                    format!("param `{name}` is declared twice"),
+                )
+                .at(fields.file, key.span),
             );
         }
     }
     params
 }
 
-fn read_schedule(source: &Arc<SourceFile>, node: &Node, diagnostics: &mut Vec<Diagnostic>) -> Option<Schedule> {
+fn read_schedule(
+    source: &Arc<SourceFile>,
+    node: &Node,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Schedule> {
     let (expression, expression_node, fields) = match &node.value {
         Value::Str(text) => (text.clone(), node, None),
         Value::Map(_) => {
             let fields = Fields::read(source, node, SCHEDULE_KEYS, "`schedule`", diagnostics)?;
             let Some(cron_node) = fields.node("cron") else {
                 diagnostics.push(
-                    Diagnostic::new("dag::missing_key", "`schedule` has no `cron` line").at(source, node.span),
+                    Diagnostic::new("dag::missing_key", "`schedule` has no `cron` line")
+                        .at(source, node.span),
                 );
                 return None;
             };
             (fields.string("cron", diagnostics)?, cron_node, Some(fields))
         }
         _ => {
-            diagnostics.push(wrong_type(source, node, "a cron line or a mapping", "`schedule`"));
+            diagnostics.push(wrong_type(
+                source,
+                node,
+                "a cron line or a mapping",
+                "`schedule`",
+            ));
             return None;
         }
     };
@@ -179,9 +239,12 @@ fn read_schedule(source: &Arc<SourceFile>, node: &Node, diagnostics: &mut Vec<Di
             if found.is_none() {
                 let node = fields.node(key).map_or(node.span, |n| n.span);
                 diagnostics.push(
-                    Diagnostic::new("dag::unknown_choice", format!("unknown `{key}` value `{text}`"))
-                        .at(source, node)
-                        .help(format!("one of: {}", names.join(", "))),
+                    Diagnostic::new(
+                        "dag::unknown_choice",
+                        format!("unknown `{key}` value `{text}`"),
+                    )
+                    .at(source, node)
+                    .help(format!("one of: {}", names.join(", "))),
                 );
             }
             found
@@ -189,14 +252,22 @@ fn read_schedule(source: &Arc<SourceFile>, node: &Node, diagnostics: &mut Vec<Di
         if let Some(i) = choices("catchup", &["none", "last", "all"], diagnostics) {
             schedule.catchup = [Catchup::None, Catchup::Last, Catchup::All][i];
         }
-        if let Some(i) = choices("overlap", &["skip", "queue", "cancel_previous"], diagnostics) {
+        if let Some(i) = choices(
+            "overlap",
+            &["skip", "queue", "cancel_previous"],
+            diagnostics,
+        ) {
             schedule.overlap = [Overlap::Skip, Overlap::Queue, Overlap::CancelPrevious][i];
         }
     }
     Some(schedule)
 }
 
-fn read_includes(source: &Arc<SourceFile>, node: &Node, diagnostics: &mut Vec<Diagnostic>) -> Vec<Include> {
+fn read_includes(
+    source: &Arc<SourceFile>,
+    node: &Node,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<Include> {
     let Value::Seq(items) = &node.value else {
         diagnostics.push(wrong_type(source, node, "a list", "`include`"));
         return Vec::new();
@@ -204,19 +275,45 @@ fn read_includes(source: &Arc<SourceFile>, node: &Node, diagnostics: &mut Vec<Di
     let mut includes = Vec::new();
     for item in items {
         match &item.value {
-            Value::Str(file) => includes.push(Include { file: file.clone(), span: item.span, needs: Vec::new() }),
+            Value::Str(file) => includes.push(Include {
+                file: file.clone(),
+                span: item.span,
+                needs: Vec::new(),
+            }),
             Value::Map(_) => {
-                let Some(fields) = Fields::read(source, item, INCLUDE_KEYS, "an `include` entry", diagnostics) else {
+                let Some(fields) = Fields::read(
+                    source,
+                    item,
+                    INCLUDE_KEYS,
+                    "an `include` entry",
+                    diagnostics,
+                ) else {
                     continue;
                 };
                 let Some(file) = fields.string("file", diagnostics) else {
-                    diagnostics.push(Diagnostic::new("dag::missing_key", "`include` entry has no `file`").at(source, item.span));
+                    diagnostics.push(
+                        Diagnostic::new("dag::missing_key", "`include` entry has no `file`")
+                            .at(source, item.span),
+                    );
                     continue;
                 };
-                let needs = fields.strings("needs", diagnostics).into_iter().map(|(id, n)| (id, n.span)).collect();
-                includes.push(Include { file, span: fields.node("file").map_or(item.span, |n| n.span), needs });
+                let needs = fields
+                    .strings("needs", diagnostics)
+                    .into_iter()
+                    .map(|(id, n)| (id, n.span))
+                    .collect();
+                includes.push(Include {
+                    file,
+                    span: fields.node("file").map_or(item.span, |n| n.span),
+                    needs,
+                });
             }
-            _ => diagnostics.push(wrong_type(source, item, "a file path or `{file, needs}`", "`include` items")),
+            _ => diagnostics.push(wrong_type(
+                source,
+                item,
+                "a file path or `{file, needs}`",
+                "`include` items",
+            )),
         }
     }
     includes
@@ -232,10 +329,18 @@ struct TaskDefaults {
 }
 
 impl TaskDefaults {
-    fn read(source: &Arc<SourceFile>, node: Option<&Node>, diagnostics: &mut Vec<Diagnostic>) -> Self {
-        let mut defaults = Self { cache: true, ..Self::default() };
+    fn read(
+        source: &Arc<SourceFile>,
+        node: Option<&Node>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Self {
+        let mut defaults = Self {
+            cache: true,
+            ..Self::default()
+        };
         let Some(node) = node else { return defaults };
-        let Some(fields) = Fields::read(source, node, DEFAULTS_KEYS, "`defaults`", diagnostics) else {
+        let Some(fields) = Fields::read(source, node, DEFAULTS_KEYS, "`defaults`", diagnostics)
+        else {
             return defaults;
         };
         defaults.retry = read_retry(&fields, &defaults.retry, diagnostics);
@@ -256,10 +361,15 @@ fn read_retry(fields: &Fields<'_>, base: &Retry, diagnostics: &mut Vec<Diagnosti
     }
     if let Some(b) = fields.number("retry_backoff", diagnostics) {
         if b < 1.0 {
-            let span = fields.node("retry_backoff").map_or(Span::default(), |n| n.span);
+            let span = fields
+                .node("retry_backoff")
+                .map_or(Span::default(), |n| n.span);
             diagnostics.push(
-                Diagnostic::new("dag::bad_value", format!("`retry_backoff` must be at least 1, found {b}"))
-                    .at(fields.file, span),
+                Diagnostic::new(
+                    "dag::bad_value",
+                    format!("`retry_backoff` must be at least 1, found {b}"),
+                )
+                .at(fields.file, span),
             );
         } else {
             retry.backoff = b;
@@ -271,16 +381,24 @@ fn read_retry(fields: &Fields<'_>, base: &Retry, diagnostics: &mut Vec<Diagnosti
     retry
 }
 
-fn read_trigger_rule(fields: &Fields<'_>, diagnostics: &mut Vec<Diagnostic>) -> Option<TriggerRule> {
+fn read_trigger_rule(
+    fields: &Fields<'_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<TriggerRule> {
     let text = fields.string("trigger_rule", diagnostics)?;
     let parsed = text.parse::<TriggerRule>().ok();
     if parsed.is_none() {
-        let span = fields.node("trigger_rule").map_or(Span::default(), |n| n.span);
+        let span = fields
+            .node("trigger_rule")
+            .map_or(Span::default(), |n| n.span);
         diagnostics.push(
-            Diagnostic::new("dag::unknown_trigger_rule", format!("unknown trigger rule `{text}`"))
-                .at(fields.file, span)
-                .maybe_help(did_you_mean(&text, TriggerRule::NAMES))
-                .help(format!("one of: {}", TriggerRule::NAMES.join(", "))),
+            Diagnostic::new(
+                "dag::unknown_trigger_rule",
+                format!("unknown trigger rule `{text}`"),
+            )
+            .at(fields.file, span)
+            .maybe_help(did_you_mean(&text, TriggerRule::NAMES))
+            .help(format!("one of: {}", TriggerRule::NAMES.join(", "))),
         );
     }
     parsed
@@ -293,7 +411,12 @@ fn read_tasks(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<Task> {
     let Value::Map(entries) = &node.value else {
-        diagnostics.push(wrong_type(source, node, "a mapping of task id → task", "`tasks`"));
+        diagnostics.push(wrong_type(
+            source,
+            node,
+            "a mapping of task id → task",
+            "`tasks`",
+        ));
         return Vec::new();
     };
     let mut tasks: Vec<Task> = Vec::new();
@@ -305,9 +428,12 @@ fn read_tasks(
         }
         if tasks.iter().any(|t| t.id == id) {
             diagnostics.push(
-                Diagnostic::new("dag::duplicate_task", format!("task `{id}` is defined twice"))
-                    .at(source, key.span)
-                    .label("second definition"),
+                Diagnostic::new(
+                    "dag::duplicate_task",
+                    format!("task `{id}` is defined twice"),
+                )
+                .at(source, key.span)
+                .label("second definition"),
             );
             continue;
         }
@@ -336,34 +462,58 @@ fn read_task(
                 .help("add `operator: shell` (see `dag operators` for the list)"),
         );
     }
-    let needs_nodes = fields.node("needs").map(|n| string_list(source, n, "needs", diagnostics)).unwrap_or_default();
-    let when = fields.string("when", diagnostics).and_then(|text| match Condition::parse(&text) {
-        Ok(condition) => Some(condition),
-        Err(error) => {
-            let span = fields.node("when").map_or(key, |n| n.span);
-            diagnostics.push(
-                Diagnostic::new("dag::bad_condition", format!("bad `when` condition: {error}"))
+    let needs_nodes = fields
+        .node("needs")
+        .map(|n| string_list(source, n, "needs", diagnostics))
+        .unwrap_or_default();
+    let when = fields
+        .string("when", diagnostics)
+        .and_then(|text| match Condition::parse(&text) {
+            Ok(condition) => Some(condition),
+            Err(error) => {
+                let span = fields.node("when").map_or(key, |n| n.span);
+                diagnostics.push(
+                    Diagnostic::new(
+                        "dag::bad_condition",
+                        format!("bad `when` condition: {error}"),
+                    )
                     .at(source, span)
-                    .help("write `tasks.<id>.outputs.<name>`, `not params.<name>`, or `<ref> >= 0.9`"),
-            );
-            None
-        }
-    });
-    let origin_fields =
-        TASK_KEYS.iter().filter_map(|k| fields.node(k).map(|n| (*k, n.span))).collect::<BTreeMap<_, _>>();
+                    .help(
+                        "write `tasks.<id>.outputs.<name>`, `not params.<name>`, or `<ref> >= 0.9`",
+                    ),
+                );
+                None
+            }
+        });
+    let origin_fields = TASK_KEYS
+        .iter()
+        .filter_map(|k| fields.node(k).map(|n| (*k, n.span)))
+        .collect::<BTreeMap<_, _>>();
     let task = Task {
         id: id.to_string(),
         operator: operator.unwrap_or_default(),
         description: fields.string("description", diagnostics),
         needs: needs_nodes.iter().map(|(n, _)| n.clone()).collect(),
-        inputs: fields.string_map("inputs", diagnostics).into_iter().map(|(k, (v, _))| (k, v)).collect(),
-        outputs: fields.string_map("outputs", diagnostics).into_iter().map(|(k, (v, _))| (k, v)).collect(),
-        params: fields.node("params").map_or(serde_json::Value::Null, Node::to_json),
+        inputs: fields
+            .string_map("inputs", diagnostics)
+            .into_iter()
+            .map(|(k, (v, _))| (k, v))
+            .collect(),
+        outputs: fields
+            .string_map("outputs", diagnostics)
+            .into_iter()
+            .map(|(k, (v, _))| (k, v))
+            .collect(),
+        params: fields
+            .node("params")
+            .map_or(serde_json::Value::Null, Node::to_json),
         retry: read_retry(&fields, &defaults.retry, diagnostics),
         timeout: fields.duration("timeout", diagnostics).or(defaults.timeout),
         trigger_rule: read_trigger_rule(&fields, diagnostics).unwrap_or(defaults.trigger_rule),
         when,
-        cache: fields.boolean("cache", diagnostics).unwrap_or(defaults.cache),
+        cache: fields
+            .boolean("cache", diagnostics)
+            .unwrap_or(defaults.cache),
         origin: TaskOrigin {
             file: Arc::clone(source),
             key,
@@ -377,5 +527,8 @@ fn read_task(
 
 /// Where a DAG file's relative include paths resolve from.
 pub fn include_path(including: &SourceFile, file: &str) -> PathBuf {
-    including.path.parent().map_or_else(|| PathBuf::from(file), |dir| dir.join(file))
+    including
+        .path
+        .parent()
+        .map_or_else(|| PathBuf::from(file), |dir| dir.join(file))
 }

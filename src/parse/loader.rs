@@ -19,11 +19,16 @@ pub fn load_dag(
 ) -> Result<Dag, Vec<Diagnostic>> {
     let mut diagnostics = Vec::new();
     let text = read(path).map_err(|error| {
-        vec![Diagnostic::new("dag::unreadable", format!("cannot read `{}`: {error}", path.display()))]
+        vec![Diagnostic::new(
+            "dag::unreadable",
+            format!("cannot read `{}`: {error}", path.display()),
+        )]
     })?;
     let source = SourceFile::new(path, text);
     let mut visited = BTreeSet::from([path.to_path_buf()]);
-    let Some(main) = parse_file(&source, &mut diagnostics) else { return Err(diagnostics) };
+    let Some(main) = parse_file(&source, &mut diagnostics) else {
+        return Err(diagnostics);
+    };
     let mut dag = Dag {
         name: main.name.clone().unwrap_or_default(),
         description: main.description.clone(),
@@ -37,7 +42,15 @@ pub fn load_dag(
     };
     merge(&mut dag, main, read, &mut visited, &mut diagnostics);
     checker::check(&dag, registry, &mut diagnostics);
-    if diagnostics.is_empty() { Ok(dag) } else { Err(diagnostics) }
+    if diagnostics.is_empty() {
+        return Ok(dag);
+    }
+    diagnostics.sort_by_key(|d| {
+        d.location
+            .as_ref()
+            .map(|(file, span)| (file.path.clone(), span.offset))
+    });
+    Err(diagnostics)
 }
 
 /// [`load_dag`] reading from the filesystem.
@@ -50,8 +63,11 @@ fn parse_file(source: &Arc<SourceFile>, diagnostics: &mut Vec<Diagnostic>) -> Op
         Ok(root) => Some(build_file(source, &root, diagnostics)),
         Err(error) => {
             diagnostics.push(
-                Diagnostic::new("dag::yaml_syntax", format!("invalid YAML: {}", error.message))
-                    .at(source, Span::new(error.offset, 1)),
+                Diagnostic::new(
+                    "dag::yaml_syntax",
+                    format!("invalid YAML: {}", error.message),
+                )
+                .at(source, Span::new(error.offset, 1)),
             );
             None
         }
@@ -69,9 +85,15 @@ fn merge(
     for task in spec.tasks {
         if let Some(existing) = dag.tasks.get(&task.id) {
             diagnostics.push(
-                Diagnostic::new("dag::duplicate_task", format!("task `{}` is defined twice", task.id))
-                    .at(&task.origin.file, task.origin.key)
-                    .help(format!("it is also defined in `{}`", existing.origin.file.path.display())),
+                Diagnostic::new(
+                    "dag::duplicate_task",
+                    format!("task `{}` is defined twice", task.id),
+                )
+                .at(&task.origin.file, task.origin.key)
+                .help(format!(
+                    "it is also defined in `{}`",
+                    existing.origin.file.path.display()
+                )),
             );
             continue;
         }
@@ -81,8 +103,11 @@ fn merge(
         let path = include_path(&spec.source, &include.file);
         if !visited.insert(path.clone()) {
             diagnostics.push(
-                Diagnostic::new("dag::include_cycle", format!("`{}` is included more than once", include.file))
-                    .at(&spec.source, include.span),
+                Diagnostic::new(
+                    "dag::include_cycle",
+                    format!("`{}` is included more than once", include.file),
+                )
+                .at(&spec.source, include.span),
             );
             continue;
         }
@@ -90,15 +115,20 @@ fn merge(
             Ok(text) => text,
             Err(error) => {
                 diagnostics.push(
-                    Diagnostic::new("dag::include_failed", format!("cannot read included file `{}`: {error}", path.display()))
-                        .at(&spec.source, include.span),
+                    Diagnostic::new(
+                        "dag::include_failed",
+                        format!("cannot read included file `{}`: {error}", path.display()),
+                    )
+                    .at(&spec.source, include.span),
                 );
                 continue;
             }
         };
         let source = SourceFile::new(&path, text);
         dag.sources.push(Arc::clone(&source));
-        let Some(mut included) = parse_file(&source, diagnostics) else { continue };
+        let Some(mut included) = parse_file(&source, diagnostics) else {
+            continue;
+        };
         for (name, value) in std::mem::take(&mut included.params) {
             dag.params.entry(name).or_insert(value);
         }
@@ -112,7 +142,11 @@ fn merge(
 /// Gives the included file's root tasks (no `needs`, no input produced in
 /// the same file) the include's extra upstream tasks.
 fn add_root_needs(spec: &mut FileSpec, needs: &[(String, Span)]) {
-    let produced: BTreeSet<String> = spec.tasks.iter().flat_map(|t| t.outputs.values().cloned()).collect();
+    let produced: BTreeSet<String> = spec
+        .tasks
+        .iter()
+        .flat_map(|t| t.outputs.values().cloned())
+        .collect();
     for task in &mut spec.tasks {
         let is_root = task.needs.is_empty() && !task.inputs.values().any(|p| produced.contains(p));
         if is_root {

@@ -59,7 +59,9 @@ impl Node {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => (*b).into(),
             Value::Int(i) => (*i).into(),
-            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
+            Value::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
+            }
             Value::Str(s) => s.clone().into(),
             Value::Seq(items) => items.iter().map(Node::to_json).collect(),
             Value::Map(entries) => entries
@@ -99,21 +101,29 @@ pub struct SyntaxError {
 pub fn parse_yaml(text: &str) -> Result<Node, SyntaxError> {
     let mut builder = TreeBuilder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, false).map_err(|error| SyntaxError {
-        message: error.info().to_string(),
-        offset: char_to_byte(text, error.marker().index()),
-    })?;
+    parser
+        .load(&mut builder, false)
+        .map_err(|error| SyntaxError {
+            message: error.info().to_string(),
+            offset: char_to_byte(text, error.marker().index()),
+        })?;
     if let Some(error) = builder.error {
         return Err(error);
     }
-    let mut root = builder.root.unwrap_or(Node { value: Value::Null, span: Span::default(), content_offset: 0 });
+    let mut root = builder.root.unwrap_or(Node {
+        value: Value::Null,
+        span: Span::default(),
+        content_offset: 0,
+    });
     fix_offsets(&mut root, text);
     Ok(root)
 }
 
 /// yaml-rust2 markers count characters; spans count bytes.
 fn char_to_byte(text: &str, chars: usize) -> usize {
-    text.char_indices().nth(chars).map_or(text.len(), |(i, _)| i)
+    text.char_indices()
+        .nth(chars)
+        .map_or(text.len(), |(i, _)| i)
 }
 
 fn fix_offsets(node: &mut Node, text: &str) {
@@ -166,37 +176,64 @@ impl MarkedEventReceiver for TreeBuilder {
                 let node = scalar_node(text, style, mark);
                 self.push_value(node, anchor);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(Vec::new(), mark, anchor)),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map(Vec::new(), None, mark, anchor)),
+            Event::SequenceStart(anchor, _) => {
+                self.stack.push(Frame::Seq(Vec::new(), mark, anchor))
+            }
+            Event::MappingStart(anchor, _) => {
+                self.stack.push(Frame::Map(Vec::new(), None, mark, anchor))
+            }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (value, start, anchor) = match self.stack.pop() {
                     Some(Frame::Seq(items, start, anchor)) => (Value::Seq(items), start, anchor),
-                    Some(Frame::Map(entries, _, start, anchor)) => (Value::Map(entries), start, anchor),
+                    Some(Frame::Map(entries, _, start, anchor)) => {
+                        (Value::Map(entries), start, anchor)
+                    }
                     None => return,
                 };
-                let node = Node { value, span: Span::new(start.index(), 1), content_offset: 0 };
+                let node = Node {
+                    value,
+                    span: Span::new(start.index(), 1),
+                    content_offset: 0,
+                };
                 self.push_value(node, anchor);
             }
             Event::Alias(id) => match self.anchors.get(&id).cloned() {
                 Some(node) => self.push_value(node, 0),
                 None if self.error.is_none() => {
-                    self.error =
-                        Some(SyntaxError { message: "alias to an unknown anchor".into(), offset: mark.index() })
+                    self.error = Some(SyntaxError {
+                        message: "alias to an unknown anchor".into(),
+                        offset: mark.index(),
+                    })
                 }
                 None => {}
             },
-            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd => {}
+            Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart
+            | Event::DocumentEnd => {}
         }
     }
 }
 
 fn scalar_node(text: String, style: TScalarStyle, mark: Marker) -> Node {
-    let quoted = matches!(style, TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted);
+    let quoted = matches!(
+        style,
+        TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
+    );
     let len = text.len() + if quoted { 2 } else { 0 };
     let content_offset = usize::from(quoted);
     let span = Span::new(mark.index(), len.max(1));
-    let value = if style == TScalarStyle::Plain { plain_scalar(text) } else { Value::Str(text) };
-    Node { value, span, content_offset }
+    let value = if style == TScalarStyle::Plain {
+        plain_scalar(text)
+    } else {
+        Value::Str(text)
+    };
+    Node {
+        value,
+        span,
+        content_offset,
+    }
 }
 
 /// YAML 1.2 core schema typing of plain scalars.
@@ -219,7 +256,8 @@ fn plain_scalar(text: String) -> Value {
 
 /// Rust accepts `inf` and `NaN` as floats; YAML spells those `.inf`/`.nan`.
 fn looks_numeric(text: &str) -> bool {
-    text.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))
+    text.chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))
         && text.chars().any(|c| c.is_ascii_digit())
 }
 

@@ -13,7 +13,10 @@ pub struct SourceFile {
 
 impl SourceFile {
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Arc<Self> {
-        Arc::new(Self { path: path.into(), text: text.into() })
+        Arc::new(Self {
+            path: path.into(),
+            text: text.into(),
+        })
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -27,7 +30,11 @@ impl SourceFile {
 
     /// The text of a 1-based line, without its line ending.
     pub fn line_text(&self, line: usize) -> &str {
-        self.text.lines().nth(line.saturating_sub(1)).unwrap_or("").trim_end_matches('\r')
+        self.text
+            .lines()
+            .nth(line.saturating_sub(1))
+            .unwrap_or("")
+            .trim_end_matches('\r')
     }
 }
 
@@ -52,7 +59,10 @@ impl Span {
 
     /// A sub-span `start..start+len` bytes into this one.
     pub fn slice(self, start: usize, len: usize) -> Self {
-        Self { offset: self.offset + start, len }
+        Self {
+            offset: self.offset + start,
+            len,
+        }
     }
 }
 

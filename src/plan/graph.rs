@@ -41,7 +41,9 @@ pub struct Plan {
 
 impl Plan {
     pub fn index(&self, id: &str) -> Option<usize> {
-        self.ids.binary_search_by(|probe| probe.as_str().cmp(id)).ok()
+        self.ids
+            .binary_search_by(|probe| probe.as_str().cmp(id))
+            .ok()
     }
 
     pub fn len(&self) -> usize {
@@ -83,7 +85,11 @@ fn walk(start: usize, next: &[Vec<usize>]) -> BTreeSet<usize> {
 pub fn build_plan(dag: &Dag, params: &BTreeMap<String, Value>) -> Result<Plan, Vec<Vec<String>>> {
     let ids: Vec<String> = dag.tasks.keys().cloned().collect();
     let index = |id: &str| ids.binary_search_by(|probe| probe.as_str().cmp(id)).ok();
-    let scope = Scope { params, run: None, outputs: None };
+    let scope = Scope {
+        params,
+        run: None,
+        outputs: None,
+    };
     let render_paths = |paths: &BTreeMap<String, String>| -> BTreeMap<String, String> {
         paths
             .iter()
@@ -93,8 +99,16 @@ pub fn build_plan(dag: &Dag, params: &BTreeMap<String, Value>) -> Result<Plan, V
             })
             .collect()
     };
-    let inputs: Vec<_> = dag.tasks.values().map(|t| render_paths(&t.inputs)).collect();
-    let outputs: Vec<_> = dag.tasks.values().map(|t| render_paths(&t.outputs)).collect();
+    let inputs: Vec<_> = dag
+        .tasks
+        .values()
+        .map(|t| render_paths(&t.inputs))
+        .collect();
+    let outputs: Vec<_> = dag
+        .tasks
+        .values()
+        .map(|t| render_paths(&t.outputs))
+        .collect();
     let mut producers: BTreeMap<&str, usize> = BTreeMap::new();
     for (task, paths) in outputs.iter().enumerate() {
         for path in paths.values() {
@@ -106,13 +120,19 @@ pub fn build_plan(dag: &Dag, params: &BTreeMap<String, Value>) -> Result<Plan, V
     for (downstream, task) in dag.tasks.values().enumerate() {
         for need in &task.needs {
             if let Some(upstream) = index(need) {
-                edges.entry((upstream, downstream)).or_default().insert(EdgeKind::Needs);
+                edges
+                    .entry((upstream, downstream))
+                    .or_default()
+                    .insert(EdgeKind::Needs);
             }
         }
         for (name, path) in &inputs[downstream] {
             if let Some(&upstream) = producers.get(path.as_str()) {
                 if upstream != downstream {
-                    edges.entry((upstream, downstream)).or_default().insert(EdgeKind::Artifact(name.clone()));
+                    edges
+                        .entry((upstream, downstream))
+                        .or_default()
+                        .insert(EdgeKind::Artifact(name.clone()));
                 }
             }
         }
@@ -130,7 +150,10 @@ pub fn build_plan(dag: &Dag, params: &BTreeMap<String, Value>) -> Result<Plan, V
         }
         for upstream in referenced.iter().filter_map(|id| index(id)) {
             if upstream != downstream {
-                edges.entry((upstream, downstream)).or_default().insert(EdgeKind::Reference);
+                edges
+                    .entry((upstream, downstream))
+                    .or_default()
+                    .insert(EdgeKind::Reference);
             }
         }
     }
@@ -154,14 +177,27 @@ pub fn build_plan(dag: &Dag, params: &BTreeMap<String, Value>) -> Result<Plan, V
     let mut depth = vec![0usize; ids.len()];
     for node in &sorted {
         let task = graph[*node];
-        depth[task] = upstream[task].iter().map(|&u| depth[u] + 1).max().unwrap_or(0);
+        depth[task] = upstream[task]
+            .iter()
+            .map(|&u| depth[u] + 1)
+            .max()
+            .unwrap_or(0);
     }
     let mut levels: Vec<Vec<usize>> = vec![Vec::new(); depth.iter().max().map_or(0, |d| d + 1)];
     for (task, &d) in depth.iter().enumerate() {
         levels[d].push(task);
     }
     let order = levels.iter().flatten().copied().collect();
-    Ok(Plan { ids, upstream, downstream, edges, order, levels, inputs, outputs })
+    Ok(Plan {
+        ids,
+        upstream,
+        downstream,
+        edges,
+        order,
+        levels,
+        inputs,
+        outputs,
+    })
 }
 
 /// Each strongly connected component with more than one task (or a task
@@ -174,13 +210,19 @@ fn cycles(graph: &DiGraph<usize, ()>, ids: &[String]) -> Vec<Vec<String>> {
         if component.len() < 2 && !self_loop {
             continue;
         }
-        let start = *members.iter().min_by_key(|n| &ids[graph[**n]]).unwrap_or(&component[0]);
+        let start = *members
+            .iter()
+            .min_by_key(|n| &ids[graph[**n]])
+            .unwrap_or(&component[0]);
         // Breadth-first from `start` to the shortest way back to it.
         let mut parent: BTreeMap<NodeIndex, NodeIndex> = BTreeMap::new();
         let mut queue = std::collections::VecDeque::from([start]);
         let mut closing = None;
         while let Some(current) = queue.pop_front() {
-            let mut next: Vec<NodeIndex> = graph.neighbors(current).filter(|n| members.contains(n)).collect();
+            let mut next: Vec<NodeIndex> = graph
+                .neighbors(current)
+                .filter(|n| members.contains(n))
+                .collect();
             next.sort_by_key(|n| &ids[graph[*n]]);
             if next.contains(&start) {
                 closing = Some(current);

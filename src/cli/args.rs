@@ -1,0 +1,162 @@
+//! Command-line arguments. Doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A declarative workflow engine for the ML lifecycle.
+#[derive(Debug, Parser)]
+#[command(name = "dag", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Where run state, logs and the model registry live.
+    #[arg(long, env = "DAG_STATE_DIR", default_value = ".dag", global = true)]
+    pub state_dir: PathBuf,
+    /// Where DAG names are looked up.
+    #[arg(long, env = "DAG_DAGS_DIR", default_value = "dags", global = true)]
+    pub dags: PathBuf,
+    /// More engine logging on stderr (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Format of engine logs on stderr.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check DAG files and report every problem with file:line:col.
+    Validate(ValidateArgs),
+    /// Show the execution order and the parallel levels of a DAG.
+    Plan(PlanArgs),
+    /// Print the task graph as Mermaid or Graphviz dot.
+    Graph(GraphArgs),
+    /// Run a DAG.
+    Run(RunArgs),
+    /// List the DAGs in the DAG directory.
+    List(JsonFlag),
+    /// List runs, newest first, or show one.
+    Runs(RunsArgs),
+    /// Print a task attempt's log.
+    Logs(LogsArgs),
+    /// List the operators DAG files can use.
+    Operators(JsonFlag),
+    /// Print the JSON Schema of DAG files (point your editor at it).
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// DAG files or directories (default: the DAG directory).
+    pub paths: Vec<PathBuf>,
+    /// Print diagnostics as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// A DAG file, or the name of a DAG in the DAG directory.
+    pub dag: String,
+    /// Override a param: `--param key=value` (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GraphFormat {
+    Mermaid,
+    Dot,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// A DAG file, or the name of a DAG in the DAG directory.
+    pub dag: String,
+    #[arg(long, value_enum, default_value = "mermaid")]
+    pub format: GraphFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A DAG file, or the name of a DAG in the DAG directory.
+    pub dag: String,
+    /// Override a param: `--param key=value` (repeatable). Values are typed
+    /// as YAML would type them (`300` is a number, `true` a boolean).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Run only these tasks (repeatable); others count as done.
+    #[arg(long = "only", value_name = "TASK")]
+    pub only: Vec<String>,
+    /// At most this many tasks at once (default: the DAG's `max_parallel`, else 8).
+    #[arg(long)]
+    pub max_parallel: Option<usize>,
+    /// Print one JSON object describing the run on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub command: Option<RunsCommand>,
+    /// Only runs of this DAG.
+    #[arg(long)]
+    pub dag: Option<String>,
+    /// At most this many runs.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Show one run: its tasks, attempts, metrics and why it ran.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub run_id: String,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    pub run_id: String,
+    pub task: String,
+    /// Which attempt (default: the last).
+    #[arg(long)]
+    pub attempt: Option<u32>,
+}

@@ -1,0 +1,147 @@
+//! `dag plan` and `dag graph`.
+
+use dag_operators::Registry;
+
+use super::args::{Global, GraphArgs, GraphFormat, PlanArgs};
+use super::workspace::{load, parse_param_overrides};
+use super::{CliResult, Exit, Failure};
+use crate::plan::{EdgeKind, Plan, build_plan};
+
+fn planned(
+    global: &Global,
+    dag: &str,
+    params: &[String],
+) -> Result<(std::sync::Arc<crate::model::Dag>, Plan), Failure> {
+    let registry = Registry::builtin();
+    let dag = load(global, dag, &registry)?;
+    let mut values = dag.params.clone();
+    for (key, value) in parse_param_overrides(params)? {
+        if !values.contains_key(&key) {
+            return Err(Failure::invalid(format!("unknown param `{key}`")));
+        }
+        values.insert(key, value);
+    }
+    let plan = build_plan(&dag, &values).map_err(|cycles| {
+        Failure::invalid(format!(
+            "dependency cycle: {}",
+            cycles
+                .iter()
+                .map(|c| c.join(" -> "))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    })?;
+    Ok((dag, plan))
+}
+
+pub fn plan(global: &Global, args: &PlanArgs) -> CliResult {
+    let (dag, plan) = planned(global, &args.dag, &args.params)?;
+    if args.json {
+        let tasks: Vec<_> = plan
+            .order
+            .iter()
+            .map(|&t| {
+                serde_json::json!({
+                    "id": plan.ids[t],
+                    "operator": dag.tasks[&plan.ids[t]].operator,
+                    "upstream": plan.upstream[t].iter().map(|&u| plan.ids[u].clone()).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let levels: Vec<Vec<&String>> = plan
+            .levels
+            .iter()
+            .map(|l| l.iter().map(|&t| &plan.ids[t]).collect())
+            .collect();
+        let json = serde_json::json!({ "dag": dag.name, "levels": levels, "tasks": tasks });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
+        return Ok(Exit::Success);
+    }
+    println!(
+        "{}: {} tasks in {} levels",
+        dag.name,
+        plan.len(),
+        plan.levels.len()
+    );
+    for (depth, level) in plan.levels.iter().enumerate() {
+        let names: Vec<String> = level
+            .iter()
+            .map(|&t| format!("{} ({})", plan.ids[t], dag.tasks[&plan.ids[t]].operator))
+            .collect();
+        println!("  level {depth}: {}", names.join(", "));
+    }
+    Ok(Exit::Success)
+}
+
+pub fn graph(global: &Global, args: &GraphArgs) -> CliResult {
+    let (dag, plan) = planned(global, &args.dag, &[])?;
+    let text = match args.format {
+        GraphFormat::Mermaid => mermaid(&dag, &plan),
+        GraphFormat::Dot => dot(&dag, &plan),
+    };
+    print!("{text}");
+    Ok(Exit::Success)
+}
+
+fn edge_label(kinds: &std::collections::BTreeSet<EdgeKind>) -> Option<String> {
+    let artifacts: Vec<&str> = kinds
+        .iter()
+        .filter_map(|k| {
+            if let EdgeKind::Artifact(name) = k {
+                Some(name.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
+    (!artifacts.is_empty()).then(|| artifacts.join(", "))
+}
+
+pub fn mermaid(dag: &crate::model::Dag, plan: &Plan) -> String {
+    let mut out = String::from("flowchart LR\n");
+    for &t in &plan.order {
+        let id = &plan.ids[t];
+        out.push_str(&format!(
+            "  {id}[\"{id}<br/><small>{}</small>\"]\n",
+            dag.tasks[id].operator
+        ));
+    }
+    for ((from, to), kinds) in &plan.edges {
+        match edge_label(kinds) {
+            Some(label) => out.push_str(&format!(
+                "  {} -->|{label}| {}\n",
+                plan.ids[*from], plan.ids[*to]
+            )),
+            None => out.push_str(&format!("  {} --> {}\n", plan.ids[*from], plan.ids[*to])),
+        }
+    }
+    out
+}
+
+fn dot(dag: &crate::model::Dag, plan: &Plan) -> String {
+    let mut out = format!(
+        "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box];\n",
+        dag.name
+    );
+    for &t in &plan.order {
+        let id = &plan.ids[t];
+        out.push_str(&format!(
+            "  \"{id}\" [label=\"{id}\\n{}\"];\n",
+            dag.tasks[id].operator
+        ));
+    }
+    for ((from, to), kinds) in &plan.edges {
+        let label = edge_label(kinds)
+            .map(|l| format!(" [label=\"{l}\"]"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  \"{}\" -> \"{}\"{label};\n",
+            plan.ids[*from], plan.ids[*to]
+        ));
+    }
+    out.push_str("}\n");
+    out
+}

@@ -1,0 +1,99 @@
+//! The `--json` shapes of runs: a public interface, documented in README.
+
+use dag_state::{RunRecord, RunStatus, Store, TaskRecord, TaskStatus};
+use serde::Serialize;
+
+use crate::execute::rfc3339;
+
+/// `dag run --json` and `dag runs show <RUN_ID> --json`.
+#[derive(Debug, Serialize)]
+pub struct RunJson {
+    pub run_id: String,
+    pub dag: String,
+    pub status: RunStatus,
+    pub trigger: dag_state::Trigger,
+    pub params: std::collections::BTreeMap<String, serde_json::Value>,
+    pub spec_hash: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub tasks: Vec<TaskJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TaskJson {
+    pub id: String,
+    pub operator: String,
+    pub status: TaskStatus,
+    pub attempts: u32,
+    pub duration_ms: Option<i64>,
+    pub reason: Option<String>,
+    pub metrics: std::collections::BTreeMap<String, f64>,
+    pub outputs: Vec<dag_state::ArtifactRecord>,
+}
+
+/// One entry of `dag runs --json`.
+#[derive(Debug, Serialize)]
+pub struct RunListJson {
+    pub run_id: String,
+    pub dag: String,
+    pub status: RunStatus,
+    pub trigger: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl From<&RunRecord> for RunListJson {
+    fn from(run: &RunRecord) -> Self {
+        Self {
+            run_id: run.run_id.clone(),
+            dag: run.dag.clone(),
+            status: run.status,
+            trigger: run.trigger.kind.clone(),
+            started_at: rfc3339(run.started_at_ms),
+            finished_at: run.finished_at_ms.map(rfc3339),
+        }
+    }
+}
+
+/// Reads a run and its tasks from the store into the JSON shape. Tasks are
+/// listed in `order` (plan order) when given, else by id.
+pub fn run_json(
+    store: &Store,
+    run: &RunRecord,
+    order: Option<&[String]>,
+) -> Result<RunJson, dag_state::StateError> {
+    let mut tasks: Vec<TaskRecord> = store.tasks(&run.run_id)?;
+    if let Some(order) = order {
+        tasks.sort_by_key(|t| {
+            order
+                .iter()
+                .position(|id| *id == t.task_id)
+                .unwrap_or(usize::MAX)
+        });
+    }
+    Ok(RunJson {
+        run_id: run.run_id.clone(),
+        dag: run.dag.clone(),
+        status: run.status,
+        trigger: run.trigger.clone(),
+        params: run.params.clone(),
+        spec_hash: run.spec_hash.clone(),
+        started_at: rfc3339(run.started_at_ms),
+        finished_at: run.finished_at_ms.map(rfc3339),
+        duration_ms: run.finished_at_ms.map(|f| f - run.started_at_ms),
+        tasks: tasks
+            .into_iter()
+            .map(|t| TaskJson {
+                duration_ms: t.started_at_ms.zip(t.finished_at_ms).map(|(s, f)| f - s),
+                id: t.task_id,
+                operator: t.operator,
+                status: t.status,
+                attempts: t.attempts,
+                reason: t.reason,
+                metrics: t.metrics,
+                outputs: t.outputs,
+            })
+            .collect(),
+    })
+}

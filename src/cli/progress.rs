@@ -1,0 +1,162 @@
+//! Live progress of a run. It shows only what the recorder has committed, so
+//! a task shown as finished is already durable.
+//!
+//! On a terminal: a line per finished task plus a redrawn status line with
+//! running tasks, elapsed time and operator progress. Elsewhere: plain lines.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dag_state::{AttemptStatus, TaskStatus, Write};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// Operator-reported progress by task: (done, total, unit).
+pub type ProgressMap = Arc<Mutex<BTreeMap<String, (u64, u64, String)>>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Redrawn status line (a terminal).
+    Live,
+    /// One line per event.
+    Plain,
+    /// Nothing (`--json` with no terminal on stderr).
+    Silent,
+}
+
+pub struct Progress {
+    pub mode: Mode,
+    pub total: usize,
+    pub color: bool,
+    /// Write to stderr instead of stdout (`--json` keeps stdout for JSON).
+    pub to_stderr: bool,
+    pub reports: ProgressMap,
+}
+
+impl Progress {
+    pub async fn run(self, mut batches: UnboundedReceiver<Arc<Vec<Write>>>) {
+        let mut running: BTreeMap<String, (Instant, u32)> = BTreeMap::new();
+        let mut finished = 0usize;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                batch = batches.recv() => {
+                    let Some(batch) = batch else { break };
+                    for write in batch.iter() {
+                        match write {
+                            Write::Attempt(attempt) if attempt.status == AttemptStatus::Running => {
+                                running.insert(attempt.task_id.clone(), (Instant::now(), attempt.attempt));
+                                if attempt.attempt > 1 && self.mode != Mode::Silent {
+                                    self.line(&format!("  retry    {} (attempt {})", attempt.task_id, attempt.attempt));
+                                }
+                            }
+                            Write::Task(task) => {
+                                running.remove(&task.task_id);
+                                finished += 1;
+                                if self.mode != Mode::Silent {
+                                    self.line(&self.task_line(task, finished));
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    self.status(&running, finished);
+                }
+                _ = tick.tick() => self.status(&running, finished),
+            }
+        }
+        self.clear_status();
+    }
+
+    fn task_line(&self, task: &dag_state::TaskRecord, finished: usize) -> String {
+        let (word, style) = match task.status {
+            TaskStatus::Succeeded => ("ok", "\x1b[32m"),
+            TaskStatus::UpToDate => ("fresh", "\x1b[36m"),
+            TaskStatus::Failed => ("FAILED", "\x1b[1;31m"),
+            TaskStatus::UpstreamFailed => ("upstream", "\x1b[33m"),
+            TaskStatus::Skipped => ("skipped", "\x1b[33m"),
+            TaskStatus::Cancelled | TaskStatus::Interrupted => ("cancelled", "\x1b[33m"),
+            TaskStatus::Pending | TaskStatus::Running => ("running", ""),
+        };
+        let (style, reset) = if self.color {
+            (style, "\x1b[0m")
+        } else {
+            ("", "")
+        };
+        let elapsed = task
+            .started_at_ms
+            .zip(task.finished_at_ms)
+            .map(|(s, f)| format_ms(f - s))
+            .unwrap_or_default();
+        let reason = task
+            .reason
+            .as_deref()
+            .map(|r| format!("  {r}"))
+            .unwrap_or_default();
+        let width = self.total.to_string().len();
+        format!(
+            "[{finished:>width$}/{}] {style}{word:<9}{reset} {:<24} {elapsed:>7}{reason}",
+            self.total, task.task_id
+        )
+    }
+
+    fn line(&self, text: &str) {
+        self.clear_status();
+        if self.to_stderr {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    }
+
+    fn status(&self, running: &BTreeMap<String, (Instant, u32)>, finished: usize) {
+        if self.mode != Mode::Live || running.is_empty() {
+            return;
+        }
+        let reports = self.reports.lock().map(|r| r.clone()).unwrap_or_default();
+        let parts: Vec<String> = running
+            .iter()
+            .take(4)
+            .map(|(task, (since, _))| {
+                let progress = reports
+                    .get(task)
+                    .map(|(done, total, unit)| format!(" {done}/{total} {unit}"))
+                    .unwrap_or_default();
+                format!("{task} {:.1}s{progress}", since.elapsed().as_secs_f64())
+            })
+            .collect();
+        let more = running.len().saturating_sub(4);
+        let more = if more > 0 {
+            format!(" +{more} more")
+        } else {
+            String::new()
+        };
+        let text = format!(
+            "\r\x1b[2K[{finished}/{}] running: {}{more}",
+            self.total,
+            parts.join(", ")
+        );
+        self.raw(&text);
+    }
+
+    fn clear_status(&self) {
+        if self.mode == Mode::Live {
+            self.raw("\r\x1b[2K");
+        }
+    }
+
+    fn raw(&self, text: &str) {
+        if self.to_stderr {
+            let _ = write!(std::io::stderr(), "{text}");
+            let _ = std::io::stderr().flush();
+        } else {
+            let _ = write!(std::io::stdout(), "{text}");
+            let _ = std::io::stdout().flush();
+        }
+    }
+}
+
+pub fn format_ms(ms: i64) -> String {
+    crate::execute::humanize_ms(ms)
+}

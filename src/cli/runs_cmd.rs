@@ -1,0 +1,176 @@
+//! `dag runs`, `dag runs show`, `dag logs`.
+
+use super::args::{Global, LogsArgs, RunsArgs, RunsCommand, ShowArgs};
+use super::output::{RunListJson, run_json};
+use super::workspace::open_store;
+use super::{CliResult, Exit, Failure};
+use crate::execute::humanize_ms;
+use crate::record::error_chain;
+
+pub fn runs(global: &Global, args: &RunsArgs) -> CliResult {
+    if let Some(RunsCommand::Show(show_args)) = &args.command {
+        return show(global, show_args);
+    }
+    let store = open_store(global)?;
+    let runs = store
+        .runs(args.dag.as_deref(), args.limit)
+        .map_err(|e| Failure::internal(error_chain(&e)))?;
+    if args.json {
+        let rows: Vec<RunListJson> = runs.iter().map(RunListJson::from).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+        return Ok(Exit::Success);
+    }
+    if runs.is_empty() {
+        println!("no runs yet");
+    }
+    for run in &runs {
+        let row = RunListJson::from(run);
+        let status = serde_json::to_value(row.status)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let duration = run
+            .finished_at_ms
+            .map(|f| humanize_ms(f - run.started_at_ms))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{}  {:<22} {:<12} {:>8}  {}  ({})",
+            row.run_id, row.dag, status, duration, row.started_at, row.trigger
+        );
+    }
+    Ok(Exit::Success)
+}
+
+fn show(global: &Global, args: &ShowArgs) -> CliResult {
+    let store = open_store(global)?;
+    let run = store
+        .run(&args.run_id)
+        .map_err(|e| Failure::internal(error_chain(&e)))?
+        .ok_or_else(|| {
+            Failure::invalid(format!("no run `{}`; `dag runs` lists them", args.run_id))
+        })?;
+    let json = run_json(&store, &run, None).map_err(|e| Failure::internal(error_chain(&e)))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
+        return Ok(Exit::Success);
+    }
+    let status = |v: &dyn erased::AsStatus| v.word();
+    println!("run       {}", json.run_id);
+    println!("dag       {}", json.dag);
+    println!("status    {}", status(&json.status));
+    println!("trigger   {} ({})", json.trigger.kind, json.trigger.detail);
+    println!("started   {}", json.started_at);
+    if let Some(finished) = &json.finished_at {
+        println!(
+            "finished  {finished} ({})",
+            humanize_ms(json.duration_ms.unwrap_or(0))
+        );
+    }
+    if !json.params.is_empty() {
+        let params: Vec<String> = json
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!("params    {}", params.join(" "));
+    }
+    println!("tasks");
+    for task in &json.tasks {
+        let duration = task.duration_ms.map(humanize_ms).unwrap_or_default();
+        let metrics: Vec<String> = task
+            .metrics
+            .iter()
+            .map(|(k, v)| format!("{k}={}", trim_float(*v)))
+            .collect();
+        let metrics = if metrics.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", metrics.join(" "))
+        };
+        let reason = task
+            .reason
+            .as_deref()
+            .map(|r| format!("  {r}"))
+            .unwrap_or_default();
+        println!(
+            "  {:<24} {:<16} {:>7} x{}{metrics}{reason}",
+            task.id,
+            status(&task.status),
+            duration,
+            task.attempts
+        );
+    }
+    Ok(Exit::Success)
+}
+
+fn trim_float(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.4}")
+    }
+}
+
+pub fn logs(global: &Global, args: &LogsArgs) -> CliResult {
+    let store = open_store(global)?;
+    let attempts = store
+        .attempts(&args.run_id)
+        .map_err(|e| Failure::internal(error_chain(&e)))?;
+    if attempts.is_empty()
+        && store
+            .run(&args.run_id)
+            .map_err(|e| Failure::internal(error_chain(&e)))?
+            .is_none()
+    {
+        return Err(Failure::invalid(format!(
+            "no run `{}`; `dag runs` lists them",
+            args.run_id
+        )));
+    }
+    let of_task: Vec<_> = attempts.iter().filter(|a| a.task_id == args.task).collect();
+    let attempt = match args.attempt {
+        Some(n) => of_task.iter().find(|a| a.attempt == n),
+        None => of_task.last(),
+    }
+    .ok_or_else(|| {
+        Failure::invalid(format!(
+            "task `{}` has no attempt{} in run `{}`",
+            args.task,
+            args.attempt.map(|n| format!(" {n}")).unwrap_or_default(),
+            args.run_id
+        ))
+    })?;
+    let Some(path) = &attempt.log_path else {
+        return Ok(Exit::Success);
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => print!("{text}"),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("(attempt {} wrote no output)", attempt.attempt);
+        }
+        Err(error) => return Err(Failure::internal(format!("cannot read `{path}`: {error}"))),
+    }
+    Ok(Exit::Success)
+}
+
+mod erased {
+    /// Status enums print as their snake_case serde names.
+    pub trait AsStatus {
+        fn word(&self) -> String;
+    }
+
+    impl<T: serde::Serialize> AsStatus for T {
+        fn word(&self) -> String {
+            serde_json::to_value(self)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        }
+    }
+}

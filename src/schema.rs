@@ -1,0 +1,187 @@
+//! The JSON Schema of DAG files (`dag schema`), generated from types that
+//! mirror the file format. Editors use it for completion and checks; the
+//! parser remains the authority, and a test keeps the two in agreement.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+
+/// A DAG file.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[expect(dead_code, reason = "only the schema of these types is used")]
+pub struct DagFile {
+    /// The DAG's name: lowercase letters, digits and `_`.
+    name: String,
+    /// One line shown by `dag list`.
+    description: Option<String>,
+    /// Other DAG files whose tasks and params are merged into this one.
+    include: Option<Vec<IncludeEntry>>,
+    /// Typed default values, overridable with `--param key=value`; referenced as `{{ params.<name> }}`.
+    params: Option<BTreeMap<String, serde_json::Value>>,
+    /// Settings applied to every task that does not set them.
+    defaults: Option<TaskDefaults>,
+    /// Most tasks running at once.
+    max_parallel: Option<u32>,
+    /// When the daemon runs this DAG.
+    schedule: Option<ScheduleEntry>,
+    /// File globs; the daemon reruns the DAG when a matching file's content changes.
+    watch: Option<Vec<String>>,
+    /// Tasks by id (lowercase letters, digits and `_`).
+    tasks: Option<BTreeMap<String, TaskEntry>>,
+}
+
+/// A file path, or a file with extra upstream tasks for its root tasks.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[expect(dead_code, reason = "only the schema of these types is used")]
+enum IncludeEntry {
+    Path(String),
+    WithNeeds {
+        file: String,
+        /// Upstream task ids added to the included file's root tasks.
+        needs: Option<Vec<String>>,
+    },
+}
+
+/// A cron line (5 fields with 0 = Sunday, 6/7 fields with seconds, or `@daily`), or a mapping.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[expect(dead_code, reason = "only the schema of these types is used")]
+enum ScheduleEntry {
+    Cron(String),
+    Detailed {
+        cron: String,
+        /// IANA time zone name, e.g. `Europe/Madrid`.
+        timezone: Option<String>,
+        catchup: Option<Catchup>,
+        max_active_runs: Option<u32>,
+        overlap: Option<Overlap>,
+    },
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[expect(dead_code, reason = "only the schema of these types is used")]
+enum Catchup {
+    None,
+    Last,
+    All,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[expect(dead_code, reason = "only the schema of these types is used")]
+enum Overlap {
+    Skip,
+    Queue,
+    CancelPrevious,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[expect(dead_code, reason = "only the schema of these types is used")]
+enum TriggerRule {
+    AllSuccess,
+    AllDone,
+    AllFailed,
+    OneFailed,
+    OneSuccess,
+    NoneFailed,
+}
+
+/// A duration such as `500ms`, `30s`, `5m`, `1h30m`, or a number of seconds.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[expect(dead_code, reason = "only the schema of these types is used")]
+enum Duration {
+    Text(String),
+    Seconds(f64),
+}
+
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[expect(dead_code, reason = "only the schema of these types is used")]
+pub struct TaskDefaults {
+    retries: Option<u32>,
+    retry_delay: Option<Duration>,
+    retry_backoff: Option<f64>,
+    retry_max_delay: Option<Duration>,
+    timeout: Option<Duration>,
+    trigger_rule: Option<TriggerRule>,
+    cache: Option<bool>,
+}
+
+/// One task.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[expect(dead_code, reason = "only the schema of these types is used")]
+pub struct TaskEntry {
+    /// The operator's name (`dag operators` lists them).
+    operator: String,
+    description: Option<String>,
+    /// Upstream task ids. Dependencies through artifacts and `{{ tasks.<id>... }}` are implied.
+    needs: Option<Vec<String>>,
+    /// Input artifacts: name → path relative to the project root.
+    inputs: Option<BTreeMap<String, String>>,
+    /// Output artifacts: name → path relative to the project root.
+    outputs: Option<BTreeMap<String, String>>,
+    /// The operator's params; strings may hold `{{ ... }}` templates.
+    params: Option<serde_json::Value>,
+    /// Further attempts after the first fails.
+    retries: Option<u32>,
+    /// Wait before the first retry (default 1s).
+    retry_delay: Option<Duration>,
+    /// Multiplier of the wait for each further retry (default 2).
+    retry_backoff: Option<f64>,
+    /// Upper bound of the wait (default 5m).
+    retry_max_delay: Option<Duration>,
+    /// Limit of one attempt.
+    timeout: Option<Duration>,
+    /// When to run, given how upstream tasks ended (default `all_success`).
+    trigger_rule: Option<TriggerRule>,
+    /// A condition; when false the task is skipped with the reason recorded.
+    when: Option<String>,
+    /// `false`: always run, never reuse an earlier result.
+    cache: Option<bool>,
+}
+
+pub fn dag_file_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(DagFile)).unwrap_or_default()
+}
+
+pub fn dag_file_schema_json() -> String {
+    serde_json::to_string_pretty(&dag_file_schema()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{DAG_KEYS, DEFAULTS_KEYS, TASK_KEYS};
+
+    fn properties(schema: &serde_json::Value) -> Vec<String> {
+        let mut keys: Vec<String> = schema["properties"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    }
+
+    fn sorted(keys: &[&str]) -> Vec<String> {
+        let mut keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn schema_keys_match_what_the_parser_accepts() {
+        let schema = dag_file_schema();
+        assert_eq!(properties(&schema), sorted(DAG_KEYS));
+        assert_eq!(properties(&schema["$defs"]["TaskEntry"]), sorted(TASK_KEYS));
+        assert_eq!(
+            properties(&schema["$defs"]["TaskDefaults"]),
+            sorted(DEFAULTS_KEYS)
+        );
+    }
+}
