@@ -33,6 +33,12 @@ pub trait Operator: Send + Sync + 'static {
         &[]
     }
 
+    /// Whether the operator may produce values beyond [`value_names`](Self::value_names)
+    /// (a subprocess decides its own), so references to other names are allowed.
+    fn open_values(&self) -> bool {
+        false
+    }
+
     /// Checks a task declaration at load time, before anything runs.
     /// Returns every problem found, not just the first.
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem>;

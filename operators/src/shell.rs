@@ -74,6 +74,14 @@ impl Operator for Shell {
         "runs `command` with `sh -c`, or `argv` directly, in its own process group"
     }
 
+    fn value_names(&self) -> &'static [&'static str] {
+        &["exit_code"]
+    }
+
+    fn open_values(&self) -> bool {
+        true
+    }
+
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {
         match parse_params::<Params>(spec.params) {
             Ok(params) => params.problems(),

@@ -279,11 +279,10 @@ fn check_reference(
                 );
                 return;
             }
-            let values = registry
-                .get(&producer.operator)
-                .map(|op| op.value_names())
-                .unwrap_or(&[]);
-            let open_ended = values.is_empty();
+            let operator = registry.get(&producer.operator);
+            let values = operator.map(|op| op.value_names()).unwrap_or(&[]);
+            // An unknown operator is reported on its own; don't pile on.
+            let open_ended = operator.is_none_or(|op| op.open_values());
             if !open_ended
                 && !producer.outputs.contains_key(name)
                 && !values.contains(&name.as_str())

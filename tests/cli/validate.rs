@@ -1,0 +1,101 @@
+//! `dag validate`: diagnostics with codes and positions.
+
+use super::support::{Project, repo_root};
+
+/// Each fixture's first line says what it must produce:
+/// `# expect: <code> <line>:<col>`.
+#[test]
+fn every_invalid_fixture_reports_its_code_at_its_position() {
+    let dir = repo_root().join("tests/fixtures/invalid");
+    let mut fixtures: Vec<_> = std::fs::read_dir(&dir)
+        .expect("fixtures dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    fixtures.sort();
+    assert!(
+        fixtures.len() >= 15,
+        "expected a fixture per failure mode, found {}",
+        fixtures.len()
+    );
+    let project = Project::new();
+    for fixture in fixtures {
+        let text = std::fs::read_to_string(&fixture).expect("read fixture");
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .expect("an expect line");
+        let (code, position) = expect.split_once(' ').expect("code and position");
+        let (line, column) = position.split_once(':').expect("line:col");
+        let (exit, json) =
+            project.json(&["validate", "--json", fixture.to_str().expect("utf-8 path")]);
+        assert_eq!(exit, 2, "{} must be invalid", fixture.display());
+        let found = json["diagnostics"]
+            .as_array()
+            .expect("diagnostics")
+            .iter()
+            .any(|d| {
+                d["code"] == code
+                    && d["line"].to_string() == line
+                    && d["column"].to_string() == column
+            });
+        assert!(
+            found,
+            "{}: no `{code}` at {line}:{column} in {:#}",
+            fixture.display(),
+            json["diagnostics"]
+        );
+    }
+}
+
+#[test]
+fn all_problems_in_a_file_are_reported_at_once_with_hints() {
+    let project = Project::new();
+    project.write(
+        "dags/many.yaml",
+        "name: many\nparams:\n  seed: 1\ntasks:\n  clean:\n    operator: shel\n  train:\n    operator: noop\n    needs: [clen]\n    retries: many\n",
+    );
+    let output = project.dag(&["validate", "dags/many.yaml"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for needle in [
+        "error[dag::unknown_operator]: task `clean` uses unknown operator `shel`",
+        "--> dags/many.yaml:6:15",
+        "help: did you mean `shell`?",
+        "error[dag::unknown_dependency]: task `train` needs unknown task `clen`",
+        "help: did you mean `clean`?",
+        "error[dag::wrong_type]",
+        "3 problems found",
+    ] {
+        assert!(stderr.contains(needle), "missing `{needle}` in:\n{stderr}");
+    }
+}
+
+#[test]
+fn every_shipped_dag_validates() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dag"))
+        .args(["validate", "dags"])
+        .current_dir(repo_root())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run dag validate");
+    assert!(
+        output.status.success(),
+        "dags/ does not validate:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("ok "), "no DAG was validated:\n{stdout}");
+}
+
+#[test]
+fn schema_lists_task_keys() {
+    let project = Project::new();
+    let (exit, schema) = project.json(&["schema"]);
+    assert_eq!(exit, 0);
+    assert!(
+        schema["$defs"]["TaskEntry"]["properties"]["trigger_rule"].is_object(),
+        "{schema:#}"
+    );
+}
