@@ -13,6 +13,7 @@ use crate::plan::build_plan;
 use crate::render::{Scope, render_value};
 
 pub fn check(dag: &Dag, registry: &Registry, diagnostics: &mut Vec<Diagnostic>) {
+    // Sorted (BTreeMap order), so membership is a binary search.
     let ids: Vec<&str> = dag.tasks.keys().map(String::as_str).collect();
     for task in dag.tasks.values() {
         check_needs(task, &ids, diagnostics);
@@ -39,7 +40,7 @@ fn check_needs(task: &Task, ids: &[&str], diagnostics: &mut Vec<Diagnostic>) {
                 .at(&task.origin.file, *span)
                 .label("a task cannot depend on itself"),
             );
-        } else if !ids.contains(&need.as_str()) {
+        } else if ids.binary_search(&need.as_str()).is_err() {
             diagnostics.push(
                 Diagnostic::new(
                     "dag::unknown_dependency",

@@ -420,13 +420,14 @@ fn read_tasks(
         return Vec::new();
     };
     let mut tasks: Vec<Task> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for (key, body) in entries {
         let id = key.scalar_text();
         if !is_identifier(&id) {
             diagnostics.push(invalid_name(source, key.span, "task id", &id));
             continue;
         }
-        if tasks.iter().any(|t| t.id == id) {
+        if !seen.insert(id.clone()) {
             diagnostics.push(
                 Diagnostic::new(
                     "dag::duplicate_task",

@@ -115,7 +115,12 @@ pub fn parse_yaml(text: &str) -> Result<Node, SyntaxError> {
         span: Span::default(),
         content_offset: 0,
     });
-    fix_offsets(&mut root, text);
+    if !text.is_ascii() {
+        // Markers count characters; spans count bytes. One table, built once.
+        let mut bytes: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+        bytes.push(text.len());
+        fix_offsets(&mut root, &bytes);
+    }
     Ok(root)
 }
 
@@ -126,15 +131,16 @@ fn char_to_byte(text: &str, chars: usize) -> usize {
         .map_or(text.len(), |(i, _)| i)
 }
 
-fn fix_offsets(node: &mut Node, text: &str) {
-    if !text.is_ascii() {
-        node.span.offset = char_to_byte(text, node.span.offset);
-    }
+fn fix_offsets(node: &mut Node, bytes: &[usize]) {
+    node.span.offset = bytes
+        .get(node.span.offset)
+        .copied()
+        .unwrap_or(node.span.offset);
     match &mut node.value {
-        Value::Seq(items) => items.iter_mut().for_each(|n| fix_offsets(n, text)),
+        Value::Seq(items) => items.iter_mut().for_each(|n| fix_offsets(n, bytes)),
         Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
-            fix_offsets(k, text);
-            fix_offsets(v, text);
+            fix_offsets(k, bytes);
+            fix_offsets(v, bytes);
         }),
         _ => {}
     }
@@ -293,6 +299,14 @@ mod tests {
     fn syntax_error_has_offset() {
         let error = parse_yaml("a: [1, 2\nb: 3\n").expect_err("unclosed flow sequence");
         assert!(error.offset > 0, "{error:?}");
+    }
+
+    #[test]
+    fn spans_count_bytes_after_non_ascii_text() {
+        let root = parse_yaml("a: \"é\"\nb: x\n").expect("valid yaml");
+        let entries = map_entries(&root);
+        // `é` is two bytes: `b` is character 7 but byte 8.
+        assert_eq!(entries[1].0.span.offset, 8);
     }
 
     #[test]
