@@ -28,6 +28,8 @@ mod store;
 mod trees;
 
 #[cfg(test)]
+mod kill_test;
+#[cfg(test)]
 mod test_support;
 
 pub use error::StateError;

@@ -5,11 +5,17 @@
 use std::io::ErrorKind;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::{FORMAT_VERSION, StateError};
 
 /// In sled's default tree, so it can be read without creating any tree.
 const FORMAT_VERSION_KEY: &[u8] = b"format_version";
+
+/// How long [`Store::open`](crate::Store::open) waits for a held lock
+/// before reporting [`StateError::Locked`].
+const LOCK_WAIT: Duration = Duration::from_secs(1);
+const LOCK_POLL: Duration = Duration::from_millis(10);
 
 /// The file sled 0.34 keeps its log in, inside the store directory.
 const SLED_LOG_FILE: &str = "db";
@@ -35,7 +41,23 @@ fn holds_data(dir: &Path) -> bool {
     std::fs::metadata(dir.join(SLED_LOG_FILE)).is_ok_and(|metadata| metadata.len() > 0)
 }
 
+/// Opens sled, waiting up to [`LOCK_WAIT`] for its lock: a store just
+/// dropped in this same process releases its lock only when sled's
+/// background I/O lets go of the file (measured at up to ~170 ms), and
+/// reopening it then must not fail.
 fn open_sled(dir: &Path) -> Result<sled::Db, StateError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match open_sled_once(dir) {
+            Err(StateError::Locked { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(LOCK_POLL);
+            }
+            result => return result,
+        }
+    }
+}
+
+fn open_sled_once(dir: &Path) -> Result<sled::Db, StateError> {
     let path = dir.to_path_buf();
     let config = sled::Config::new().path(dir);
     // sled 0.34 asserts on some shapes of damaged files instead of returning
@@ -240,6 +262,20 @@ mod tests {
         let (store, _) = Store::open(&path)?;
         store.commit(vec![Write::Run(run("r2", "train", RunStatus::Succeeded))])?;
         assert!(store.run("r2")?.is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn store_reopens_right_after_being_dropped() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("state");
+        for index in 0..40 {
+            let (store, _) = Store::open(&path)?;
+            let id = format!("r{index}");
+            store.commit(vec![Write::Run(run(&id, "train", RunStatus::Succeeded))])?;
+        }
+        let (store, _) = Store::open(&path)?;
+        assert_eq!(store.runs(None, 100)?.len(), 40);
         Ok(())
     }
 }
