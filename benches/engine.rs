@@ -103,6 +103,8 @@ fn run_once(
         params: BTreeMap::new(),
         only: Vec::new(),
         max_parallel: None,
+        force: false,
+        force_tasks: Vec::new(),
         trigger: Trigger {
             kind: "bench".into(),
             detail: String::new(),

@@ -39,6 +39,13 @@ pub trait Operator: Send + Sync + 'static {
         false
     }
 
+    /// Whether an unchanged task may be skipped as up to date. Operators with
+    /// side effects the engine cannot see (a shell command) say no; the
+    /// engine still caches such a task when it declares outputs.
+    fn cacheable(&self) -> bool {
+        true
+    }
+
     /// Checks a task declaration at load time, before anything runs.
     /// Returns every problem found, not just the first.
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem>;

@@ -82,6 +82,10 @@ impl Operator for Shell {
         true
     }
 
+    fn cacheable(&self) -> bool {
+        false
+    }
+
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {
         match parse_params::<Params>(spec.params) {
             Ok(params) => params.problems(),

@@ -55,6 +55,8 @@ pub enum Command {
     Runs(RunsArgs),
     /// Print a task attempt's log.
     Logs(LogsArgs),
+    /// The model registry: versions, aliases, promotion and rollback.
+    Models(ModelsArgs),
     /// List the operators DAG files can use.
     Operators(JsonFlag),
     /// Print the JSON Schema of DAG files (point your editor at it).
@@ -117,6 +119,12 @@ pub struct RunArgs {
     /// At most this many tasks at once (default: the DAG's `max_parallel`, else 8).
     #[arg(long)]
     pub max_parallel: Option<usize>,
+    /// Run every task, even those whose results are up to date.
+    #[arg(long)]
+    pub force: bool,
+    /// Run this task even if its result is up to date (repeatable).
+    #[arg(long = "force-task", value_name = "TASK")]
+    pub force_tasks: Vec<String>,
     /// Print one JSON object describing the run on stdout.
     #[arg(long)]
     pub json: bool,
@@ -159,4 +167,47 @@ pub struct LogsArgs {
     /// Which attempt (default: the last).
     #[arg(long)]
     pub attempt: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    #[command(subcommand)]
+    pub command: ModelsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List registered versions with their aliases and metrics.
+    List {
+        /// Only this model.
+        name: Option<String>,
+        /// Print JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one version: `NAME`, `NAME@3` or `NAME@production`.
+    Show {
+        model: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Point an alias at a version.
+    Promote {
+        model: String,
+        /// The version number (`3` or `v3`).
+        version: String,
+        /// The alias to move.
+        #[arg(long, default_value = "production")]
+        alias: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move an alias back to where it pointed before its last move.
+    Rollback {
+        model: String,
+        #[arg(long, default_value = "production")]
+        alias: String,
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -22,6 +22,7 @@ pub use output::{RunJson, TaskJson, run_json};
 
 /// Entry point of the `dag` binary.
 pub fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     init_tracing(&cli.global);
     let result = dispatch(cli);
@@ -51,6 +52,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::List(flag) => validate_cmd::list(global, flag.json),
         Command::Runs(args) => runs_cmd::runs(global, &args),
         Command::Logs(args) => runs_cmd::logs(global, &args),
+        Command::Models(_) => Err(Failure::internal("the model registry is not built in")),
         Command::Operators(flag) => validate_cmd::operators(flag.json),
         Command::Schema => validate_cmd::schema(),
     }
@@ -83,4 +85,14 @@ fn init_tracing(global: &args::Global) {
 /// Colour only on a terminal, and never with `NO_COLOR` set.
 pub fn color_enabled(stream: &impl IsTerminal) -> bool {
     stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Rust ignores SIGPIPE, so `dag runs | head` would panic on the closed pipe;
+/// Unix tools die quietly instead. Everything a run reports is already
+/// durable, so dying on a closed stdout loses nothing.
+fn restore_sigpipe() {
+    // SAFETY: called first thing in `main`, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

@@ -61,6 +61,8 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
         params,
         only: args.only.clone(),
         max_parallel: args.max_parallel,
+        force: args.force,
+        force_tasks: args.force_tasks.clone(),
         trigger: Trigger {
             kind: "cli".into(),
             detail: format!("dag run {}", args.dag),

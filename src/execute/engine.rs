@@ -40,6 +40,10 @@ pub struct RunRequest {
     /// RFC 3339; the start time when not given.
     pub logical_date: Option<String>,
     pub cancel: CancellationToken,
+    /// Run every task even when its result is up to date.
+    pub force: bool,
+    /// Run these tasks even when up to date.
+    pub force_tasks: Vec<String>,
     /// Called with `(task, done, total, what)` as operators report progress.
     pub progress: Option<Arc<dyn Fn(&str, u64, u64, &str) + Send + Sync>>,
 }

@@ -11,7 +11,8 @@ use tokio::task::JoinSet;
 use super::artifacts::Declared;
 use super::clock::{new_run_id, now_ms, rfc3339};
 use super::engine::{Engine, ExecuteError, RunOutcome, RunRequest};
-use super::task_runner::{TaskJob, TaskResult, run_task};
+use super::fingerprint::Fingerprint;
+use super::task_runner::{CacheSetup, TaskJob, TaskResult, run_task};
 use crate::parse::did_you_mean;
 use crate::plan::{Plan, build_plan};
 use crate::render::{RunVars, Scope, render_string, render_value};
@@ -74,6 +75,7 @@ pub async fn execute_run(engine: &Engine, request: RunRequest) -> Result<RunOutc
             logical_date,
         },
         values: vec![None; plan.len()],
+        keys: vec![None; plan.len()],
         summaries: BTreeMap::new(),
         ready: VecDeque::new(),
         failed: false,
@@ -231,6 +233,8 @@ struct RunState<'a> {
     summaries: BTreeMap<usize, String>,
     ready: VecDeque<usize>,
     failed: bool,
+    /// Cache keys of finished tasks; `None` makes downstream tasks uncacheable.
+    keys: Vec<Option<String>>,
 }
 
 impl RunState<'_> {
@@ -301,6 +305,7 @@ impl RunState<'_> {
             metrics: BTreeMap::new(),
             values: BTreeMap::new(),
             cache_key: None,
+            fingerprint: None,
             inputs: Vec::new(),
             outputs: Vec::new(),
         };
@@ -416,6 +421,7 @@ impl RunState<'_> {
             progress,
             cancel: self.request.cancel.child_token(),
         };
+        let cache = self.cache_setup(index, operator.as_ref(), &context.params, &outputs);
         Ok(Box::new(TaskJob {
             index,
             operator,
@@ -426,7 +432,45 @@ impl RunState<'_> {
             outputs,
             run_cancel: self.request.cancel.clone(),
             recorder: self.engine.recorder.clone(),
+            cache,
         }))
+    }
+
+    /// The cache setup for a task, or `None` when it must always run: the
+    /// task opted out, its operator has unseen side effects and it declares
+    /// no outputs, or an upstream task has no key.
+    fn cache_setup(
+        &self,
+        index: usize,
+        operator: &dyn dag_operators::Operator,
+        params: &Value,
+        outputs: &[Declared],
+    ) -> Option<CacheSetup> {
+        let task = self.task(index);
+        if !task.cache || (!operator.cacheable() && outputs.is_empty()) {
+            return None;
+        }
+        let mut upstream = BTreeMap::new();
+        for &up in &self.plan.upstream[index] {
+            upstream.insert(self.plan.ids[up].clone(), self.keys[up].clone()?);
+        }
+        let fingerprint = Fingerprint {
+            operator: operator.name().to_string(),
+            version: operator.version().to_string(),
+            params: params.clone(),
+            inputs: BTreeMap::new(),
+            outputs: outputs
+                .iter()
+                .map(|d| (d.name.clone(), d.path.clone()))
+                .collect(),
+            upstream,
+        };
+        let forced = self.request.force || self.request.force_tasks.iter().any(|t| *t == task.id);
+        Some(CacheSetup {
+            fingerprint,
+            store: Arc::clone(&self.engine.store),
+            force: forced,
+        })
     }
 
     /// Records a finished task; returns its short-circuit reason, if any.
@@ -448,7 +492,15 @@ impl RunState<'_> {
         if let Some(summary) = &outcome.summary {
             self.summaries.insert(index, summary.clone());
         }
-        let reason = outcome.short_circuit.clone().or(result.error);
+        let reason = match &result.reused_from {
+            Some(run) => Some(format!("up to date (result of run {run})")),
+            None => outcome.short_circuit.clone().or(result.error),
+        };
+        // A short-circuiting result is not reused: its skip must happen again.
+        let cacheable = matches!(status, TaskStatus::Succeeded | TaskStatus::UpToDate)
+            && outcome.short_circuit.is_none();
+        let cache_key = result.cache_key.filter(|_| cacheable);
+        self.keys[index] = cache_key.clone();
         let record = TaskRecord {
             run_id: self.run_vars.id.clone(),
             task_id: self.plan.ids[index].clone(),
@@ -460,7 +512,8 @@ impl RunState<'_> {
             finished_at_ms: Some(result.finished_at_ms),
             metrics: outcome.metrics.clone(),
             values: values.clone(),
-            cache_key: None,
+            cache_key,
+            fingerprint: result.fingerprint.map(|f| f.to_value()),
             inputs: result.inputs,
             outputs: result.outputs,
         };

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use dag_operators::{Context, LogSink, Operator, OperatorError, Outcome};
 use dag_state::{ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, Write};
+
 use tokio_util::sync::CancellationToken;
 
 use super::artifacts::{Declared, hash_all};
 use super::clock::now_ms;
+use super::fingerprint::Fingerprint;
 use crate::model::Retry;
 use crate::record::{RecorderHandle, error_chain};
 use crate::scheduler::Terminal;
@@ -26,6 +28,17 @@ pub struct TaskJob {
     pub outputs: Vec<Declared>,
     pub run_cancel: CancellationToken,
     pub recorder: RecorderHandle,
+    /// Set when the task may be skipped as up to date.
+    pub cache: Option<CacheSetup>,
+}
+
+/// What the cache check needs: the fingerprint without input digests (they
+/// are hashed when the task starts) and the store to look results up in.
+pub struct CacheSetup {
+    pub fingerprint: Fingerprint,
+    pub store: Arc<dag_state::Store>,
+    /// `--force`: compute the key, but run anyway.
+    pub force: bool,
 }
 
 pub struct TaskResult {
@@ -38,6 +51,10 @@ pub struct TaskResult {
     pub finished_at_ms: i64,
     pub inputs: Vec<ArtifactRecord>,
     pub outputs: Vec<ArtifactRecord>,
+    pub cache_key: Option<String>,
+    pub fingerprint: Option<Fingerprint>,
+    /// For an up-to-date task: the run whose result stands.
+    pub reused_from: Option<String>,
 }
 
 enum AttemptEnd {
@@ -60,11 +77,48 @@ pub async fn run_task(job: TaskJob) -> TaskResult {
         finished_at_ms: started_at_ms,
         inputs: Vec::new(),
         outputs: Vec::new(),
+        cache_key: None,
+        fingerprint: None,
+        reused_from: None,
     };
+    let declared = job.inputs.clone();
+    match tokio::task::spawn_blocking(move || hash_all(&declared, "input")).await {
+        Ok(Ok(hashed)) => result.inputs = hashed,
+        Ok(Err(error)) => return finished(result, error),
+        Err(join) => return finished(result, format!("hashing inputs failed: {join}")),
+    }
+    if let Some(cache) = &job.cache {
+        let mut fingerprint = cache.fingerprint.clone();
+        fingerprint.inputs = result
+            .inputs
+            .iter()
+            .map(|a| (a.name.clone(), a.digest.clone()))
+            .collect();
+        let key = fingerprint.key();
+        if !cache.force {
+            if let Some(previous) = reusable(cache, &key, &job.context.workdir).await {
+                result.terminal = Terminal::UpToDate;
+                result.outputs = previous.outputs.clone();
+                result.outcome = Some(Outcome {
+                    values: previous.values.clone(),
+                    metrics: previous.metrics.clone(),
+                    short_circuit: None,
+                    summary: None,
+                });
+                result.reused_from = Some(previous.run_id.clone());
+                result.cache_key = Some(key);
+                result.fingerprint = Some(fingerprint);
+                result.finished_at_ms = now_ms();
+                return result;
+            }
+        }
+        result.cache_key = Some(key);
+        result.fingerprint = Some(fingerprint);
+    }
     let max_attempts = job.retry.retries.saturating_add(1);
     for attempt in 1..=max_attempts {
         result.attempts = attempt;
-        let end = run_attempt(&job, attempt, &mut result.inputs).await;
+        let end = run_attempt(&job, attempt).await;
         match end {
             AttemptEnd::Succeeded(outcome) => {
                 let declared = job.outputs.clone();
@@ -107,7 +161,40 @@ pub async fn run_task(job: TaskJob) -> TaskResult {
     result
 }
 
-async fn run_attempt(job: &TaskJob, attempt: u32, inputs: &mut Vec<ArtifactRecord>) -> AttemptEnd {
+fn finished(mut result: TaskResult, error: String) -> TaskResult {
+    result.error = Some(error);
+    result.finished_at_ms = now_ms();
+    result
+}
+
+/// The newest successful record with this key whose outputs are all still
+/// on disk with their recorded digests.
+async fn reusable(
+    cache: &CacheSetup,
+    key: &str,
+    workdir: &std::path::Path,
+) -> Option<dag_state::TaskRecord> {
+    let previous = match cache.store.last_success_with_key(key) {
+        Ok(found) => found?,
+        Err(error) => {
+            tracing::warn!(error = %error_chain(&error), "cache lookup failed; running the task");
+            return None;
+        }
+    };
+    let workdir = workdir.to_path_buf();
+    let outputs = previous.outputs.clone();
+    let intact = tokio::task::spawn_blocking(move || {
+        outputs.iter().all(|artifact| {
+            super::artifacts::hash_file(&workdir.join(&artifact.path))
+                .is_ok_and(|(digest, _)| digest == artifact.digest)
+        })
+    })
+    .await
+    .unwrap_or(false);
+    intact.then_some(previous)
+}
+
+async fn run_attempt(job: &TaskJob, attempt: u32) -> AttemptEnd {
     let task_id = job.context.task_id.clone();
     let run_id = job.context.run_id.clone();
     let log_path = job
@@ -144,21 +231,7 @@ async fn run_attempt(job: &TaskJob, attempt: u32, inputs: &mut Vec<ArtifactRecor
         started_at_ms,
     )));
 
-    let declared = job.inputs.clone();
-    let end = match tokio::task::spawn_blocking(move || hash_all(&declared, "input")).await {
-        Ok(Ok(hashed)) => {
-            *inputs = hashed;
-            execute(job, &context, &cancel).await
-        }
-        Ok(Err(error)) => AttemptEnd::Failed {
-            status: AttemptStatus::Failed,
-            error,
-        },
-        Err(join) => AttemptEnd::Failed {
-            status: AttemptStatus::Failed,
-            error: format!("hashing inputs failed: {join}"),
-        },
-    };
+    let end = execute(job, &context, &cancel).await;
 
     record.finished_at_ms = Some(now_ms());
     match &end {

@@ -86,6 +86,11 @@ pub struct TaskRecord {
     /// Output values addressable as `{{ tasks.<id>.outputs.<name> }}`.
     pub values: BTreeMap<String, Value>,
     pub cache_key: Option<String>,
+    /// What the cache key was computed from (operator, version, rendered
+    /// params, input digests, upstream keys), kept so that a later run can
+    /// say exactly what changed.
+    #[serde(default)]
+    pub fingerprint: Option<Value>,
     pub inputs: Vec<ArtifactRecord>,
     pub outputs: Vec<ArtifactRecord>,
 }

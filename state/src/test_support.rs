@@ -50,6 +50,7 @@ pub(crate) fn task(run_id: &str, task_id: &str, status: TaskStatus) -> TaskRecor
         metrics: BTreeMap::from([("accuracy".to_owned(), 0.9)]),
         values: BTreeMap::from([("rows".to_owned(), Value::from(2111))]),
         cache_key: None,
+        fingerprint: None,
         inputs: Vec::new(),
         outputs: Vec::new(),
     }

@@ -5,6 +5,7 @@
 //! - `durability`: kill -9 and Ctrl-C lose nothing that finished
 
 mod durability;
+mod incremental;
 mod run;
 mod support;
 mod validate;

@@ -1,0 +1,118 @@
+//! Skip-if-unchanged: exactly the affected tasks rerun.
+
+use super::support::{Project, task};
+
+const DAG: &str = r#"
+name: inc
+params:
+  n: 3
+tasks:
+  make:
+    operator: shell
+    params: { command: "seq {{ params.n }} > data/nums.txt" }
+    outputs: { nums: data/nums.txt }
+  double:
+    operator: shell
+    inputs: { nums: data/nums.txt }
+    params: { command: "awk '{print $1*2}' data/nums.txt > data/double.txt" }
+    outputs: { out: data/double.txt }
+  words:
+    operator: shell
+    inputs: { text: data/words.txt }
+    params: { command: "wc -w < data/words.txt > data/count.txt" }
+    outputs: { out: data/count.txt }
+  join:
+    operator: noop
+    needs: [double, words]
+  side_effect:
+    operator: shell
+    params: { command: "true" }
+"#;
+
+fn statuses(run: &serde_json::Value) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = run["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap_or("").to_string(),
+                t["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+fn expect(run: &serde_json::Value, ran: &[&str]) {
+    for (id, status) in statuses(run) {
+        let wanted = if ran.contains(&id.as_str()) {
+            "succeeded"
+        } else {
+            "up_to_date"
+        };
+        assert_eq!(status, wanted, "task `{id}` in {:#}", run["tasks"]);
+    }
+}
+
+#[test]
+fn a_second_run_reuses_everything_cacheable() {
+    let project = Project::new();
+    project.write("dags/inc.yaml", DAG);
+    project.write("data/words.txt", "a b c\n");
+    let (exit, first) = project.json(&["run", "inc", "--json"]);
+    assert_eq!(exit, 0, "{first:#}");
+    expect(&first, &["make", "double", "words", "join", "side_effect"]);
+    let (_, second) = project.json(&["run", "inc", "--json"]);
+    // A shell task without declared outputs has effects nobody can see: it always runs.
+    expect(&second, &["side_effect"]);
+    assert!(
+        task(&second, "make")["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(first["run_id"].as_str().unwrap_or("?")))
+    );
+}
+
+#[test]
+fn editing_one_input_reruns_only_what_depends_on_it() {
+    let project = Project::new();
+    project.write("dags/inc.yaml", DAG);
+    project.write("data/words.txt", "a b c\n");
+    project.json(&["run", "inc", "--json"]);
+    project.write("data/words.txt", "a b c d\n");
+    let (_, run) = project.json(&["run", "inc", "--json"]);
+    expect(&run, &["words", "join", "side_effect"]);
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("data/count.txt"))
+            .expect("count")
+            .trim(),
+        "4"
+    );
+}
+
+#[test]
+fn changing_a_param_reruns_its_task_and_everything_downstream() {
+    let project = Project::new();
+    project.write("dags/inc.yaml", DAG);
+    project.write("data/words.txt", "a b c\n");
+    project.json(&["run", "inc", "--json"]);
+    let (_, run) = project.json(&["run", "inc", "--json", "--param", "n=5"]);
+    expect(&run, &["make", "double", "join", "side_effect"]);
+}
+
+#[test]
+fn a_damaged_output_and_force_make_tasks_run_again() {
+    let project = Project::new();
+    project.write("dags/inc.yaml", DAG);
+    project.write("data/words.txt", "a b c\n");
+    project.json(&["run", "inc", "--json"]);
+    project.write("data/double.txt", "tampered\n");
+    let (_, run) = project.json(&["run", "inc", "--json"]);
+    expect(&run, &["double", "side_effect"]);
+    let (_, run) = project.json(&["run", "inc", "--json", "--force-task", "make"]);
+    // `make` writes the same bytes, so what depends on it stays up to date.
+    expect(&run, &["make", "side_effect"]);
+    let (_, run) = project.json(&["run", "inc", "--json", "--force"]);
+    expect(&run, &["make", "double", "words", "join", "side_effect"]);
+}
