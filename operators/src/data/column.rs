@@ -5,6 +5,7 @@
 //! This module does not coerce text to numbers row by row with error
 //! reporting; `data.clean` does that.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use polars::prelude::*;
@@ -97,6 +98,20 @@ fn cast_error(name: &str, file: &Path, error: &PolarsError) -> OperatorError {
     ))
 }
 
+/// How often each non-null value occurs, in sorted order. Counting goes
+/// through a hash map (fast for few distinct values over many rows); only
+/// the sorted result is ever iterated, so the order is deterministic.
+pub fn category_counts(values: &StringChunked) -> BTreeMap<String, u64> {
+    let mut counts: HashMap<&str, u64> = HashMap::new();
+    for value in values.iter().flatten() {
+        *counts.entry(value).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(value, count)| (value.to_string(), count))
+        .collect()
+}
+
 /// The non-null values of a numeric column, sorted ascending (NaN last).
 pub fn sorted_values(values: &Float64Chunked) -> Vec<f64> {
     let mut sorted: Vec<f64> = values.iter().flatten().collect();
@@ -132,6 +147,15 @@ mod tests {
             message.contains("column `b`") && message.contains("not numbers"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn category_counts_are_sorted_by_value() {
+        let values: StringChunked = [Some("b"), Some("a"), None, Some("b")]
+            .into_iter()
+            .collect();
+        let counts: Vec<(String, u64)> = category_counts(&values).into_iter().collect();
+        assert_eq!(counts, [("a".to_string(), 1), ("b".to_string(), 2)]);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 mod clean;
 pub(crate) mod column;
 mod expectation;
+mod expectation_check;
 mod numeric_rule;
 #[cfg(test)]
 mod obesity_tests;
@@ -17,6 +18,8 @@ mod split;
 mod synthesize;
 #[cfg(test)]
 pub(crate) mod testing;
+#[cfg(test)]
+mod throughput_tests;
 mod validate;
 
 pub use clean::Clean;

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::divergence::{Binning, edges, histogram, jensen_shannon, population_stability, shares};
 use crate::OperatorError;
-use crate::data::column::{ColumnKind, categories, numbers, sorted_values};
+use crate::data::column::{ColumnKind, categories, category_counts, numbers, sorted_values};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FeatureDrift {
@@ -47,12 +47,12 @@ pub fn compare(
     }
     let before = categories(reference, name, files.0)?;
     let after = categories(current, name, files.1)?;
-    let mut counts: BTreeMap<&str, [u64; 2]> = BTreeMap::new();
-    for value in before.iter().flatten() {
-        counts.entry(value).or_default()[0] += 1;
+    let mut counts: BTreeMap<String, [u64; 2]> = BTreeMap::new();
+    for (value, count) in category_counts(&before) {
+        counts.entry(value).or_default()[0] = count;
     }
-    for value in after.iter().flatten() {
-        counts.entry(value).or_default()[1] += 1;
+    for (value, count) in category_counts(&after) {
+        counts.entry(value).or_default()[1] = count;
     }
     let p = shares(&counts.values().map(|c| c[0]).collect::<Vec<_>>());
     let q = shares(&counts.values().map(|c| c[1]).collect::<Vec<_>>());
