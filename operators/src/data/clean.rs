@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use polars::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use super::clean_schema::{Report, coerce, polars_failure, require_columns};
 use super::column::ColumnKind;
-use super::numeric_rule::{NumericRule, RangeCounts, coerce_numbers, impute};
+use super::numeric_rule::{NumericRule, coerce_numbers, impute};
 use super::row_hash::{repeated_rows, row_fingerprints};
 use crate::table::{ReadOptions, read_table_with, write_json, write_table};
 use crate::{
@@ -26,15 +27,15 @@ pub struct Clean;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     /// Expected columns and their kinds; every one must be present.
     #[serde(default)]
-    columns: BTreeMap<String, ColumnKind>,
+    pub(super) columns: BTreeMap<String, ColumnKind>,
     #[serde(default = "yes")]
-    drop_duplicates: bool,
+    pub(super) drop_duplicates: bool,
     /// Rules per numeric column.
     #[serde(default)]
-    numeric: BTreeMap<String, NumericRule>,
+    pub(super) numeric: BTreeMap<String, NumericRule>,
     /// CSV field delimiter, one ASCII character.
     #[serde(default = "comma")]
     delimiter: char,
@@ -54,30 +55,6 @@ pub(crate) fn delimiter_byte(delimiter: char) -> Result<u8, String> {
         .ok()
         .filter(u8::is_ascii)
         .ok_or_else(|| format!("`delimiter` must be one ASCII character, not `{delimiter}`"))
-}
-
-/// The quality report written to the `report` output.
-#[derive(Debug, Default, Serialize)]
-struct Report {
-    input: String,
-    rows_in: usize,
-    rows_out: usize,
-    duplicates_dropped: usize,
-    rows_dropped_out_of_range: usize,
-    rows_dropped_null: usize,
-    columns: BTreeMap<String, ColumnReport>,
-}
-
-#[derive(Debug, Default, Serialize)]
-struct ColumnReport {
-    kind: Option<ColumnKind>,
-    /// Nulls after reading and coercion, before deduplication and imputation.
-    nulls: usize,
-    /// Text values in a numeric column read as null (`coerce_invalid: null`).
-    invalid: usize,
-    #[serde(flatten)]
-    out_of_range: RangeCounts,
-    imputed: usize,
 }
 
 impl Operator for Clean {
@@ -172,87 +149,6 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
         .metric("rows_out", report.rows_out as f64)
         .metric("duplicates_dropped", report.duplicates_dropped as f64)
         .summary(summary))
-}
-
-fn polars_failure(file: &Path, error: &PolarsError) -> OperatorError {
-    OperatorError::failed(format!("cannot clean `{}`: {error}", file.display()))
-}
-
-fn require_columns(frame: &DataFrame, params: &Params, file: &Path) -> Result<(), OperatorError> {
-    let present: Vec<&str> = frame
-        .get_column_names()
-        .into_iter()
-        .map(|n| n.as_str())
-        .collect();
-    let missing: Vec<String> = params
-        .columns
-        .keys()
-        .chain(params.numeric.keys())
-        .filter(|name| !present.contains(&name.as_str()))
-        .map(|name| format!("`{name}`"))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(OperatorError::failed(format!(
-        "`{}` is missing column{} {} (columns: {})",
-        file.display(),
-        if missing.len() == 1 { "" } else { "s" },
-        missing.join(", "),
-        present.join(", ")
-    )))
-}
-
-/// Gives every column named in `columns` or `numeric` its kind, and records
-/// per-column null counts.
-fn coerce(
-    frame: &mut DataFrame,
-    params: &Params,
-    file: &Path,
-    report: &mut Report,
-) -> Result<(), OperatorError> {
-    let names: Vec<String> = frame
-        .get_column_names()
-        .into_iter()
-        .map(|n| n.to_string())
-        .collect();
-    for name in names {
-        let wanted = params.columns.get(&name).copied().or_else(|| {
-            params
-                .numeric
-                .contains_key(&name)
-                .then_some(ColumnKind::Number)
-        });
-        let entry = report.columns.entry(name.clone()).or_default();
-        let column = frame.column(&name).map_err(|e| polars_failure(file, &e))?;
-        let replacement = match wanted {
-            Some(ColumnKind::Number) => {
-                let invalid = params
-                    .numeric
-                    .get(&name)
-                    .map(|r| r.coerce_invalid)
-                    .unwrap_or_default();
-                let (values, invalid_count) = coerce_numbers(column, invalid, file)?;
-                entry.invalid = invalid_count;
-                Some(values.into_column())
-            }
-            Some(ColumnKind::Category) if column.dtype() != &DataType::String => Some(
-                column
-                    .cast(&DataType::String)
-                    .map_err(|e| polars_failure(file, &e))?,
-            ),
-            _ => None,
-        };
-        if let Some(replacement) = replacement {
-            frame
-                .with_column(replacement)
-                .map_err(|e| polars_failure(file, &e))?;
-        }
-        let column = frame.column(&name).map_err(|e| polars_failure(file, &e))?;
-        entry.kind = Some(ColumnKind::of(column));
-        entry.nulls = column.null_count();
-    }
-    Ok(())
 }
 
 /// Applies each numeric rule: range first, then imputation.

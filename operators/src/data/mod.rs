@@ -6,6 +6,7 @@
 //! between attempts; the same input, params and seed give the same bytes.
 
 mod clean;
+mod clean_schema;
 pub(crate) mod column;
 mod expectation;
 mod expectation_check;
