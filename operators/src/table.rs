@@ -11,13 +11,16 @@
 //! validate: that is `data.clean` and `data.validate`.
 
 use std::error::Error;
-use std::fs::File;
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
 use crate::OperatorError;
+
+mod atomic;
+
+use atomic::write_atomically;
 
 /// How [`read_table_with`] parses a CSV file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,38 +283,6 @@ pub fn write_json(value: &impl serde::Serialize, path: &Path) -> Result<(), Tabl
                 source,
             })
     })
-}
-
-/// Runs `write` on a temporary file next to `path`, then renames it into
-/// place; on failure the temporary file is removed and `path` is untouched.
-fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut File) -> Result<(), TableError>,
-) -> Result<(), TableError> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("table");
-    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let io = |action, source| TableError::Io {
-        action,
-        path: temporary.clone(),
-        source,
-    };
-    let result = File::create(&temporary)
-        .map_err(|source| io("create", source))
-        .and_then(|mut file| {
-            write(&mut file)?;
-            file.sync_all().map_err(|source| io("sync", source))
-        });
-    let result = result.and_then(|()| {
-        std::fs::rename(&temporary, path).map_err(|source| TableError::Io {
-            action: "replace",
-            path: path.into(),
-            source,
-        })
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    result
 }
 
 #[cfg(test)]

@@ -316,6 +316,40 @@ mod tests {
     }
 
     #[test]
+    fn empty_and_header_only_files_are_errors_naming_the_file() {
+        for (raw, expected) in [("", "is empty"), ("name,age\r\n", "no data rows")] {
+            let (_, outcome) = clean_file(raw, json!({}));
+            let message = outcome.unwrap_err().to_string();
+            assert!(
+                message.contains("raw.csv") && message.contains(expected),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn corrupt_parquet_input_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("raw.parquet");
+        std::fs::write(
+            &input,
+            [
+                0x50, 0x41, 0x52, 0x31, 0xde, 0xad, 0xbe, 0xef, 0x50, 0x41, 0x52, 0x31,
+            ],
+        )
+        .unwrap();
+        let ctx = context(
+            dir.path(),
+            json!({}),
+            &[("raw", &input)],
+            &[("data", "clean.parquet"), ("report", "q.json")],
+        );
+        let message = run(&Clean, &ctx).unwrap_err().to_string();
+        assert!(message.contains("raw.parquet"), "{message}");
+        assert!(!dir.path().join("clean.parquet").exists());
+    }
+
+    #[test]
     fn semicolon_file_is_an_error_not_a_panic() {
         let (_, outcome) = clean_file("a;b\n1;2\n", json!({}));
         assert!(outcome.unwrap_err().to_string().contains("`;`-delimited"));

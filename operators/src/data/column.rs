@@ -112,9 +112,9 @@ pub fn category_counts(values: &StringChunked) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// The non-null values of a numeric column, sorted ascending (NaN last).
+/// The non-null, non-NaN values of a numeric column, sorted ascending.
 pub fn sorted_values(values: &Float64Chunked) -> Vec<f64> {
-    let mut sorted: Vec<f64> = values.iter().flatten().collect();
+    let mut sorted: Vec<f64> = values.iter().flatten().filter(|v| !v.is_nan()).collect();
     sorted.sort_by(f64::total_cmp);
     sorted
 }

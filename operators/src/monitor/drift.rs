@@ -44,6 +44,9 @@ struct Params {
     short_circuit_when_no_drift: bool,
 }
 
+/// More bins than this only measures sampling noise.
+const MAX_BINS: usize = 1000;
+
 fn default_bins() -> usize {
     10
 }
@@ -105,10 +108,13 @@ impl Operator for Drift {
 
 fn check_params(params: &Params) -> Vec<(String, String)> {
     let mut problems = Vec::new();
-    if params.bins < 2 {
+    if !(2..=MAX_BINS).contains(&params.bins) {
         problems.push((
             "params.bins".into(),
-            format!("`bins` must be at least 2, not {}", params.bins),
+            format!(
+                "`bins` must be between 2 and {MAX_BINS}, not {}",
+                params.bins
+            ),
         ));
     }
     if params.min_drifted_features == 0 {
