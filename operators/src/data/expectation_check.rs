@@ -85,6 +85,11 @@ impl Expectation {
                 max,
                 max_outside_share,
             } => {
+                let kind = ColumnKind::of(column(frame, name, file)?);
+                if kind != ColumnKind::Number {
+                    let detail = format!("column `{name}` holds categories, not numbers");
+                    return Ok(self.finding(false, rows, json!(kind), detail));
+                }
                 let values = numbers(frame, name, file)?;
                 let below = min.map_or(0, |min| count_true(&values.lt(min)));
                 let above = max.map_or(0, |max| count_true(&values.gt(max)));
@@ -307,6 +312,16 @@ mod tests {
         assert!(!evaluate("{kind: dtype, column: label, dtype: number}").passed);
         assert!(evaluate("{kind: row_count, min: 4, max: 4}").passed);
         assert!(!evaluate("{kind: row_count, min: 5}").passed);
+    }
+
+    #[test]
+    fn a_range_on_a_category_column_is_a_failed_finding() {
+        let finding = evaluate("{kind: range, column: label, min: 0}");
+        assert!(!finding.passed);
+        assert_eq!(
+            finding.detail,
+            "column `label` holds categories, not numbers"
+        );
     }
 
     #[test]
