@@ -26,32 +26,52 @@ pub enum Binning {
     EqualWidth,
 }
 
-/// The interior edges of `bins` bins over the sorted reference values. Bin
-/// `i` holds values in `(edge[i-1], edge[i]]`; the first and last bins are
-/// open-ended, so current values outside the reference range still count.
-pub fn edges(sorted: &[f64], bins: usize, binning: Binning) -> Vec<f64> {
-    let (Some(&low), Some(&high)) = (sorted.first(), sorted.last()) else {
+/// The interior edges of `bins` bins over the reference values (in any
+/// order, without NaN). Bin `i` holds values in `(edge[i-1], edge[i]]`; the
+/// first and last bins are open-ended, so current values outside the
+/// reference range still count.
+pub fn edges(mut values: Vec<f64>, bins: usize, binning: Binning) -> Vec<f64> {
+    if values.is_empty() {
         return Vec::new();
+    }
+    let mut edges: Vec<f64> = match binning {
+        Binning::EqualWidth => {
+            let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+            let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (1..bins)
+                .map(|k| low + k as f64 / bins as f64 * (high - low))
+                .collect()
+        }
+        Binning::Quantile => quantiles(&mut values, bins),
     };
-    let mut edges: Vec<f64> = (1..bins)
-        .map(|k| {
-            let share = k as f64 / bins as f64;
-            match binning {
-                Binning::EqualWidth => low + share * (high - low),
-                Binning::Quantile => quantile(sorted, share),
-            }
-        })
-        .collect();
     edges.dedup();
     edges
 }
 
-/// Linear-interpolated quantile of sorted values.
-fn quantile(sorted: &[f64], share: f64) -> f64 {
-    let position = share * (sorted.len() - 1) as f64;
-    let below = position.floor() as usize;
-    let above = position.ceil() as usize;
-    sorted[below] + (position - below as f64) * (sorted[above] - sorted[below])
+/// The linear-interpolated quantiles at `k / bins` for `k` in `1..bins`.
+///
+/// Uses repeated selection instead of a full sort: the positions ascend, so
+/// each selection only needs the values right of the previous one.
+fn quantiles(values: &mut [f64], bins: usize) -> Vec<f64> {
+    let last = values.len() - 1;
+    let mut start = 0;
+    (1..bins)
+        .map(|k| {
+            let position = k as f64 / bins as f64 * last as f64;
+            let below = position.floor() as usize;
+            let (_, value, right) =
+                values[start..].select_nth_unstable_by(below - start, f64::total_cmp);
+            let value = *value;
+            let fraction = position - below as f64;
+            start = below;
+            if fraction > 0.0 {
+                let next = right.iter().copied().fold(f64::INFINITY, f64::min);
+                value + fraction * (next - value)
+            } else {
+                value
+            }
+        })
+        .collect()
 }
 
 /// Counts per bin (`edges.len() + 1` bins) of the given values.
@@ -128,22 +148,40 @@ mod tests {
 
     #[test]
     fn quantile_edges_split_the_reference_evenly_and_merge_ties() {
-        let sorted: Vec<f64> = (1..=100).map(f64::from).collect();
-        let edges = edges(&sorted, 4, Binning::Quantile);
-        assert_eq!(histogram(sorted.iter().copied(), &edges), [25, 25, 25, 25]);
+        let values: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        let edges = edges(values.clone(), 4, Binning::Quantile);
+        assert_eq!(histogram(values.into_iter(), &edges), [25, 25, 25, 25]);
         assert_eq!(
-            super::edges(&[1.0, 1.0, 1.0, 2.0, 2.0], 4, Binning::Quantile),
+            super::edges(vec![2.0, 1.0, 1.0, 2.0, 1.0], 4, Binning::Quantile),
             [1.0, 2.0]
         );
     }
 
     #[test]
     fn values_outside_the_reference_fall_in_the_open_end_bins() {
-        let edges = edges(&[0.0, 10.0], 2, Binning::EqualWidth);
+        let edges = edges(vec![10.0, 0.0], 2, Binning::EqualWidth);
         assert_eq!(edges, [5.0]);
         assert_eq!(
             histogram([-100.0, 3.0, 7.0, 1e9].into_iter(), &edges),
             [2, 2]
         );
+    }
+
+    #[test]
+    fn selected_quantiles_equal_quantiles_of_the_sorted_values() {
+        let mut rng = crate::data::rng::SplitMix64::new(9);
+        for n in [1, 2, 3, 10, 101, 1000] {
+            let values: Vec<f64> = (0..n).map(|_| (rng.normal() * 4.0).round()).collect();
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let expected: Vec<f64> = (1..10)
+                .map(|k| {
+                    let position = k as f64 / 10.0 * (n - 1) as f64;
+                    let (below, above) = (position.floor() as usize, position.ceil() as usize);
+                    sorted[below] + (position - below as f64) * (sorted[above] - sorted[below])
+                })
+                .collect();
+            assert_eq!(quantiles(&mut values.clone(), 10), expected, "n = {n}");
+        }
     }
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::divergence::{Binning, edges, histogram, jensen_shannon, population_stability, shares};
 use crate::OperatorError;
-use crate::data::column::{ColumnKind, categories, category_counts, numbers, sorted_values};
+use crate::data::column::{ColumnKind, categories, category_counts, numbers};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FeatureDrift {
@@ -40,7 +40,8 @@ pub fn compare(
     if kinds == (Some(ColumnKind::Number), Some(ColumnKind::Number)) {
         let before = numbers(reference, name, files.0)?;
         let after = numbers(current, name, files.1)?;
-        let edges = edges(&sorted_values(&before), bins, binning);
+        let reference_values = before.iter().flatten().filter(|v| !v.is_nan()).collect();
+        let edges = edges(reference_values, bins, binning);
         let p = shares(&histogram(before.iter().flatten(), &edges));
         let q = shares(&histogram(after.iter().flatten(), &edges));
         return Ok((ColumnKind::Number, p, q));
