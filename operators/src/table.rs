@@ -23,15 +23,21 @@ mod atomic;
 use atomic::write_atomically;
 
 /// How [`read_table_with`] parses a CSV file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadOptions {
     /// The field delimiter of CSV files; ignored for Parquet.
     pub delimiter: u8,
+    /// CSV columns kept as text even when every value looks like a number,
+    /// so codes such as `007` keep their spelling.
+    pub text_columns: Vec<String>,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        Self { delimiter: b',' }
+        Self {
+            delimiter: b',',
+            text_columns: Vec::new(),
+        }
     }
 }
 
@@ -143,7 +149,7 @@ pub fn read_table_with(path: &Path, options: &ReadOptions) -> Result<DataFrame, 
         Format::Csv => {
             let raw = read_csv(bytes, options.delimiter).map_err(read_error)?;
             check_delimiter(&raw, path, options.delimiter)?;
-            type_columns(raw).map_err(read_error)?
+            type_columns(raw, &options.text_columns).map_err(read_error)?
         }
         Format::Parquet => {
             let raw = ParquetReader::new(Cursor::new(bytes))
@@ -214,14 +220,21 @@ fn trimmed(column: &Column) -> PolarsResult<StringChunked> {
     Ok(trimmed.with_name(column.name().clone()))
 }
 
-/// Trims a text-only frame and turns each all-numeric column into `Float64`.
-fn type_columns(frame: DataFrame) -> PolarsResult<DataFrame> {
+/// Trims a text-only frame and turns each all-numeric column, except the
+/// `text_columns`, into `Float64`.
+fn type_columns(frame: DataFrame, text_columns: &[String]) -> PolarsResult<DataFrame> {
     let height = frame.height();
     let columns = frame
         .into_columns()
         .into_iter()
         .map(|column| {
             let text = trimmed(&column)?;
+            if text_columns
+                .iter()
+                .any(|name| name == column.name().as_str())
+            {
+                return Ok(text.into_column());
+            }
             Ok(match parse_numbers(&text) {
                 Some(numbers) => numbers.into_column(),
                 None => text.into_column(),
@@ -326,6 +339,22 @@ mod tests {
     }
 
     #[test]
+    fn text_columns_keep_their_spelling() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(dir.path(), "t.csv", b"code,n\n007,7\n010,10\n");
+        let options = ReadOptions {
+            text_columns: vec!["code".into()],
+            ..ReadOptions::default()
+        };
+        let frame = read_table_with(&path, &options).unwrap();
+        assert_eq!(
+            frame.column("code").unwrap().str().unwrap().get(0),
+            Some("007")
+        );
+        assert_eq!(frame.column("n").unwrap().dtype(), &DataType::Float64);
+    }
+
+    #[test]
     fn empty_file_is_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = file(dir.path(), "empty.csv", b"");
@@ -362,7 +391,11 @@ mod tests {
     fn semicolon_file_reads_with_its_delimiter() {
         let dir = tempfile::tempdir().unwrap();
         let path = file(dir.path(), "semi.csv", b"a;b\n1;x\n");
-        let frame = read_table_with(&path, &ReadOptions { delimiter: b';' }).unwrap();
+        let options = ReadOptions {
+            delimiter: b';',
+            ..ReadOptions::default()
+        };
+        let frame = read_table_with(&path, &options).unwrap();
         assert_eq!(frame.width(), 2);
     }
 

@@ -110,7 +110,19 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
     let params: Params = parse_params(&ctx.params).map_err(|p| OperatorError::Params(p.message))?;
     let delimiter = delimiter_byte(params.delimiter).map_err(OperatorError::Params)?;
     let raw = ctx.input("raw")?;
-    let mut frame = read_table_with(raw, &ReadOptions { delimiter })?;
+    let text_columns = params
+        .columns
+        .iter()
+        .filter(|(_, kind)| **kind == ColumnKind::Category)
+        .map(|(name, _)| name.clone())
+        .collect();
+    let mut frame = read_table_with(
+        raw,
+        &ReadOptions {
+            delimiter,
+            text_columns,
+        },
+    )?;
     let mut report = Report {
         input: raw
             .file_name()
@@ -347,6 +359,20 @@ mod tests {
         let message = run(&Clean, &ctx).unwrap_err().to_string();
         assert!(message.contains("raw.parquet"), "{message}");
         assert!(!dir.path().join("clean.parquet").exists());
+    }
+
+    #[test]
+    fn a_category_of_digits_keeps_its_spelling() {
+        let (dir, outcome) = clean_file(
+            "zip,n\n0150,1\n0150,2\n",
+            json!({"columns": {"zip": "category"}}),
+        );
+        outcome.unwrap();
+        let frame = read_table(&dir.path().join("clean.parquet")).unwrap();
+        assert_eq!(
+            frame.column("zip").unwrap().str().unwrap().get(0),
+            Some("0150")
+        );
     }
 
     #[test]
