@@ -11,12 +11,15 @@
 //! This crate deliberately knows nothing about DAG files, plans or the store.
 
 mod context;
+pub mod data;
 mod error;
+pub mod monitor;
 mod noop;
 mod operator;
 mod params;
 mod registry;
 mod shell;
+pub mod table;
 
 pub use context::{Context, LogSink, ProgressSink};
 pub use error::OperatorError;

@@ -18,6 +18,11 @@ impl Registry {
         let mut registry = Self::default();
         registry.add(crate::Noop);
         registry.add(crate::Shell);
+        registry.add(crate::data::Clean);
+        registry.add(crate::data::Split);
+        registry.add(crate::data::Validate);
+        registry.add(crate::data::Synthesize);
+        registry.add(crate::monitor::Drift);
         registry
     }
 

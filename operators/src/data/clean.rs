@@ -1,0 +1,410 @@
+//! `data.clean`: turns a raw table into a typed, deduplicated one and writes
+//! a JSON quality report of what it changed.
+//!
+//! Steps, in order: read (strings trimmed, empty → null), check the expected
+//! schema, coerce columns to their kind, count nulls, drop exact duplicate
+//! rows (first occurrence kept), apply each column's range rule, then its
+//! imputation. It does not judge whether the result is good enough; that is
+//! `data.validate`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use polars::prelude::*;
+use serde::Deserialize;
+
+use super::clean_schema::{Report, coerce, polars_failure, require_columns};
+use super::column::ColumnKind;
+use super::numeric_rule::{NumericRule, coerce_numbers, impute};
+use super::row_hash::{repeated_rows, row_fingerprints};
+use crate::table::{ReadOptions, read_table_with, write_json, write_table};
+use crate::{
+    BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
+    require_names, run_blocking,
+};
+
+pub struct Clean;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Params {
+    /// Expected columns and their kinds; every one must be present.
+    #[serde(default)]
+    pub(super) columns: BTreeMap<String, ColumnKind>,
+    #[serde(default = "yes")]
+    pub(super) drop_duplicates: bool,
+    /// Rules per numeric column.
+    #[serde(default)]
+    pub(super) numeric: BTreeMap<String, NumericRule>,
+    /// CSV field delimiter, one ASCII character.
+    #[serde(default = "comma")]
+    delimiter: char,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub(crate) fn comma() -> char {
+    ','
+}
+
+/// The delimiter as a byte, or a problem when it is not one ASCII character.
+pub(crate) fn delimiter_byte(delimiter: char) -> Result<u8, String> {
+    u8::try_from(delimiter)
+        .ok()
+        .filter(u8::is_ascii)
+        .ok_or_else(|| format!("`delimiter` must be one ASCII character, not `{delimiter}`"))
+}
+
+impl Operator for Clean {
+    fn name(&self) -> &'static str {
+        "data.clean"
+    }
+
+    fn description(&self) -> &'static str {
+        "types, deduplicates, range-checks and imputes a table; writes Parquet and a JSON quality report"
+    }
+
+    fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {
+        let mut problems = require_names("inputs", spec.inputs, &["raw"]);
+        problems.extend(require_names("outputs", spec.outputs, &["data", "report"]));
+        match parse_params::<Params>(spec.params) {
+            Err(problem) => problems.push(problem),
+            Ok(params) => problems.extend(check_params(&params)),
+        }
+        problems
+    }
+
+    fn execute<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<Outcome, OperatorError>> {
+        run_blocking(ctx, |ctx| clean(&ctx))
+    }
+}
+
+fn check_params(params: &Params) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if let Err(message) = delimiter_byte(params.delimiter) {
+        problems.push(Problem::new("params.delimiter", message));
+    }
+    for (name, rule) in &params.numeric {
+        let at = format!("params.numeric.{name}");
+        if let (Some(min), Some(max)) = (rule.min, rule.max) {
+            if min > max {
+                problems.push(Problem::new(
+                    &at,
+                    format!("`min` {min} is greater than `max` {max}"),
+                ));
+            }
+        }
+        if params.columns.get(name) == Some(&ColumnKind::Category) {
+            problems.push(Problem::new(
+                &at,
+                format!("column `{name}` is declared a `category` in `columns`"),
+            ));
+        }
+    }
+    problems
+}
+
+fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
+    let params: Params = parse_params(&ctx.params).map_err(|p| OperatorError::Params(p.message))?;
+    let delimiter = delimiter_byte(params.delimiter).map_err(OperatorError::Params)?;
+    let raw = ctx.input("raw")?;
+    let text_columns = params
+        .columns
+        .iter()
+        .filter(|(_, kind)| **kind == ColumnKind::Category)
+        .map(|(name, _)| name.clone())
+        .collect();
+    let mut frame = read_table_with(
+        raw,
+        &ReadOptions {
+            delimiter,
+            text_columns,
+        },
+    )?;
+    let mut report = Report {
+        input: raw
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        rows_in: frame.height(),
+        ..Report::default()
+    };
+    require_columns(&frame, &params, raw)?;
+    coerce(&mut frame, &params, raw, &mut report)?;
+    if params.drop_duplicates {
+        let columns: Vec<&Column> = frame.columns().iter().collect();
+        let repeated = row_fingerprints(&frame, &columns).map_err(|e| polars_failure(raw, &e))?;
+        let keep: BooleanChunked = repeated_rows(&repeated).into_iter().map(|r| !r).collect();
+        let before = frame.height();
+        frame = frame.filter(&keep).map_err(|e| polars_failure(raw, &e))?;
+        report.duplicates_dropped = before - frame.height();
+    }
+    apply_rules(&mut frame, &params, raw, &mut report)?;
+    report.rows_out = frame.height();
+    if report.rows_out == 0 {
+        return Err(OperatorError::failed(format!(
+            "no rows of `{}` are left after cleaning",
+            raw.display()
+        )));
+    }
+    write_table(&mut frame, ctx.output("data")?)?;
+    write_json(&report, ctx.output("report")?)?;
+    let summary = format!(
+        "{} rows in, {} out ({} duplicates dropped)",
+        report.rows_in, report.rows_out, report.duplicates_dropped
+    );
+    ctx.log.line(&summary);
+    Ok(Outcome::default()
+        .metric("rows_in", report.rows_in as f64)
+        .metric("rows_out", report.rows_out as f64)
+        .metric("duplicates_dropped", report.duplicates_dropped as f64)
+        .summary(summary))
+}
+
+/// Applies each numeric rule: range first, then imputation.
+fn apply_rules(
+    frame: &mut DataFrame,
+    params: &Params,
+    file: &Path,
+    report: &mut Report,
+) -> Result<(), OperatorError> {
+    for (name, rule) in &params.numeric {
+        let values = coerce_numbers(
+            frame.column(name).map_err(|e| polars_failure(file, &e))?,
+            rule.coerce_invalid,
+            file,
+        )?
+        .0;
+        let (values, keep, counts) = rule.apply_range(&values);
+        let entry = report.columns.entry(name.clone()).or_default();
+        entry.out_of_range = counts;
+        frame
+            .with_column(values.into_column())
+            .map_err(|e| polars_failure(file, &e))?;
+        report.rows_dropped_out_of_range += drop_rows(frame, keep, file)?;
+    }
+    for (name, rule) in &params.numeric {
+        let Some(method) = rule.impute else { continue };
+        let values = coerce_numbers(
+            frame.column(name).map_err(|e| polars_failure(file, &e))?,
+            rule.coerce_invalid,
+            file,
+        )?
+        .0;
+        let (values, keep, count) = impute(&values, method, file)?;
+        report.columns.entry(name.clone()).or_default().imputed =
+            if keep.iter().all(|k| *k) { count } else { 0 };
+        frame
+            .with_column(values.into_column())
+            .map_err(|e| polars_failure(file, &e))?;
+        report.rows_dropped_null += drop_rows(frame, keep, file)?;
+    }
+    Ok(())
+}
+
+/// Keeps the rows marked `true`; returns how many were removed.
+fn drop_rows(frame: &mut DataFrame, keep: Vec<bool>, file: &Path) -> Result<usize, OperatorError> {
+    if keep.iter().all(|k| *k) {
+        return Ok(0);
+    }
+    let before = frame.height();
+    let mask: BooleanChunked = keep.into_iter().collect();
+    *frame = frame.filter(&mask).map_err(|e| polars_failure(file, &e))?;
+    Ok(before - frame.height())
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(
+        clippy::unwrap_used,
+        reason = "a test fails at the line of an unexpected error"
+    )]
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::data::testing::{check, context, run, write_file};
+    use crate::table::read_table;
+
+    const RAW: &str = "name,age,city\r\nAnn,21,Oslo\r\nBob,,Rome\r\nAnn,21,Oslo\r\nCid,130,Oslo\r\nDan,-3, Rome \r\n";
+
+    fn clean_file(
+        raw: &str,
+        params: serde_json::Value,
+    ) -> (tempfile::TempDir, Result<Outcome, OperatorError>) {
+        let dir = tempfile::tempdir().unwrap();
+        let input = write_file(dir.path(), "raw.csv", raw);
+        let ctx = context(
+            dir.path(),
+            params,
+            &[("raw", &input)],
+            &[("data", "clean.parquet"), ("report", "q.json")],
+        );
+        let outcome = run(&Clean, &ctx);
+        (dir, outcome)
+    }
+
+    fn report(dir: &tempfile::TempDir) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("q.json")).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn duplicates_are_dropped_and_counted() {
+        let (dir, outcome) = clean_file(RAW, json!({}));
+        let outcome = outcome.unwrap();
+        assert_eq!(outcome.metrics["rows_in"], 5.0);
+        assert_eq!(outcome.metrics["duplicates_dropped"], 1.0);
+        assert_eq!(
+            outcome.summary.as_deref(),
+            Some("5 rows in, 4 out (1 duplicates dropped)")
+        );
+        let frame = read_table(&dir.path().join("clean.parquet")).unwrap();
+        assert_eq!(frame.height(), 4);
+        assert_eq!(report(&dir)["columns"]["age"]["nulls"], 1);
+    }
+
+    #[test]
+    fn range_clip_and_median_imputation_are_applied_and_reported() {
+        let params = json!({"numeric": {"age": {"min": 0, "max": 120, "on_out_of_range": "clip", "impute": "median"}}});
+        let (dir, outcome) = clean_file(RAW, params);
+        outcome.unwrap();
+        let frame = read_table(&dir.path().join("clean.parquet")).unwrap();
+        let ages: Vec<Option<f64>> = frame.column("age").unwrap().f64().unwrap().iter().collect();
+        // Rows after dedup: Ann 21, Bob null, Cid 130→120, Dan -3→0; median of [0, 21, 120] = 21.
+        assert_eq!(ages, [Some(21.0), Some(21.0), Some(120.0), Some(0.0)]);
+        let age = &report(&dir)["columns"]["age"];
+        assert_eq!(
+            (
+                age["below_min"].as_u64(),
+                age["above_max"].as_u64(),
+                age["imputed"].as_u64()
+            ),
+            (Some(1), Some(1), Some(1))
+        );
+    }
+
+    #[test]
+    fn range_drop_removes_rows() {
+        let params = json!({"numeric": {"age": {"min": 0, "max": 120, "on_out_of_range": "drop", "impute": "drop"}}});
+        let (_, outcome) = clean_file(RAW, params);
+        assert_eq!(outcome.unwrap().metrics["rows_out"], 1.0);
+    }
+
+    #[test]
+    fn missing_expected_column_is_an_error_naming_it() {
+        let (_, outcome) = clean_file(
+            RAW,
+            json!({"columns": {"height": "number", "age": "number"}}),
+        );
+        let message = outcome.unwrap_err().to_string();
+        assert!(
+            message.contains("raw.csv") && message.contains("missing column `height`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn non_numeric_value_names_column_row_and_value() {
+        let raw = "name,age\nAnn,21\nBob,twenty\n";
+        let (_, outcome) = clean_file(raw, json!({"columns": {"age": "number"}}));
+        let message = outcome.unwrap_err().to_string();
+        assert!(
+            message.contains("column `age`")
+                && message.contains("row 2")
+                && message.contains("`twenty`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn non_numeric_value_can_be_read_as_null() {
+        let raw = "name,age\nAnn,21\nBob,twenty\n";
+        let params = json!({"numeric": {"age": {"coerce_invalid": "null"}}});
+        let (dir, outcome) = clean_file(raw, params);
+        outcome.unwrap();
+        assert_eq!(report(&dir)["columns"]["age"]["invalid"], 1);
+    }
+
+    #[test]
+    fn empty_and_header_only_files_are_errors_naming_the_file() {
+        for (raw, expected) in [("", "is empty"), ("name,age\r\n", "no data rows")] {
+            let (_, outcome) = clean_file(raw, json!({}));
+            let message = outcome.unwrap_err().to_string();
+            assert!(
+                message.contains("raw.csv") && message.contains(expected),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn corrupt_parquet_input_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("raw.parquet");
+        std::fs::write(
+            &input,
+            [
+                0x50, 0x41, 0x52, 0x31, 0xde, 0xad, 0xbe, 0xef, 0x50, 0x41, 0x52, 0x31,
+            ],
+        )
+        .unwrap();
+        let ctx = context(
+            dir.path(),
+            json!({}),
+            &[("raw", &input)],
+            &[("data", "clean.parquet"), ("report", "q.json")],
+        );
+        let message = run(&Clean, &ctx).unwrap_err().to_string();
+        assert!(message.contains("raw.parquet"), "{message}");
+        assert!(!dir.path().join("clean.parquet").exists());
+    }
+
+    #[test]
+    fn a_category_of_digits_keeps_its_spelling() {
+        let (dir, outcome) = clean_file(
+            "zip,n\n0150,1\n0150,2\n",
+            json!({"columns": {"zip": "category"}}),
+        );
+        outcome.unwrap();
+        let frame = read_table(&dir.path().join("clean.parquet")).unwrap();
+        assert_eq!(
+            frame.column("zip").unwrap().str().unwrap().get(0),
+            Some("0150")
+        );
+    }
+
+    #[test]
+    fn semicolon_file_is_an_error_not_a_panic() {
+        let (_, outcome) = clean_file("a;b\n1;2\n", json!({}));
+        assert!(outcome.unwrap_err().to_string().contains("`;`-delimited"));
+    }
+
+    #[test]
+    fn check_reports_every_problem() {
+        let params = json!({"delimiter": "ü", "numeric": {"x": {"min": 5, "max": 1}}});
+        let problems = check(&Clean, params, &[], &["data"]);
+        let at: Vec<&str> = problems.iter().map(|p| p.at.as_str()).collect();
+        assert_eq!(
+            at,
+            ["inputs", "outputs", "params.delimiter", "params.numeric.x"]
+        );
+    }
+
+    #[test]
+    fn check_rejects_unknown_params_and_bad_enum_values() {
+        let problems = check(
+            &Clean,
+            json!({"numeric": {"x": {"on_out_of_range": "explode"}}}),
+            &["raw"],
+            &["data", "report"],
+        );
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].message.contains("explode"),
+            "{}",
+            problems[0].message
+        );
+    }
+}

@@ -1,0 +1,321 @@
+//! [`NumericRule`]: what `data.clean` does to one numeric column — turn text
+//! into numbers, handle values outside `[min, max]`, and fill nulls.
+//!
+//! Each step is a pure function on one column's values, so it is tested
+//! without files. The operator in `clean.rs` decides the order and applies
+//! row removals to the whole table.
+
+use std::path::Path;
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::column::sorted_values;
+use crate::OperatorError;
+
+/// The `numeric.<column>` block of `data.clean` params.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumericRule {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    #[serde(default)]
+    pub on_out_of_range: OutOfRange,
+    pub impute: Option<Impute>,
+    #[serde(default)]
+    pub coerce_invalid: CoerceInvalid,
+}
+
+/// What to do with a value outside `[min, max]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutOfRange {
+    /// Replace it by the nearest bound.
+    Clip,
+    /// Remove the row.
+    Drop,
+    /// Keep it and count it in the quality report.
+    #[default]
+    Flag,
+}
+
+/// How to fill a null value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Impute {
+    Median,
+    Mean,
+    /// The most frequent value; the smallest one on a tie.
+    Mode,
+    /// Remove the row.
+    Drop,
+}
+
+/// What to do with text that is not a number in a numeric column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CoerceInvalid {
+    /// Fail the task, naming the file, column, row and value.
+    #[default]
+    Error,
+    /// Read it as null (and count it).
+    Null,
+}
+
+/// A column as numbers, plus how many values were not numbers and became null.
+pub fn coerce_numbers(
+    column: &Column,
+    invalid: CoerceInvalid,
+    file: &Path,
+) -> Result<(Float64Chunked, usize), OperatorError> {
+    let name = column.name().clone();
+    let failed = |e: PolarsError| {
+        OperatorError::failed(format!(
+            "cannot read column `{name}` of `{}` as numbers: {e}",
+            file.display()
+        ))
+    };
+    if column.dtype().is_primitive_numeric() {
+        let cast = column.cast(&DataType::Float64).map_err(failed)?;
+        return Ok((cast.f64().map_err(failed)?.clone(), 0));
+    }
+    let text = column.cast(&DataType::String).map_err(failed)?;
+    let mut invalid_count = 0;
+    let mut values = Vec::with_capacity(text.len());
+    for (row, value) in text.str().map_err(failed)?.iter().enumerate() {
+        let parsed = match value {
+            None => None,
+            Some(value) => match value.trim().parse::<f64>().ok().filter(|v| v.is_finite()) {
+                Some(number) => Some(number),
+                None if invalid == CoerceInvalid::Null => {
+                    invalid_count += 1;
+                    None
+                }
+                None => {
+                    return Err(OperatorError::failed(format!(
+                        "column `{name}` in `{}`, row {}: `{value}` is not a number \
+                         (fix the value, or set `coerce_invalid: null` in the column's `numeric` rule)",
+                        file.display(),
+                        row + 1
+                    )));
+                }
+            },
+        };
+        values.push(parsed);
+    }
+    Ok((
+        Float64Chunked::from_iter_options(name, values.into_iter()),
+        invalid_count,
+    ))
+}
+
+/// Counts of values outside the rule's bounds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RangeCounts {
+    pub below_min: usize,
+    pub above_max: usize,
+}
+
+impl NumericRule {
+    fn outside(&self, value: f64) -> Option<bool> {
+        match (self.min, self.max) {
+            (Some(min), _) if value < min => Some(false),
+            (_, Some(max)) if value > max => Some(true),
+            _ => None,
+        }
+    }
+
+    /// Applies the range part of the rule. Returns the new values, the rows
+    /// to keep (all `true` unless `on_out_of_range: drop`) and the counts.
+    pub fn apply_range(&self, values: &Float64Chunked) -> (Float64Chunked, Vec<bool>, RangeCounts) {
+        let mut counts = RangeCounts::default();
+        let mut keep = vec![true; values.len()];
+        let mut out = Vec::with_capacity(values.len());
+        for (row, value) in values.iter().enumerate() {
+            let side = value.and_then(|v| self.outside(v));
+            match side {
+                Some(false) => counts.below_min += 1,
+                Some(true) => counts.above_max += 1,
+                None => {}
+            }
+            out.push(match (side, self.on_out_of_range) {
+                (Some(false), OutOfRange::Clip) => self.min,
+                (Some(true), OutOfRange::Clip) => self.max,
+                (Some(_), OutOfRange::Drop) => {
+                    keep[row] = false;
+                    value
+                }
+                _ => value,
+            });
+        }
+        (
+            Float64Chunked::from_iter_options(values.name().clone(), out.into_iter()),
+            keep,
+            counts,
+        )
+    }
+}
+
+/// Fills nulls by `method`. Returns the new values, the rows to keep (all
+/// `true` unless `drop`) and how many values were filled or dropped.
+pub fn impute(
+    values: &Float64Chunked,
+    method: Impute,
+    file: &Path,
+) -> Result<(Float64Chunked, Vec<bool>, usize), OperatorError> {
+    let nulls = values.null_count();
+    if method == Impute::Drop {
+        let keep = values.iter().map(|v| v.is_some()).collect();
+        return Ok((values.clone(), keep, nulls));
+    }
+    if nulls == 0 {
+        return Ok((values.clone(), vec![true; values.len()], 0));
+    }
+    let sorted = sorted_values(values);
+    let fill = fill_value(&sorted, method).ok_or_else(|| {
+        OperatorError::failed(format!(
+            "cannot impute column `{}` of `{}` by `{}`: it has no non-null values",
+            values.name(),
+            file.display(),
+            serde_json::to_value(method)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        ))
+    })?;
+    let filled = values.iter().map(|v| Some(v.unwrap_or(fill)));
+    Ok((
+        Float64Chunked::from_iter_options(values.name().clone(), filled),
+        vec![true; values.len()],
+        nulls,
+    ))
+}
+
+/// The value `method` fills with, from the sorted non-null values.
+fn fill_value(sorted: &[f64], method: Impute) -> Option<f64> {
+    let n = sorted.len();
+    if n == 0 {
+        return None;
+    }
+    Some(match method {
+        Impute::Median if n % 2 == 1 => sorted[n / 2],
+        Impute::Median => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+        Impute::Mean => sorted.iter().sum::<f64>() / n as f64,
+        Impute::Mode => {
+            let (mut best, mut best_run, mut run) = (sorted[0], 0, 0);
+            for (i, value) in sorted.iter().enumerate() {
+                run = if i > 0 && sorted[i - 1] == *value {
+                    run + 1
+                } else {
+                    1
+                };
+                // Strictly greater keeps the smallest value on a tie.
+                if run > best_run {
+                    (best, best_run) = (*value, run);
+                }
+            }
+            best
+        }
+        Impute::Drop => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(
+        clippy::unwrap_used,
+        reason = "a test fails at the line of an unexpected error"
+    )]
+
+    use super::*;
+
+    fn chunk(values: &[Option<f64>]) -> Float64Chunked {
+        Float64Chunked::from_iter_options("x".into(), values.iter().copied())
+    }
+
+    fn rule(on: OutOfRange) -> NumericRule {
+        NumericRule {
+            min: Some(0.0),
+            max: Some(10.0),
+            on_out_of_range: on,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn clip_replaces_values_by_the_nearest_bound() {
+        let (values, keep, counts) =
+            rule(OutOfRange::Clip).apply_range(&chunk(&[Some(-1.0), Some(5.0), Some(11.0), None]));
+        assert_eq!(
+            values.iter().collect::<Vec<_>>(),
+            [Some(0.0), Some(5.0), Some(10.0), None]
+        );
+        assert_eq!(keep, [true; 4]);
+        assert_eq!(
+            counts,
+            RangeCounts {
+                below_min: 1,
+                above_max: 1
+            }
+        );
+    }
+
+    #[test]
+    fn drop_marks_out_of_range_rows_and_flag_keeps_them() {
+        let input = chunk(&[Some(-1.0), Some(5.0), Some(11.0)]);
+        let (_, keep, _) = rule(OutOfRange::Drop).apply_range(&input);
+        assert_eq!(keep, [false, true, false]);
+        let (values, keep, counts) = rule(OutOfRange::Flag).apply_range(&input);
+        assert_eq!(keep, [true; 3]);
+        assert_eq!(
+            values.iter().collect::<Vec<_>>(),
+            input.iter().collect::<Vec<_>>()
+        );
+        assert_eq!(counts.below_min + counts.above_max, 2);
+    }
+
+    #[test]
+    fn median_mean_and_mode_fill_nulls() {
+        let input = chunk(&[Some(1.0), Some(2.0), Some(2.0), Some(7.0), None]);
+        let fill = |method| impute(&input, method, Path::new("t")).unwrap().0.get(4);
+        assert_eq!(fill(Impute::Median), Some(2.0));
+        assert_eq!(fill(Impute::Mean), Some(3.0));
+        assert_eq!(fill(Impute::Mode), Some(2.0));
+        let (_, keep, dropped) = impute(&input, Impute::Drop, Path::new("t")).unwrap();
+        assert_eq!((keep, dropped), (vec![true, true, true, true, false], 1));
+    }
+
+    #[test]
+    fn mode_prefers_the_smallest_value_on_a_tie() {
+        assert_eq!(fill_value(&[1.0, 1.0, 3.0, 3.0], Impute::Mode), Some(1.0));
+    }
+
+    #[test]
+    fn imputing_an_all_null_column_is_an_error() {
+        let error = impute(&chunk(&[None, None]), Impute::Median, Path::new("t.csv")).unwrap_err();
+        assert!(error.to_string().contains("no non-null values"), "{error}");
+    }
+
+    #[test]
+    fn text_that_is_not_a_number_names_column_row_and_value() {
+        let column = Column::new("Age".into(), ["21", "abc"]);
+        let error = coerce_numbers(&column, CoerceInvalid::Error, Path::new("raw.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("column `Age` in `raw.csv`, row 2: `abc` is not a number"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn invalid_text_becomes_null_when_asked() {
+        let column = Column::new("Age".into(), ["21", "abc"]);
+        let (values, invalid) =
+            coerce_numbers(&column, CoerceInvalid::Null, Path::new("raw.csv")).unwrap();
+        assert_eq!(
+            (values.get(0), values.get(1), invalid),
+            (Some(21.0), None, 1)
+        );
+    }
+}

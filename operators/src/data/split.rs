@@ -1,0 +1,262 @@
+//! `data.split`: a seeded, optionally stratified train/test split.
+//!
+//! Rows are grouped by the target's value (classes in sorted order), each
+//! group's row indices are shuffled with one [`SplitMix64`] seeded by `seed`,
+//! and `round(n_class × test_size)` of them go to test — never all of a
+//! class, so a class with one row lands in train. Both outputs keep the
+//! input's row order. It does not balance or resample classes.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+use serde::Deserialize;
+
+use super::column::categories;
+use super::rng::SplitMix64;
+use crate::table::{read_table, write_table};
+use crate::{
+    BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
+    require_names, run_blocking,
+};
+
+pub struct Split;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    target: String,
+    #[serde(default = "default_test_size")]
+    test_size: f64,
+    seed: u64,
+    #[serde(default = "yes")]
+    stratify: bool,
+}
+
+fn default_test_size() -> f64 {
+    0.3
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Operator for Split {
+    fn name(&self) -> &'static str {
+        "data.split"
+    }
+
+    fn description(&self) -> &'static str {
+        "splits a table into seeded, stratified `train` and `test` Parquet files"
+    }
+
+    fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {
+        let mut problems = require_names("inputs", spec.inputs, &["data"]);
+        problems.extend(require_names("outputs", spec.outputs, &["train", "test"]));
+        match parse_params::<Params>(spec.params) {
+            Err(problem) => problems.push(problem),
+            Ok(params) if !(params.test_size > 0.0 && params.test_size < 1.0) => problems.push(
+                Problem::new(
+                    "params.test_size",
+                    format!(
+                        "`test_size` must be between 0 and 1, not {}",
+                        params.test_size
+                    ),
+                )
+                .with_help("a share such as `0.3`"),
+            ),
+            Ok(_) => {}
+        }
+        problems
+    }
+
+    fn execute<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<Outcome, OperatorError>> {
+        run_blocking(ctx, |ctx| split(&ctx))
+    }
+}
+
+fn split(ctx: &Context) -> Result<Outcome, OperatorError> {
+    let params: Params = parse_params(&ctx.params).map_err(|p| OperatorError::Params(p.message))?;
+    if !(params.test_size > 0.0 && params.test_size < 1.0) {
+        return Err(OperatorError::Params(format!(
+            "`test_size` must be between 0 and 1, not {}",
+            params.test_size
+        )));
+    }
+    let input = ctx.input("data")?;
+    let frame = read_table(input)?;
+    let target = categories(&frame, &params.target, input)?;
+    if let Some(row) = target.iter().position(|v| v.is_none()) {
+        return Err(OperatorError::failed(format!(
+            "target column `{}` of `{}` has {} null values (first at row {})",
+            params.target,
+            input.display(),
+            target.null_count(),
+            row + 1
+        )));
+    }
+    let mut groups: BTreeMap<&str, Vec<IdxSize>> = BTreeMap::new();
+    for (row, value) in target.iter().enumerate() {
+        let key = if params.stratify {
+            value.unwrap_or_default()
+        } else {
+            ""
+        };
+        groups.entry(key).or_default().push(row as IdxSize);
+    }
+    let (train, test) = assign(groups.into_values(), params.test_size, params.seed);
+    let take = |rows: Vec<IdxSize>| {
+        frame
+            .take(&IdxCa::from_vec("rows".into(), rows))
+            .map_err(|e| OperatorError::failed(format!("cannot split `{}`: {e}", input.display())))
+    };
+    let (mut train, mut test) = (take(train)?, take(test)?);
+    write_table(&mut train, ctx.output("train")?)?;
+    write_table(&mut test, ctx.output("test")?)?;
+    let summary = format!(
+        "{} train rows, {} test rows (seed {})",
+        train.height(),
+        test.height(),
+        params.seed
+    );
+    ctx.log.line(&summary);
+    Ok(Outcome::default()
+        .metric("train_rows", train.height() as f64)
+        .metric("test_rows", test.height() as f64)
+        .summary(summary))
+}
+
+/// Shuffles each group with one seeded generator (groups in the given
+/// order) and sends `round(n × test_size)` rows of it, at most `n - 1`, to
+/// test. Both returned lists are sorted.
+fn assign(
+    groups: impl Iterator<Item = Vec<IdxSize>>,
+    test_size: f64,
+    seed: u64,
+) -> (Vec<IdxSize>, Vec<IdxSize>) {
+    let mut rng = SplitMix64::new(seed);
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for mut rows in groups {
+        rng.shuffle(&mut rows);
+        let n_test =
+            ((rows.len() as f64 * test_size).round() as usize).min(rows.len().saturating_sub(1));
+        test.extend_from_slice(&rows[..n_test]);
+        train.extend_from_slice(&rows[n_test..]);
+    }
+    train.sort_unstable();
+    test.sort_unstable();
+    (train, test)
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(
+        clippy::unwrap_used,
+        reason = "a test fails at the line of an unexpected error"
+    )]
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::data::testing::{check, context, run, write_file};
+
+    fn fixture() -> String {
+        let mut csv = String::from("x,label\n");
+        for i in 0..100 {
+            let label = if i < 70 {
+                "a"
+            } else if i < 99 {
+                "b"
+            } else {
+                "lonely"
+            };
+            csv.push_str(&format!("{i},{label}\n"));
+        }
+        csv
+    }
+
+    fn split_fixture(seed: u64) -> (Outcome, DataFrame, DataFrame) {
+        let dir = tempfile::tempdir().unwrap();
+        let input = write_file(dir.path(), "in.csv", &fixture());
+        let params = json!({"target": "label", "seed": seed, "test_size": 0.3});
+        let ctx = context(
+            dir.path(),
+            params,
+            &[("data", &input)],
+            &[("train", "train.parquet"), ("test", "test.parquet")],
+        );
+        let outcome = run(&Split, &ctx).unwrap();
+        let train = read_table(&dir.path().join("train.parquet")).unwrap();
+        let test = read_table(&dir.path().join("test.parquet")).unwrap();
+        (outcome, train, test)
+    }
+
+    fn count(frame: &DataFrame, label: &str) -> usize {
+        frame
+            .column("label")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .filter(|v| *v == Some(label))
+            .count()
+    }
+
+    #[test]
+    fn each_class_is_split_by_test_size_and_a_single_row_class_goes_to_train() {
+        let (outcome, train, test) = split_fixture(42);
+        assert_eq!(
+            (count(&test, "a"), count(&test, "b"), count(&test, "lonely")),
+            (21, 9, 0)
+        );
+        assert_eq!(
+            (
+                count(&train, "a"),
+                count(&train, "b"),
+                count(&train, "lonely")
+            ),
+            (49, 20, 1)
+        );
+        assert_eq!(
+            outcome.metrics["train_rows"] + outcome.metrics["test_rows"],
+            100.0
+        );
+    }
+
+    #[test]
+    fn same_seed_gives_the_same_split_and_another_seed_a_different_one() {
+        let rows = |frame: &DataFrame| -> Vec<Option<f64>> {
+            frame.column("x").unwrap().f64().unwrap().iter().collect()
+        };
+        let (_, _, first) = split_fixture(7);
+        let (_, _, again) = split_fixture(7);
+        let (_, _, other) = split_fixture(8);
+        assert_eq!(rows(&first), rows(&again));
+        assert_ne!(rows(&first), rows(&other));
+    }
+
+    #[test]
+    fn missing_target_column_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = write_file(dir.path(), "in.csv", "x,y\n1,2\n");
+        let ctx = context(
+            dir.path(),
+            json!({"target": "label", "seed": 1}),
+            &[("data", &input)],
+            &[("train", "a.parquet"), ("test", "b.parquet")],
+        );
+        let message = run(&Split, &ctx).unwrap_err().to_string();
+        assert!(message.contains("no column `label`"), "{message}");
+    }
+
+    #[test]
+    fn test_size_outside_zero_one_is_a_check_problem() {
+        let problems = check(
+            &Split,
+            json!({"target": "y", "seed": 1, "test_size": 1.5}),
+            &["data"],
+            &["train", "test"],
+        );
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].at, "params.test_size");
+    }
+}
