@@ -12,6 +12,7 @@
 
 mod context;
 mod error;
+pub mod ml;
 mod noop;
 mod operator;
 mod params;

@@ -18,6 +18,9 @@ impl Registry {
         let mut registry = Self::default();
         registry.add(crate::Noop);
         registry.add(crate::Shell);
+        registry.add(crate::ml::Features);
+        registry.add(crate::ml::Train);
+        registry.add(crate::ml::Evaluate);
         registry
     }
 
