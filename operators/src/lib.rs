@@ -13,6 +13,7 @@
 mod context;
 mod error;
 pub mod ml;
+pub mod models;
 mod noop;
 mod operator;
 mod params;

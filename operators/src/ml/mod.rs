@@ -25,6 +25,8 @@ mod tree;
 
 #[cfg(test)]
 mod real_data_tests;
+#[cfg(test)]
+pub(crate) mod test_fixtures;
 
 pub use atomic::write_atomic;
 pub use dataset::{ColumnValues, Table};
