@@ -21,6 +21,7 @@ impl Registry {
         registry.add(crate::ml::Features);
         registry.add(crate::ml::Train);
         registry.add(crate::ml::Evaluate);
+        registry.add(crate::ml::Gate);
         registry.add(crate::models::Register);
         registry.add(crate::models::Promote);
         registry

@@ -7,6 +7,7 @@
 //! lives in [`crate::models`].
 
 mod atomic;
+mod criterion;
 mod dataset;
 mod digits;
 mod error;
@@ -14,6 +15,7 @@ mod evaluate_op;
 mod features;
 mod features_op;
 mod forest;
+mod gate_op;
 mod heatmap;
 mod logistic;
 mod metrics;
@@ -29,6 +31,7 @@ mod real_data_tests;
 pub(crate) mod test_fixtures;
 
 pub use atomic::write_atomic;
+pub use criterion::{Comparison, Criterion};
 pub use dataset::{ColumnValues, Table};
 pub use error::{MlError, chain};
 pub use evaluate_op::{Evaluate, Evaluation, evaluate};
@@ -37,6 +40,7 @@ pub use features::{
 };
 pub use features_op::Features;
 pub use forest::{ClassWeight, FitHooks, ForestParams, RandomForest};
+pub use gate_op::{ChampionRule, FairnessRule, Gate, GateParams, Verdict, judge};
 pub use heatmap::write_confusion_png;
 pub use logistic::{LogisticModel, LogisticParams};
 pub use model::{
