@@ -22,6 +22,7 @@ impl Registry {
         registry.add(crate::ml::Train);
         registry.add(crate::ml::Evaluate);
         registry.add(crate::ml::Gate);
+        registry.add(crate::ml::PredictBatch);
         registry.add(crate::models::Register);
         registry.add(crate::models::Promote);
         registry

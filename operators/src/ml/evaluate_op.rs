@@ -219,3 +219,85 @@ impl Operator for Evaluate {
         })
     }
 }
+
+#[cfg(test)]
+#[expect(
+    clippy::unwrap_used,
+    reason = "a test should stop at the first unexpected error"
+)]
+mod tests {
+    use super::*;
+    use crate::ml::test_fixtures::{tiny_csv, tiny_model, write};
+
+    #[test]
+    fn evaluation_reports_metrics_groups_and_confusion() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = TrainedModel::load(&tiny_model(dir.path(), 1)).unwrap();
+        let table = Table::read(&write(dir.path(), "test.csv", &tiny_csv(12))).unwrap();
+        let evaluation = evaluate(&model, &table, &["g".to_string()]).unwrap();
+        assert_eq!(evaluation.accuracy, 1.0);
+        assert_eq!(evaluation.report["groups"]["g"]["a"]["support"], json!(6));
+        assert_eq!(
+            evaluation.report["confusion_matrix"]["classes"],
+            json!(["high", "low", "mid"])
+        );
+        assert_eq!(evaluation.report["per_class"]["low"]["support"], json!(4));
+        assert_eq!(evaluation.roc_auc_ovr, Some(1.0));
+    }
+
+    #[test]
+    fn class_missing_from_training_is_reported_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = TrainedModel::load(&tiny_model(dir.path(), 1)).unwrap();
+        let test = "g,x,label\na,0.0,low\nb,10.0,mid\na,5.0,extreme\n";
+        let table = Table::read(&write(dir.path(), "test.csv", test)).unwrap();
+        let evaluation = evaluate(&model, &table, &[]).unwrap();
+        assert_eq!(evaluation.classes, ["extreme", "high", "low", "mid"]);
+        assert_eq!(
+            evaluation.report["classes_unknown_to_model"],
+            json!(["extreme"])
+        );
+        assert_eq!(
+            evaluation.report["per_class"]["extreme"]["recall"],
+            json!(0.0)
+        );
+        assert!((evaluation.accuracy - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn evaluate_operator_writes_metrics_and_png() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = Context::detached(dir.path(), json!({"group_by": "g"}));
+        ctx.inputs.insert("model".into(), tiny_model(dir.path(), 1));
+        ctx.inputs
+            .insert("test".into(), write(dir.path(), "test.csv", &tiny_csv(9)));
+        ctx.outputs
+            .insert("metrics".into(), dir.path().join("m.json"));
+        ctx.outputs
+            .insert("confusion".into(), dir.path().join("c.png"));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let outcome = runtime.block_on(Evaluate.execute(&ctx)).unwrap();
+        assert_eq!(
+            outcome.summary.as_deref(),
+            Some("accuracy 1.000, macro-F1 1.000")
+        );
+        assert_eq!(outcome.metrics["roc_auc_ovr"], 1.0);
+        assert!(
+            std::fs::read(dir.path().join("c.png"))
+                .unwrap()
+                .starts_with(b"\x89PNG")
+        );
+    }
+
+    #[test]
+    fn missing_feature_column_in_test_split_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = TrainedModel::load(&tiny_model(dir.path(), 1)).unwrap();
+        let table = Table::read(&write(dir.path(), "test.csv", "g,label\na,low\n")).unwrap();
+        let message = evaluate(&model, &table, &[]).unwrap_err().to_string();
+        assert!(message.contains("no column `x`"), "{message}");
+    }
+}

@@ -20,6 +20,7 @@ mod heatmap;
 mod logistic;
 mod metrics;
 mod model;
+mod predict_op;
 mod rng;
 mod train_op;
 mod training;
@@ -46,6 +47,7 @@ pub use logistic::{LogisticModel, LogisticParams};
 pub use model::{
     Classifier, FieldError, MODEL_FORMAT, ModelFile, Prediction, RecordError, TrainedModel,
 };
+pub use predict_op::{PredictBatch, predictions_csv};
 pub use rng::SplitMix64;
 pub use train_op::{Train, TrainParams, TrainResult, read_transformer, train};
 pub use training::{CvScores, Hyperparameters, ModelKind};

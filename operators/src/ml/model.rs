@@ -263,3 +263,100 @@ fn quoted(values: &[String]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+#[expect(
+    clippy::unwrap_used,
+    reason = "a test should stop at the first unexpected error"
+)]
+mod tests {
+    use super::*;
+    use crate::ml::test_fixtures::tiny_model;
+    use serde_json::json;
+
+    fn record(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn predict_applies_the_embedded_transformer() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = TrainedModel::load(&tiny_model(dir.path(), 1)).unwrap();
+        assert_eq!(model.classes(), ["high", "low", "mid"]);
+        let predictions = model
+            .predict(&[
+                record(json!({"g": "a", "x": 0.1})),
+                record(json!({"g": "zzz", "x": 20.2})),
+            ])
+            .unwrap();
+        assert_eq!(predictions[0].class, "low");
+        assert_eq!(predictions[1].class, "high");
+        assert!((predictions[1].probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn invalid_records_name_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = TrainedModel::load(&tiny_model(dir.path(), 1)).unwrap();
+        let missing = model
+            .validate_record(&record(json!({"g": "a"})))
+            .unwrap_err();
+        assert_eq!(
+            missing,
+            FieldError {
+                field: "x".into(),
+                message: "is missing".into()
+            }
+        );
+        let wrong = model
+            .validate_record(&record(json!({"g": 3, "x": 1.0})))
+            .unwrap_err();
+        assert!(wrong.message.contains("`a`, `b`"), "{wrong}");
+        let error = model
+            .predict(&[
+                record(json!({"g": "a", "x": 1})),
+                record(json!({"g": "a", "x": "1"})),
+            ])
+            .unwrap_err();
+        assert_eq!(error.index, 1);
+    }
+
+    #[test]
+    fn schema_reports_training_ranges_and_categories() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = TrainedModel::load(&tiny_model(dir.path(), 1)).unwrap();
+        let schema = serde_json::to_value(model.schema()).unwrap();
+        assert_eq!(
+            schema[0],
+            json!({"name": "g", "type": "categorical", "categories": ["a", "b"]})
+        );
+        assert_eq!(schema[1]["type"], json!("numeric"));
+        assert_eq!(schema[1]["max"], json!(20.4));
+    }
+
+    #[test]
+    fn garbage_and_truncated_model_files_are_errors_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = tiny_model(dir.path(), 1);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let message = crate::ml::chain(&TrainedModel::load(&path).unwrap_err());
+        assert!(
+            message.contains("model-1.json") && message.contains("not a valid model"),
+            "{message}"
+        );
+        std::fs::write(&path, [0xff, 0x00, 0x13]).unwrap();
+        assert!(TrainedModel::load(&path).is_err());
+    }
+
+    #[test]
+    fn structurally_inconsistent_model_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = tiny_model(dir.path(), 1);
+        let mut file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        file["classes"] = json!(["only"]);
+        std::fs::write(&path, file.to_string()).unwrap();
+        let message = TrainedModel::load(&path).unwrap_err().to_string();
+        assert!(message.contains("inconsistent"), "{message}");
+    }
+}
