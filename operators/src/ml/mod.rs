@@ -27,6 +27,8 @@ mod training;
 mod tree;
 
 #[cfg(test)]
+mod dag_files_tests;
+#[cfg(test)]
 mod real_data_tests;
 #[cfg(test)]
 pub(crate) mod test_fixtures;

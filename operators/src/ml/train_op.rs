@@ -308,3 +308,72 @@ impl Operator for Train {
         })
     }
 }
+
+#[cfg(test)]
+#[expect(
+    clippy::unwrap_used,
+    reason = "a test should stop at the first unexpected error"
+)]
+mod tests {
+    use super::*;
+    use crate::ml::test_fixtures::{tiny_csv, write};
+
+    fn check(params: Value) -> Vec<Problem> {
+        let inputs = BTreeMap::from([
+            ("train".to_string(), "t.csv".to_string()),
+            ("transformer".into(), "x.json".into()),
+        ]);
+        let outputs = BTreeMap::from([("model".to_string(), "m.json".to_string())]);
+        Train.check(&TaskSpec {
+            params: &params,
+            inputs: &inputs,
+            outputs: &outputs,
+        })
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_load_time_problems() {
+        assert!(check(json!({"model": "random_forest", "n_tree": 3}))[0].at == "params.n_tree");
+        assert!(
+            check(json!({"model": "svm"}))[0]
+                .message
+                .contains("unknown variant")
+        );
+        assert_eq!(
+            check(json!({"model": "random_forest", "cv_folds": 1}))[0].at,
+            "params.cv_folds"
+        );
+        assert_eq!(
+            check(json!({"model": "random_forest", "grid": {"seed": [1, 2]}}))[0].at,
+            "params.grid"
+        );
+        assert!(
+            check(json!({"model": "random_forest", "max_features": "half"}))[0]
+                .at
+                .starts_with("params")
+        );
+        assert!(check(json!({"model": "random_forest", "max_features": "log2", "grid": {"max_depth": [3, 6]}})).is_empty());
+    }
+
+    #[test]
+    fn grid_search_picks_by_cv_and_records_every_candidate() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = Table::read(&write(dir.path(), "t.csv", &tiny_csv(60))).unwrap();
+        let config: crate::ml::FeatureConfig =
+            serde_json::from_value(json!({"target": "label"})).unwrap();
+        let transformer = Transformer::fit(&config, &table).unwrap();
+        let params = TrainParams::parse(&json!({
+            "model": "decision_tree", "cv_folds": 3, "grid": {"max_depth": [0, 3]}
+        }))
+        .unwrap();
+        let hooks = FitHooks {
+            progress: &|_| {},
+            cancelled: &|| false,
+        };
+        let result = train(&params, transformer, &table, &hooks).unwrap();
+        assert_eq!(result.grid.len(), 2);
+        assert_eq!(result.model.params["max_depth"], json!(3));
+        assert!(result.cv.unwrap().f1_macro_mean > 0.9);
+        assert_eq!(result.train_accuracy, 1.0);
+    }
+}
