@@ -194,6 +194,34 @@ impl Transformer {
         self.feature_names.len()
     }
 
+    /// Checks a transformer read from a file: the encoded width matches the
+    /// feature names and category lists are sorted and unique (lookups rely
+    /// on both).
+    pub fn validate(&self) -> Result<(), String> {
+        let mut width = self.derived.len();
+        for field in &self.fields {
+            match &field.kind {
+                FieldKind::Numeric(_) => width += 1,
+                FieldKind::Categorical { categories } => {
+                    if categories.windows(2).any(|w| w[0] >= w[1]) {
+                        return Err(format!(
+                            "categories of `{}` are not sorted and unique",
+                            field.name
+                        ));
+                    }
+                    width += categories.len();
+                }
+            }
+        }
+        if width != self.feature_names.len() {
+            return Err(format!(
+                "fields encode {width} features but {} are named",
+                self.feature_names.len()
+            ));
+        }
+        Ok(())
+    }
+
     /// The feature matrix (rows × features) of `table`; extra columns and the
     /// target are ignored, a missing field is an error naming it.
     pub fn transform(&self, table: &Table) -> Result<Array2<f64>, MlError> {
@@ -315,6 +343,19 @@ mod tests {
         let x = transformer.transform(&table()).unwrap();
         assert_eq!(x.row(0).to_vec(), [0.0, 1.0, 2.0, 80.0, 20.0]);
         assert_eq!(x.row(1).to_vec(), [1.0, 0.0, 1.0, 50.0, 50.0]);
+    }
+
+    #[test]
+    fn inconsistent_transformer_fails_validation() {
+        let mut transformer = Transformer::fit(&config(Scaling::None), &table()).unwrap();
+        assert_eq!(transformer.validate(), Ok(()));
+        transformer.feature_names.pop();
+        assert!(
+            transformer
+                .validate()
+                .unwrap_err()
+                .contains("5 features but 4")
+        );
     }
 
     #[test]

@@ -125,8 +125,12 @@ impl TrainedModel {
                 file.format
             )));
         }
-        file.classifier
-            .validate(file.transformer.n_features(), file.classes.len())
+        file.transformer
+            .validate()
+            .and_then(|()| {
+                file.classifier
+                    .validate(file.transformer.n_features(), file.classes.len())
+            })
             .map_err(|e| {
                 MlError::invalid(format!("model `{}` is inconsistent: {e}", path.display()))
             })?;

@@ -104,11 +104,19 @@ impl TrainParams {
 /// Reads a transformer written by `data.features`.
 pub fn read_transformer(path: &Path) -> Result<Transformer, MlError> {
     let bytes = std::fs::read(path).map_err(|e| MlError::io("read transformer", path, e))?;
-    serde_json::from_slice(&bytes).map_err(|source| MlError::Format {
-        path: path.into(),
-        what: "transformer",
-        source,
-    })
+    let transformer: Transformer =
+        serde_json::from_slice(&bytes).map_err(|source| MlError::Format {
+            path: path.into(),
+            what: "transformer",
+            source,
+        })?;
+    transformer.validate().map_err(|message| {
+        MlError::invalid(format!(
+            "transformer `{}` is inconsistent: {message}",
+            path.display()
+        ))
+    })?;
+    Ok(transformer)
 }
 
 /// Everything `ml.train` produces.
