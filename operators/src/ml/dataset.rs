@@ -256,6 +256,18 @@ mod tests {
     }
 
     #[test]
+    fn parquet_files_are_read_by_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let mut frame = df!("Gender" => ["Female", "Male"], "Age" => [21.0, 23.5]).unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        ParquetWriter::new(file).finish(&mut frame).unwrap();
+        let table = Table::read(&path).unwrap();
+        assert_eq!(table.text("Gender").unwrap(), ["Female", "Male"]);
+        assert_eq!(table.numeric("Age").unwrap(), [21.0, 23.5]);
+    }
+
+    #[test]
     fn missing_column_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "t.csv", "Age\n21\n");

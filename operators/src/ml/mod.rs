@@ -29,6 +29,8 @@ mod tree;
 #[cfg(test)]
 mod dag_files_tests;
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
 mod real_data_tests;
 #[cfg(test)]
 pub(crate) mod test_fixtures;
