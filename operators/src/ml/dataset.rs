@@ -5,6 +5,7 @@
 //! It does not clean or validate data (the data stage owns that); it only
 //! reports, by file, column and row, values that cannot be used at all.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -191,6 +192,15 @@ impl Table {
 
     /// The column as text; numbers are rendered without a trailing `.0`.
     pub fn text(&self, name: &str) -> Result<Vec<String>, MlError> {
+        Ok(self
+            .text_values(name)?
+            .into_iter()
+            .map(Cow::into_owned)
+            .collect())
+    }
+
+    /// Like [`Table::text`], borrowing text columns instead of copying them.
+    pub fn text_values(&self, name: &str) -> Result<Vec<Cow<'_, str>>, MlError> {
         let missing = |row: usize| MlError::MissingValue {
             path: self.source.clone(),
             column: name.into(),
@@ -200,12 +210,15 @@ impl Table {
             ColumnValues::Text(values) => values
                 .iter()
                 .enumerate()
-                .map(|(row, v)| v.clone().ok_or_else(|| missing(row)))
+                .map(|(row, v)| v.as_deref().map(Cow::Borrowed).ok_or_else(|| missing(row)))
                 .collect(),
             ColumnValues::Numeric(values) => values
                 .iter()
                 .enumerate()
-                .map(|(row, v)| v.map(|x| format!("{x}")).ok_or_else(|| missing(row)))
+                .map(|(row, v)| {
+                    v.map(|x| Cow::Owned(format!("{x}")))
+                        .ok_or_else(|| missing(row))
+                })
                 .collect(),
         }
     }

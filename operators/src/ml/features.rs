@@ -237,8 +237,9 @@ impl Transformer {
                     offset += 1;
                 }
                 FieldKind::Categorical { categories } => {
-                    for (row, value) in table.text(&field.name)?.iter().enumerate() {
-                        if let Ok(position) = categories.binary_search(value) {
+                    for (row, value) in table.text_values(&field.name)?.iter().enumerate() {
+                        if let Ok(position) = categories.binary_search_by(|c| c.as_str().cmp(value))
+                        {
                             data[row * width + offset + position] = 1.0;
                         }
                     }
