@@ -12,7 +12,9 @@ pub enum RegistryError {
     UnknownReference { name: String, reference: String },
     #[error("alias `{alias}` of model `{name}` has no earlier version to roll back to")]
     NoHistory { name: String, alias: String },
-    #[error("`{value}` is not a valid {what}: use lowercase letters, digits, `_` and `-`")]
+    #[error(
+        "`{value}` is not a valid {what}: use lowercase letters, digits, `_` and `-`, not only digits, and not `blobs`, `lock` or `latest`"
+    )]
     InvalidName { what: &'static str, value: String },
     #[error("model file `{path}` has digest {actual}, the registry recorded {expected}")]
     DigestMismatch {

@@ -25,7 +25,8 @@ fn check_name(what: &'static str, value: &str) -> Result<(), RegistryError> {
         && value
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-        && !value.chars().all(|c| c.is_ascii_digit());
+        && !value.chars().all(|c| c.is_ascii_digit())
+        && !matches!(value, "blobs" | "lock" | "latest");
     if ok {
         Ok(())
     } else {
@@ -460,10 +461,12 @@ mod tests {
     fn names_that_could_escape_the_registry_are_rejected() {
         let (dir, registry) = setup();
         let model = tiny_model(dir.path(), 1);
-        assert!(matches!(
-            registry.register("../x", &model, RegisterInfo::default()),
-            Err(RegistryError::InvalidName { .. })
-        ));
+        for bad in ["../x", "blobs", "7", ""] {
+            assert!(matches!(
+                registry.register(bad, &model, RegisterInfo::default()),
+                Err(RegistryError::InvalidName { .. })
+            ));
+        }
     }
 
     #[test]
