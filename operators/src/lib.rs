@@ -13,6 +13,8 @@
 mod context;
 pub mod data;
 mod error;
+pub mod ml;
+pub mod models;
 pub mod monitor;
 mod noop;
 mod operator;

@@ -23,6 +23,13 @@ impl Registry {
         registry.add(crate::data::Validate);
         registry.add(crate::data::Synthesize);
         registry.add(crate::monitor::Drift);
+        registry.add(crate::ml::Features);
+        registry.add(crate::ml::Train);
+        registry.add(crate::ml::Evaluate);
+        registry.add(crate::ml::Gate);
+        registry.add(crate::ml::PredictBatch);
+        registry.add(crate::models::Register);
+        registry.add(crate::models::Promote);
         registry
     }
 

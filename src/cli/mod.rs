@@ -4,6 +4,7 @@
 mod args;
 mod exit;
 mod graph_cmd;
+mod models_cmd;
 mod output;
 mod progress;
 mod run_cmd;
@@ -52,7 +53,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::List(flag) => validate_cmd::list(global, flag.json),
         Command::Runs(args) => runs_cmd::runs(global, &args),
         Command::Logs(args) => runs_cmd::logs(global, &args),
-        Command::Models(_) => Err(Failure::internal("the model registry is not built in")),
+        Command::Models(args) => models_cmd::models(global, &args),
         Command::Operators(flag) => validate_cmd::operators(flag.json),
         Command::Schema => validate_cmd::schema(),
     }

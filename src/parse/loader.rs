@@ -40,7 +40,16 @@ pub fn load_dag(
         sources: vec![Arc::clone(&source)],
         path: path.to_path_buf(),
     };
-    merge(&mut dag, main, read, &mut visited, &mut diagnostics);
+    let declared_by_main: BTreeSet<String> = main.params.keys().cloned().collect();
+    merge(
+        &mut dag,
+        main,
+        &[],
+        read,
+        &mut visited,
+        &declared_by_main,
+        &mut diagnostics,
+    );
     checker::check(&dag, registry, &mut diagnostics);
     if diagnostics.is_empty() {
         return Ok(dag);
@@ -75,13 +84,20 @@ fn parse_file(source: &Arc<SourceFile>, diagnostics: &mut Vec<Diagnostic>) -> Op
 }
 
 /// Adds a file's tasks to `dag`, then its includes' (depth first).
+/// `extra_needs` (from `include: {file, needs}` entries above this file) go
+/// to the file's root tasks.
 fn merge(
     dag: &mut Dag,
-    spec: FileSpec,
+    mut spec: FileSpec,
+    extra_needs: &[String],
     read: &mut dyn FnMut(&Path) -> std::io::Result<String>,
     visited: &mut BTreeSet<PathBuf>,
+    declared_by_main: &BTreeSet<String>,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
+    if !extra_needs.is_empty() {
+        add_root_needs(&mut spec, extra_needs);
+    }
     for task in spec.tasks {
         if let Some(existing) = dag.tasks.get(&task.id) {
             diagnostics.push(
@@ -130,18 +146,41 @@ fn merge(
             continue;
         };
         for (name, value) in std::mem::take(&mut included.params) {
-            dag.params.entry(name).or_insert(value);
+            match dag.params.get(&name) {
+                None => {
+                    dag.params.insert(name, value);
+                }
+                // The including file may override; two includes may not disagree.
+                Some(existing) if *existing != value && !declared_by_main.contains(&name) => {
+                    diagnostics.push(
+                        Diagnostic::new(
+                            "dag::param_conflict",
+                            format!("param `{name}` has default {value} here but {existing} in an earlier file"),
+                        )
+                        .at(&spec.source, include.span)
+                        .help(format!("declare `{name}` in `{}` to choose, or rename one of them", spec.source.path.display())),
+                    );
+                }
+                Some(_) => {}
+            }
         }
-        if !include.needs.is_empty() {
-            add_root_needs(&mut included, &include.needs);
-        }
-        merge(dag, included, read, visited, diagnostics);
+        let mut needs = extra_needs.to_vec();
+        needs.extend(include.needs.iter().map(|(id, _)| id.clone()));
+        merge(
+            dag,
+            included,
+            &needs,
+            read,
+            visited,
+            declared_by_main,
+            diagnostics,
+        );
     }
 }
 
 /// Gives the included file's root tasks (no `needs`, no input produced in
 /// the same file) the include's extra upstream tasks.
-fn add_root_needs(spec: &mut FileSpec, needs: &[(String, Span)]) {
+fn add_root_needs(spec: &mut FileSpec, needs: &[String]) {
     let produced: BTreeSet<String> = spec
         .tasks
         .iter()
@@ -151,7 +190,7 @@ fn add_root_needs(spec: &mut FileSpec, needs: &[(String, Span)]) {
         let is_root = task.needs.is_empty() && !task.inputs.values().any(|p| produced.contains(p));
         if is_root {
             // The include line is in another file; point at the task instead.
-            for (id, _) in needs {
+            for id in needs {
                 task.needs.push(id.clone());
                 task.origin.needs.push(task.origin.key);
             }

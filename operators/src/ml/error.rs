@@ -1,0 +1,122 @@
+//! [`MlError`]: why reading data, fitting, scoring or loading a model failed.
+//!
+//! Every variant names the file, column or row at fault. Conversion into the
+//! engine's [`OperatorError`] keeps the whole source chain in the message.
+
+use std::path::PathBuf;
+
+use crate::OperatorError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MlError {
+    #[error("cannot read table `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: polars::error::PolarsError,
+    },
+    #[error("table `{path}` has no rows")]
+    Empty { path: PathBuf },
+    #[error("table `{path}` has no column `{column}`")]
+    MissingColumn { path: PathBuf, column: String },
+    #[error("table `{path}`, column `{column}`, row {row}: value `{value}` is not a number")]
+    NotNumeric {
+        path: PathBuf,
+        column: String,
+        row: usize,
+        value: String,
+    },
+    #[error("table `{path}`, column `{column}`, row {row}: value is missing")]
+    MissingValue {
+        path: PathBuf,
+        column: String,
+        row: usize,
+    },
+    #[error("table `{path}`, column `{column}`, row {row}: {message}")]
+    BadValue {
+        path: PathBuf,
+        column: String,
+        row: usize,
+        message: String,
+    },
+    #[error("column `{column}` in `{path}` has type `{dtype}`, expected numbers or text")]
+    UnsupportedType {
+        path: PathBuf,
+        column: String,
+        dtype: String,
+    },
+    #[error("cannot {action} `{path}`")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{path}` is not a valid {what} file")]
+    Format {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot encode {what}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("linfa rejected the data")]
+    Linfa(#[from] linfa::Error),
+    #[error("logistic regression failed to fit")]
+    Logistic(#[from] linfa_logistic::error::Error),
+    #[error("cannot write png `{path}`")]
+    Png {
+        path: PathBuf,
+        #[source]
+        source: png::EncodingError,
+    },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl MlError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::Invalid(message.into())
+    }
+
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Renders an error and every source under it as `outer: inner: root`.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+impl From<MlError> for OperatorError {
+    fn from(error: MlError) -> Self {
+        match error {
+            MlError::Io {
+                action,
+                path,
+                source,
+            } => OperatorError::io(action, path, source),
+            MlError::Cancelled => OperatorError::Cancelled,
+            other => OperatorError::failed(chain(&other)),
+        }
+    }
+}

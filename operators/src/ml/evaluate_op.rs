@@ -1,0 +1,303 @@
+//! `ml.evaluate`: scores a model file on the held-out test split and writes
+//! the metrics JSON (and a confusion-matrix heatmap PNG when declared).
+//!
+//! A class present in the test split but unknown to the model is kept in the
+//! report (it can only be mispredicted); it does not fail the evaluation.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::ml::MlError;
+use crate::ml::atomic::write_atomic;
+use crate::ml::dataset::Table;
+use crate::ml::forest::argmax;
+use crate::ml::metrics::{ClassScores, roc_auc_ovr, score};
+use crate::ml::model::TrainedModel;
+use crate::{
+    BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
+    require_names, run_blocking,
+};
+
+pub struct Evaluate;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    /// Columns whose values split the per-group accuracy report.
+    #[serde(default)]
+    group_by: GroupBy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+enum GroupBy {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl GroupBy {
+    fn columns(&self) -> Vec<String> {
+        match self {
+            Self::None => Vec::new(),
+            Self::One(column) => vec![column.clone()],
+            Self::Many(columns) => columns.clone(),
+        }
+    }
+}
+
+/// The evaluation of one model on one table.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub report: Value,
+    pub accuracy: f64,
+    pub f1_macro: f64,
+    pub f1_weighted: f64,
+    pub roc_auc_ovr: Option<f64>,
+    pub classes: Vec<String>,
+    pub confusion: Vec<Vec<usize>>,
+}
+
+/// Scores `model` on `table`, which must hold the target column.
+pub fn evaluate(
+    model: &TrainedModel,
+    table: &Table,
+    group_by: &[String],
+) -> Result<Evaluation, MlError> {
+    let labels = model.transformer().labels(table)?;
+    let proba = model.predict_table(table)?;
+    let mut classes: Vec<String> = model.classes().to_vec();
+    classes.extend(labels.iter().cloned());
+    classes.sort();
+    classes.dedup();
+    let index_of = |name: &str| {
+        classes
+            .binary_search_by(|c| c.as_str().cmp(name))
+            .unwrap_or(0)
+    };
+    let model_to_all: Vec<usize> = model.classes().iter().map(|c| index_of(c)).collect();
+    let truth: Vec<usize> = labels.iter().map(|l| index_of(l)).collect();
+    let mut rows = Vec::with_capacity(table.rows);
+    let mut predicted = Vec::with_capacity(table.rows);
+    for row in proba.rows() {
+        let model_row = row.to_vec();
+        predicted.push(model_to_all[argmax(&model_row)]);
+        let mut all = vec![0.0; classes.len()];
+        model_to_all
+            .iter()
+            .zip(&model_row)
+            .for_each(|(i, p)| all[*i] = *p);
+        rows.push(all);
+    }
+    let scores = score(&truth, &predicted, classes.len());
+    let (auc_per_class, auc) = roc_auc_ovr(&truth, &rows, classes.len());
+    let mut per_class = Map::new();
+    for ((name, s), auc) in classes.iter().zip(&scores.per_class).zip(&auc_per_class) {
+        let ClassScores {
+            precision,
+            recall,
+            f1,
+            support,
+        } = s;
+        per_class.insert(name.clone(), json!({"precision": precision, "recall": recall, "f1": f1, "support": support, "roc_auc": auc}));
+    }
+    let mut groups = Map::new();
+    for column in group_by {
+        let values = table.text(column)?;
+        let mut tally: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+        for ((value, t), p) in values.iter().zip(&truth).zip(&predicted) {
+            let entry = tally.entry(value).or_default();
+            entry.0 += usize::from(t == p);
+            entry.1 += 1;
+        }
+        let section: Map<String, Value> = tally
+            .into_iter()
+            .map(|(value, (correct, n))| {
+                (
+                    value.to_string(),
+                    json!({"accuracy": correct as f64 / n as f64, "support": n}),
+                )
+            })
+            .collect();
+        groups.insert(column.clone(), Value::Object(section));
+    }
+    let missing: Vec<&String> = classes
+        .iter()
+        .filter(|c| model.classes().binary_search(c).is_err())
+        .collect();
+    let report = json!({
+        "accuracy": scores.accuracy,
+        "f1_macro": scores.f1_macro,
+        "f1_weighted": scores.f1_weighted,
+        "roc_auc_ovr": auc,
+        "rows": table.rows,
+        "model": model.kind(),
+        "model_digest": model.digest(),
+        "per_class": per_class,
+        "confusion_matrix": {"classes": classes, "matrix": scores.confusion},
+        "classes_unknown_to_model": missing,
+        "groups": groups,
+    });
+    Ok(Evaluation {
+        report,
+        accuracy: scores.accuracy,
+        f1_macro: scores.f1_macro,
+        f1_weighted: scores.f1_weighted,
+        roc_auc_ovr: auc,
+        classes,
+        confusion: scores.confusion,
+    })
+}
+
+impl Operator for Evaluate {
+    fn name(&self) -> &'static str {
+        "ml.evaluate"
+    }
+
+    fn description(&self) -> &'static str {
+        "scores `model` on the held-out `test` split; writes `metrics` JSON and a `confusion` PNG"
+    }
+
+    fn value_names(&self) -> &'static [&'static str] {
+        &["accuracy", "f1_macro"]
+    }
+
+    fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {
+        let mut problems = require_names("inputs", spec.inputs, &["model", "test"]);
+        problems.extend(require_names("outputs", spec.outputs, &["metrics"]));
+        if let Err(problem) = parse_params::<Params>(spec.params) {
+            problems.push(problem);
+        }
+        if let Some(path) = spec.outputs.get("confusion") {
+            if !path.to_ascii_lowercase().ends_with(".png") {
+                problems.push(Problem::new(
+                    "outputs.confusion",
+                    format!("`{path}` must be a `.png` file"),
+                ));
+            }
+        }
+        problems
+    }
+
+    fn execute<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<Outcome, OperatorError>> {
+        run_blocking(ctx, |ctx| {
+            let params: Params =
+                parse_params(&ctx.params).map_err(|p| OperatorError::Params(p.message))?;
+            let model = TrainedModel::load(ctx.input("model")?)?;
+            let table = Table::read(ctx.input("test")?)?;
+            let evaluation = evaluate(&model, &table, &params.group_by.columns())?;
+            let bytes = serde_json::to_vec_pretty(&evaluation.report).map_err(|source| {
+                MlError::Encode {
+                    what: "metrics",
+                    source,
+                }
+            })?;
+            write_atomic(ctx.output("metrics")?, &bytes)?;
+            if let Some(path) = ctx.outputs.get("confusion") {
+                crate::ml::heatmap::write_confusion_png(
+                    path,
+                    &evaluation.classes,
+                    &evaluation.confusion,
+                )?;
+            }
+            let mut outcome = Outcome::default()
+                .value("accuracy", evaluation.accuracy)
+                .value("f1_macro", evaluation.f1_macro)
+                .metric("accuracy", evaluation.accuracy)
+                .metric("f1_macro", evaluation.f1_macro)
+                .metric("f1_weighted", evaluation.f1_weighted);
+            if let Some(auc) = evaluation.roc_auc_ovr {
+                outcome = outcome.metric("roc_auc_ovr", auc);
+            }
+            Ok(outcome.summary(format!(
+                "accuracy {:.3}, macro-F1 {:.3}",
+                evaluation.accuracy, evaluation.f1_macro
+            )))
+        })
+    }
+}
+
+#[cfg(test)]
+#[expect(
+    clippy::unwrap_used,
+    reason = "a test should stop at the first unexpected error"
+)]
+mod tests {
+    use super::*;
+    use crate::ml::test_fixtures::{tiny_csv, tiny_model, write};
+
+    #[test]
+    fn evaluation_reports_metrics_groups_and_confusion() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = TrainedModel::load(&tiny_model(dir.path(), 1)).unwrap();
+        let table = Table::read(&write(dir.path(), "test.csv", &tiny_csv(12))).unwrap();
+        let evaluation = evaluate(&model, &table, &["g".to_string()]).unwrap();
+        assert_eq!(evaluation.accuracy, 1.0);
+        assert_eq!(evaluation.report["groups"]["g"]["a"]["support"], json!(6));
+        assert_eq!(
+            evaluation.report["confusion_matrix"]["classes"],
+            json!(["high", "low", "mid"])
+        );
+        assert_eq!(evaluation.report["per_class"]["low"]["support"], json!(4));
+        assert_eq!(evaluation.roc_auc_ovr, Some(1.0));
+    }
+
+    #[test]
+    fn class_missing_from_training_is_reported_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = TrainedModel::load(&tiny_model(dir.path(), 1)).unwrap();
+        let test = "g,x,label\na,0.0,low\nb,10.0,mid\na,5.0,extreme\n";
+        let table = Table::read(&write(dir.path(), "test.csv", test)).unwrap();
+        let evaluation = evaluate(&model, &table, &[]).unwrap();
+        assert_eq!(evaluation.classes, ["extreme", "high", "low", "mid"]);
+        assert_eq!(
+            evaluation.report["classes_unknown_to_model"],
+            json!(["extreme"])
+        );
+        assert_eq!(
+            evaluation.report["per_class"]["extreme"]["recall"],
+            json!(0.0)
+        );
+        assert!((evaluation.accuracy - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn evaluate_operator_writes_metrics_and_png() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = Context::detached(dir.path(), json!({"group_by": "g"}));
+        ctx.inputs.insert("model".into(), tiny_model(dir.path(), 1));
+        ctx.inputs
+            .insert("test".into(), write(dir.path(), "test.csv", &tiny_csv(9)));
+        ctx.outputs
+            .insert("metrics".into(), dir.path().join("m.json"));
+        ctx.outputs
+            .insert("confusion".into(), dir.path().join("c.png"));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let outcome = runtime.block_on(Evaluate.execute(&ctx)).unwrap();
+        assert_eq!(
+            outcome.summary.as_deref(),
+            Some("accuracy 1.000, macro-F1 1.000")
+        );
+        assert_eq!(outcome.metrics["roc_auc_ovr"], 1.0);
+        assert!(
+            std::fs::read(dir.path().join("c.png"))
+                .unwrap()
+                .starts_with(b"\x89PNG")
+        );
+    }
+
+    #[test]
+    fn missing_feature_column_in_test_split_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = TrainedModel::load(&tiny_model(dir.path(), 1)).unwrap();
+        let table = Table::read(&write(dir.path(), "test.csv", "g,label\na,low\n")).unwrap();
+        let message = evaluate(&model, &table, &[]).unwrap_err().to_string();
+        assert!(message.contains("no column `x`"), "{message}");
+    }
+}

@@ -1,0 +1,120 @@
+//! The operators chained as the lifecycle DAGs chain them: features → train
+//! → evaluate → register → gate → promote, through their `execute` entry
+//! points on a small fixture.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test should stop at the first unexpected error"
+)]
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::ml::test_fixtures::{tiny_csv, write};
+use crate::models::ModelRegistry;
+use crate::{Context, Operator, Outcome};
+
+fn run(
+    operator: &dyn Operator,
+    dir: &Path,
+    params: Value,
+    inputs: &[(&str, &str)],
+    outputs: &[(&str, &str)],
+) -> Outcome {
+    let mut ctx = Context::detached(dir, params);
+    ctx.inputs = inputs
+        .iter()
+        .map(|(k, v)| (k.to_string(), dir.join(v)))
+        .collect();
+    ctx.outputs = outputs
+        .iter()
+        .map(|(k, v)| (k.to_string(), dir.join(v)))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(operator.execute(&ctx)).unwrap()
+}
+
+#[test]
+fn lifecycle_operators_chain_from_features_to_promotion() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "train.csv", &tiny_csv(60));
+    write(d, "test.csv", &tiny_csv(21));
+    run(
+        &crate::ml::Features,
+        d,
+        json!({"target": "label"}),
+        &[("train", "train.csv")],
+        &[("transformer", "t.json")],
+    );
+    let trained = run(
+        &crate::ml::Train,
+        d,
+        json!({"model": "random_forest", "n_trees": 10, "seed": 1, "cv_folds": 3}),
+        &[("train", "train.csv"), ("transformer", "t.json")],
+        &[("model", "model.json"), ("metrics", "train_metrics.json")],
+    );
+    assert!(trained.metrics.contains_key("cv_f1_macro_mean"));
+    let evaluated = run(
+        &crate::ml::Evaluate,
+        d,
+        json!({"group_by": "g"}),
+        &[("model", "model.json"), ("test", "test.csv")],
+        &[("metrics", "eval.json"), ("confusion", "c.png")],
+    );
+    assert_eq!(evaluated.metrics["accuracy"], 1.0);
+    let registered = run(
+        &crate::models::Register,
+        d,
+        json!({"name": "obesity", "aliases": ["challenger"]}),
+        &[
+            ("model", "model.json"),
+            ("metrics", "eval.json"),
+            ("train", "train.csv"),
+        ],
+        &[],
+    );
+    assert_eq!(
+        registered.summary.as_deref(),
+        Some("registered obesity v1 (challenger)")
+    );
+    assert_eq!(registered.values["digest"], trained.values["model_digest"]);
+    let gate_params = json!({
+        "criteria": ["accuracy >= 0.9"],
+        "champion": {"model": "obesity", "max_regression": 0.02},
+        "fairness": {"group": "g", "max_gap": 0.1}
+    });
+    let gate = run(
+        &crate::ml::Gate,
+        d,
+        gate_params,
+        &[("metrics", "eval.json")],
+        &[("verdict", "verdict.json")],
+    );
+    assert_eq!(
+        gate.values["passed"],
+        json!(true),
+        "{:?}",
+        gate.values["reasons"]
+    );
+    let promoted = run(
+        &crate::models::Promote,
+        d,
+        json!({"name": "obesity", "from_alias": "challenger", "aliases": ["champion", "production"]}),
+        &[],
+        &[],
+    );
+    assert_eq!(
+        promoted.summary.as_deref(),
+        Some("champion: (none) → v1, production: (none) → v1")
+    );
+    let registry = ModelRegistry::open(&d.join(".dag")).unwrap();
+    let production = registry.resolve("obesity", "production").unwrap();
+    assert_eq!(production.metrics["accuracy"], 1.0);
+    assert!(production.data_digests.contains_key("train"));
+    assert_eq!(production.run_id.as_deref(), Some("detached"));
+}

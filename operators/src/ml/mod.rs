@@ -1,0 +1,58 @@
+//! Machine learning for the obesity lifecycle: reading splits, fitting the
+//! feature transformer, training (a deterministic forest and tree written
+//! here, logistic regression from linfa), evaluation, quality gates and batch
+//! prediction, plus the [`TrainedModel`] API a prediction server uses.
+//!
+//! Data cleaning and splitting belong to the data stage; the model registry
+//! lives in [`crate::models`].
+
+mod atomic;
+mod criterion;
+mod dataset;
+mod digits;
+mod error;
+mod evaluate_op;
+mod features;
+mod features_op;
+mod forest;
+mod gate_op;
+mod heatmap;
+mod logistic;
+mod metrics;
+mod model;
+mod predict_op;
+mod rng;
+mod train_op;
+mod training;
+mod tree;
+
+#[cfg(test)]
+mod dag_files_tests;
+#[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
+mod real_data_tests;
+#[cfg(test)]
+pub(crate) mod test_fixtures;
+
+pub use atomic::write_atomic;
+pub use criterion::{Comparison, Criterion};
+pub use dataset::{ColumnValues, Table};
+pub use error::{MlError, chain};
+pub use evaluate_op::{Evaluate, Evaluation, evaluate};
+pub use features::{
+    Derivation, FeatureConfig, Field, FieldKind, Formula, NumericStats, Scaling, Transformer,
+};
+pub use features_op::Features;
+pub use forest::{ClassWeight, FitHooks, ForestParams, RandomForest};
+pub use gate_op::{ChampionRule, FairnessRule, Gate, GateParams, Verdict, judge};
+pub use heatmap::write_confusion_png;
+pub use logistic::{LogisticModel, LogisticParams};
+pub use model::{
+    Classifier, FieldError, MODEL_FORMAT, ModelFile, Prediction, RecordError, TrainedModel,
+};
+pub use predict_op::{PredictBatch, predictions_csv};
+pub use rng::SplitMix64;
+pub use train_op::{Train, TrainParams, TrainResult, read_transformer, train};
+pub use training::{CvScores, Hyperparameters, ModelKind};
+pub use tree::{DecisionTree, MaxFeatures, MaxFeaturesRule, TreeParams};

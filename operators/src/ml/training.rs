@@ -1,0 +1,310 @@
+//! Fitting a classifier from typed hyperparameters: [`Hyperparameters`],
+//! [`fit_classifier`], stratified k-fold cross-validation and grid search.
+//!
+//! It works on an already transformed feature matrix and class indices; it
+//! does not read files nor name classes.
+
+use std::collections::BTreeMap;
+
+use ndarray::{Array1, Array2, Axis};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ml::MlError;
+use crate::ml::forest::{ClassWeight, FitHooks, ForestParams, argmax};
+use crate::ml::logistic::LogisticParams;
+use crate::ml::metrics::{mean_std, score};
+use crate::ml::model::Classifier;
+use crate::ml::rng::SplitMix64;
+use crate::ml::tree::{MaxFeatures, MaxFeaturesRule, TreeParams};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    RandomForest,
+    DecisionTree,
+    LogisticRegression,
+}
+
+/// Every hyperparameter `ml.train` accepts; the grid may vary any of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hyperparameters {
+    pub model: ModelKind,
+    #[serde(default = "default_trees")]
+    pub n_trees: usize,
+    #[serde(default)]
+    pub max_depth: Option<usize>,
+    #[serde(default = "default_split")]
+    pub min_samples_split: usize,
+    #[serde(default = "default_leaf")]
+    pub min_samples_leaf: usize,
+    /// `sqrt` for forests and `all` for a single tree unless set.
+    #[serde(default)]
+    pub max_features: Option<MaxFeatures>,
+    #[serde(default)]
+    pub class_weight: ClassWeight,
+    #[serde(default = "default_iterations")]
+    pub max_iterations: u64,
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_trees() -> usize {
+    100
+}
+fn default_split() -> usize {
+    2
+}
+fn default_leaf() -> usize {
+    1
+}
+fn default_iterations() -> u64 {
+    200
+}
+fn default_alpha() -> f64 {
+    1.0
+}
+
+impl Hyperparameters {
+    /// Problems with values serde accepts but fitting would not.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.n_trees == 0 {
+            problems.push("`n_trees` must be at least 1".to_string());
+        }
+        if self.min_samples_leaf == 0 {
+            problems.push("`min_samples_leaf` must be at least 1".to_string());
+        }
+        if !(self.alpha >= 0.0 && self.alpha.is_finite()) {
+            problems.push("`alpha` must be a finite number >= 0".to_string());
+        }
+        if self.max_iterations == 0 {
+            problems.push("`max_iterations` must be at least 1".to_string());
+        }
+        problems
+    }
+
+    /// This set with one hyperparameter replaced (for grid search).
+    pub fn with(&self, name: &str, value: &Value) -> Result<Self, MlError> {
+        let mut object = serde_json::to_value(self).map_err(|source| MlError::Encode {
+            what: "params",
+            source,
+        })?;
+        if let Some(map) = object.as_object_mut() {
+            map.insert(name.to_string(), value.clone());
+        }
+        serde_json::from_value(object).map_err(|e| {
+            MlError::invalid(format!(
+                "grid value `{value}` for `{name}` is not valid: {e}"
+            ))
+        })
+    }
+}
+
+/// Fits the classifier `params` describes on `x` (rows × features), labels `y` in `0..n_classes`.
+pub fn fit_classifier(
+    params: &Hyperparameters,
+    x: &Array2<f64>,
+    y: &Array1<usize>,
+    n_classes: usize,
+    hooks: &FitHooks<'_>,
+) -> Result<Classifier, MlError> {
+    let forest = |n_trees, bootstrap, max_features| ForestParams {
+        n_trees,
+        bootstrap,
+        tree: TreeParams {
+            max_depth: params.max_depth,
+            min_samples_split: params.min_samples_split,
+            min_samples_leaf: params.min_samples_leaf,
+            max_features: params
+                .max_features
+                .unwrap_or(MaxFeatures::Named(max_features)),
+        },
+        class_weight: params.class_weight,
+        seed: params.seed,
+        n_classes,
+    };
+    Ok(match params.model {
+        ModelKind::RandomForest => Classifier::RandomForest(
+            forest(params.n_trees, true, MaxFeaturesRule::Sqrt).fit_with_hooks(x, y, hooks)?,
+        ),
+        ModelKind::DecisionTree => Classifier::DecisionTree(
+            forest(1, false, MaxFeaturesRule::All).fit_with_hooks(x, y, hooks)?,
+        ),
+        ModelKind::LogisticRegression => {
+            let model = LogisticParams {
+                max_iterations: params.max_iterations,
+                alpha: params.alpha,
+                n_classes,
+            }
+            .fit(x, y)?;
+            (hooks.progress)(1);
+            Classifier::LogisticRegression(model)
+        }
+    })
+}
+
+/// Predicted class indices.
+pub fn predict_classes(classifier: &Classifier, x: &Array2<f64>) -> Vec<usize> {
+    classifier
+        .predict_proba(x.view())
+        .rows()
+        .into_iter()
+        .map(|r| argmax(&r.to_vec()))
+        .collect()
+}
+
+/// Assigns each row to one of `k` folds so every class is spread evenly.
+pub fn stratified_folds(y: &[usize], k: usize, seed: u64) -> Vec<usize> {
+    let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (row, class) in y.iter().enumerate() {
+        by_class.entry(*class).or_default().push(row);
+    }
+    let mut fold_of = vec![0; y.len()];
+    let mut rng = SplitMix64::for_stream(seed, u64::MAX);
+    let mut next = 0;
+    for rows in by_class.values_mut() {
+        rng.shuffle(rows);
+        for row in rows.iter() {
+            fold_of[*row] = next % k;
+            next += 1;
+        }
+    }
+    fold_of
+}
+
+/// Cross-validation result: mean and standard deviation over folds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CvScores {
+    pub folds: usize,
+    pub accuracy_mean: f64,
+    pub accuracy_std: f64,
+    pub f1_macro_mean: f64,
+    pub f1_macro_std: f64,
+}
+
+/// Stratified k-fold cross-validation of `params` on `x`, `y`.
+pub fn cross_validate(
+    params: &Hyperparameters,
+    x: &Array2<f64>,
+    y: &Array1<usize>,
+    n_classes: usize,
+    k: usize,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> Result<CvScores, MlError> {
+    let folds = stratified_folds(y.as_slice().unwrap_or(&y.to_vec()), k, params.seed);
+    let mut accuracies = Vec::with_capacity(k);
+    let mut f1s = Vec::with_capacity(k);
+    for fold in 0..k {
+        if cancelled() {
+            return Err(MlError::Cancelled);
+        }
+        let train: Vec<usize> = (0..y.len()).filter(|r| folds[*r] != fold).collect();
+        let test: Vec<usize> = (0..y.len()).filter(|r| folds[*r] == fold).collect();
+        let hooks = FitHooks {
+            progress: &|_| {},
+            cancelled,
+        };
+        let classifier = fit_classifier(
+            params,
+            &x.select(Axis(0), &train),
+            &y.select(Axis(0), &train),
+            n_classes,
+            &hooks,
+        )?;
+        let predicted = predict_classes(&classifier, &x.select(Axis(0), &test));
+        let truth: Vec<usize> = test.iter().map(|r| y[*r]).collect();
+        let scores = score(&truth, &predicted, n_classes);
+        accuracies.push(scores.accuracy);
+        f1s.push(scores.f1_macro);
+    }
+    let (accuracy_mean, accuracy_std) = mean_std(&accuracies);
+    let (f1_macro_mean, f1_macro_std) = mean_std(&f1s);
+    Ok(CvScores {
+        folds: k,
+        accuracy_mean,
+        accuracy_std,
+        f1_macro_mean,
+        f1_macro_std,
+    })
+}
+
+/// Every combination of a grid (keys in sorted order, values in given order).
+pub fn grid_candidates(
+    base: &Hyperparameters,
+    grid: &BTreeMap<String, Vec<Value>>,
+) -> Result<Vec<Hyperparameters>, MlError> {
+    let mut candidates = vec![base.clone()];
+    for (name, values) in grid {
+        let mut next = Vec::with_capacity(candidates.len() * values.len());
+        for candidate in &candidates {
+            for value in values {
+                next.push(candidate.with(name, value)?);
+            }
+        }
+        candidates = next;
+    }
+    Ok(candidates)
+}
+
+#[cfg(test)]
+#[expect(
+    clippy::unwrap_used,
+    reason = "a test should stop at the first unexpected error"
+)]
+mod tests {
+    use super::*;
+
+    fn base() -> Hyperparameters {
+        serde_json::from_value(serde_json::json!({"model": "random_forest", "n_trees": 5})).unwrap()
+    }
+
+    #[test]
+    fn stratified_folds_spread_each_class_evenly() {
+        let y: Vec<usize> = (0..30).map(|i| i % 3).collect();
+        let folds = stratified_folds(&y, 5, 1);
+        for fold in 0..5 {
+            for class in 0..3 {
+                let n = (0..30)
+                    .filter(|r| folds[*r] == fold && y[*r] == class)
+                    .count();
+                assert_eq!(n, 2, "fold {fold} class {class}");
+            }
+        }
+    }
+
+    #[test]
+    fn grid_expands_to_the_cartesian_product() {
+        let grid = BTreeMap::from([
+            (
+                "max_depth".to_string(),
+                vec![Value::from(4), Value::from(8)],
+            ),
+            (
+                "n_trees".to_string(),
+                vec![Value::from(10), Value::from(20), Value::from(30)],
+            ),
+        ]);
+        let candidates = grid_candidates(&base(), &grid).unwrap();
+        assert_eq!(candidates.len(), 6);
+        assert_eq!(candidates[5].max_depth, Some(8));
+        assert_eq!(candidates[5].n_trees, 30);
+    }
+
+    #[test]
+    fn grid_value_of_the_wrong_type_is_an_error() {
+        let grid = BTreeMap::from([("n_trees".to_string(), vec![Value::from("many")])]);
+        let message = grid_candidates(&base(), &grid).unwrap_err().to_string();
+        assert!(message.contains("`n_trees`"), "{message}");
+    }
+
+    #[test]
+    fn zero_trees_is_a_problem() {
+        let mut p = base();
+        p.n_trees = 0;
+        assert_eq!(p.problems().len(), 1);
+    }
+}

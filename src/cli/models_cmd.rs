@@ -1,0 +1,117 @@
+//! `dag models list|show|promote|rollback`: the model registry.
+
+use dag_operators::models::{ModelRegistry, ModelVersion};
+
+use super::args::{Global, ModelsArgs, ModelsCommand};
+use super::{CliResult, Exit, Failure};
+use crate::record::error_chain;
+
+pub fn models(global: &Global, args: &ModelsArgs) -> CliResult {
+    let registry =
+        ModelRegistry::open(&global.state_dir).map_err(|e| Failure::internal(error_chain(&e)))?;
+    let user_error = |e: dag_operators::models::RegistryError| Failure::invalid(error_chain(&e));
+    match &args.command {
+        ModelsCommand::List { name, json } => {
+            let versions = registry.list(name.as_deref()).map_err(user_error)?;
+            if *json {
+                print_json(&versions);
+            } else if versions.is_empty() {
+                println!("no models registered yet");
+            } else {
+                for version in &versions {
+                    println!("{}", line(version));
+                }
+            }
+        }
+        ModelsCommand::Show { model, json } => {
+            let (name, reference) = model.split_once('@').unwrap_or((model.as_str(), "latest"));
+            let version = if reference == "latest" {
+                registry
+                    .list(Some(name))
+                    .map_err(user_error)?
+                    .into_iter()
+                    .max_by_key(|v| v.version)
+                    .ok_or_else(|| {
+                        Failure::invalid(format!(
+                            "no versions of model `{name}`; `dag models list` shows them"
+                        ))
+                    })?
+            } else {
+                registry.resolve(name, reference).map_err(user_error)?
+            };
+            if *json {
+                print_json(&version);
+            } else {
+                println!("{}", line(&version));
+                println!("  digest     {}", version.digest);
+                println!("  created    {}", version.created_at);
+                if let (Some(run), Some(task)) = (&version.run_id, &version.task_id) {
+                    println!("  trained by run {run}, task `{task}`");
+                }
+                for (input, digest) in &version.data_digests {
+                    println!("  data       {input} {digest}");
+                }
+                println!("  params     {}", version.params);
+            }
+        }
+        ModelsCommand::Promote {
+            model,
+            version,
+            alias,
+            json,
+        } => {
+            let number = parse_version(version)?;
+            let moved = registry
+                .set_alias(model, alias, number)
+                .map_err(user_error)?;
+            if *json {
+                print_json(&moved);
+            } else {
+                println!("{model} {moved}");
+            }
+        }
+        ModelsCommand::Rollback { model, alias, json } => {
+            let moved = registry.rollback(model, alias).map_err(user_error)?;
+            if *json {
+                print_json(&moved);
+            } else {
+                println!("{model} {moved}");
+            }
+        }
+    }
+    Ok(Exit::Success)
+}
+
+fn parse_version(text: &str) -> Result<u32, Failure> {
+    text.trim_start_matches('v').parse().map_err(|_| {
+        Failure::invalid(format!(
+            "`{text}` is not a version number (e.g. `3` or `v3`)"
+        ))
+    })
+}
+
+fn line(version: &ModelVersion) -> String {
+    let aliases = if version.aliases.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", version.aliases.join(", "))
+    };
+    let metrics: Vec<String> = ["accuracy", "f1_macro"]
+        .iter()
+        .filter_map(|k| version.metrics.get(*k).map(|v| format!("{k}={v:.4}")))
+        .collect();
+    format!(
+        "{} v{}{aliases}  {}  {}",
+        version.name,
+        version.version,
+        metrics.join(" "),
+        &version.digest[..12.min(version.digest.len())]
+    )
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
