@@ -306,6 +306,7 @@ impl RunState<'_> {
             values: BTreeMap::new(),
             cache_key: None,
             fingerprint: None,
+            summary: None,
             inputs: Vec::new(),
             outputs: Vec::new(),
         };
@@ -514,6 +515,7 @@ impl RunState<'_> {
             values: values.clone(),
             cache_key,
             fingerprint: result.fingerprint.map(|f| f.to_value()),
+            summary: outcome.summary.clone(),
             inputs: result.inputs,
             outputs: result.outputs,
         };

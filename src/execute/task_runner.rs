@@ -103,7 +103,7 @@ pub async fn run_task(job: TaskJob) -> TaskResult {
                     values: previous.values.clone(),
                     metrics: previous.metrics.clone(),
                     short_circuit: None,
-                    summary: None,
+                    summary: previous.summary.clone(),
                 });
                 result.reused_from = Some(previous.run_id.clone());
                 result.cache_key = Some(key);

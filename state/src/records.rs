@@ -91,6 +91,9 @@ pub struct TaskRecord {
     /// say exactly what changed.
     #[serde(default)]
     pub fingerprint: Option<Value>,
+    /// The operator's one-line summary of what it did.
+    #[serde(default)]
+    pub summary: Option<String>,
     pub inputs: Vec<ArtifactRecord>,
     pub outputs: Vec<ArtifactRecord>,
 }

@@ -51,6 +51,7 @@ pub(crate) fn task(run_id: &str, task_id: &str, status: TaskStatus) -> TaskRecor
         values: BTreeMap::from([("rows".to_owned(), Value::from(2111))]),
         cache_key: None,
         fingerprint: None,
+        summary: None,
         inputs: Vec::new(),
         outputs: Vec::new(),
     }
