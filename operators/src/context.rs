@@ -95,17 +95,11 @@ pub struct LogSink {
 
 impl LogSink {
     pub fn to_file(path: PathBuf, file: File) -> Self {
-        Self {
-            path: Some(path),
-            file: Some(Arc::new(Mutex::new(file))),
-        }
+        Self { path: Some(path), file: Some(Arc::new(Mutex::new(file))) }
     }
 
     pub fn discard() -> Self {
-        Self {
-            path: None,
-            file: None,
-        }
+        Self { path: None, file: None }
     }
 
     /// Where the log lives, for operators that hand it to a child process.
