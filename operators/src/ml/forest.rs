@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ml::MlError;
 use crate::ml::rng::SplitMix64;
-use crate::ml::tree::{DecisionTree, TrainingData, TreeParams};
+use crate::ml::tree::{CompiledTree, DecisionTree, TrainingData, TreeParams};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -51,6 +51,19 @@ pub struct RandomForest {
     n_features: usize,
     n_classes: usize,
     trees: Vec<DecisionTree>,
+    #[serde(skip)]
+    compiled: CompiledCache,
+}
+
+/// The trees in scoring layout, built on first use; not part of the file
+/// and not part of equality.
+#[derive(Debug, Clone, Default)]
+struct CompiledCache(std::sync::OnceLock<Vec<CompiledTree>>);
+
+impl PartialEq for CompiledCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl ForestParams {
@@ -108,6 +121,7 @@ impl ForestParams {
             n_features: x.ncols(),
             n_classes: self.n_classes,
             trees,
+            compiled: CompiledCache::default(),
         })
     }
 }
@@ -156,22 +170,22 @@ impl RandomForest {
     /// Rows are scored in parallel chunks; each row sums its trees in a fixed
     /// order, so results do not depend on scheduling.
     pub fn predict_proba(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
-        const CHUNK: usize = 256;
-        let (rows, width, k) = (x.nrows(), x.ncols(), self.n_classes);
+        const CHUNK: usize = 512;
+        let (rows, width, k) = (x.nrows(), x.ncols().max(1), self.n_classes);
+        let compiled = self
+            .compiled
+            .0
+            .get_or_init(|| self.trees.iter().map(DecisionTree::compile).collect());
         let input: Vec<f64> = x.iter().copied().collect();
         let mut out = vec![0.0; rows * k];
         let scale = 1.0 / self.trees.len().max(1) as f64;
         out.par_chunks_mut(CHUNK * k)
-            .zip(input.par_chunks(CHUNK * width.max(1)))
+            .zip(input.par_chunks(CHUNK * width))
             .for_each(|(out_chunk, x_chunk)| {
-                for (out_row, x_row) in out_chunk.chunks_mut(k).zip(x_chunk.chunks(width.max(1))) {
-                    for tree in &self.trees {
-                        for (s, p) in out_row.iter_mut().zip(tree.leaf_distribution(x_row)) {
-                            *s += p;
-                        }
-                    }
-                    out_row.iter_mut().for_each(|s| *s *= scale);
+                for tree in compiled {
+                    tree.accumulate(x_chunk, width, out_chunk);
                 }
+                out_chunk.iter_mut().for_each(|s| *s *= scale);
             });
         Array2::from_shape_vec((rows, k), out).unwrap_or_else(|_| Array2::zeros((rows, k)))
     }

@@ -73,6 +73,51 @@ pub struct TrainingData<'a> {
     pub n_classes: usize,
 }
 
+/// A tree laid out for batch scoring: leaves point to themselves, so every
+/// row takes exactly `depth` branch-free steps, and several rows can walk the
+/// same tree at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompiledTree {
+    feature: Vec<u32>,
+    threshold: Vec<f64>,
+    children: Vec<[u32; 2]>,
+    /// Offset of each leaf's distribution in `leaves`.
+    leaf_at: Vec<u32>,
+    depth: usize,
+    leaves: Vec<f64>,
+    n_classes: usize,
+}
+
+impl CompiledTree {
+    /// Adds this tree's leaf distribution for each row of `rows` (row-major,
+    /// `width` values per row) to `sums` (row-major, `n_classes` per row).
+    pub fn accumulate(&self, rows: &[f64], width: usize, sums: &mut [f64]) {
+        const LANES: usize = 8;
+        let k = self.n_classes;
+        let n_rows = rows.len() / width.max(1);
+        let mut start = 0;
+        while start < n_rows {
+            let lanes = LANES.min(n_rows - start);
+            let mut at = [0u32; LANES];
+            for _ in 0..self.depth {
+                for (lane, node) in at.iter_mut().enumerate().take(lanes) {
+                    let n = *node as usize;
+                    let value = rows[(start + lane) * width + self.feature[n] as usize];
+                    *node = self.children[n][usize::from(value > self.threshold[n])];
+                }
+            }
+            for (lane, node) in at.iter().enumerate().take(lanes) {
+                let from = self.leaf_at[*node as usize] as usize;
+                let out = &mut sums[(start + lane) * k..(start + lane + 1) * k];
+                out.iter_mut()
+                    .zip(&self.leaves[from..from + k])
+                    .for_each(|(s, p)| *s += p);
+            }
+            start += lanes;
+        }
+    }
+}
+
 struct Split {
     feature: usize,
     threshold: f64,
@@ -171,6 +216,43 @@ impl DecisionTree {
 
     pub fn n_nodes(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// The tree in the layout batch scoring uses (see [`CompiledTree`]).
+    pub fn compile(&self) -> CompiledTree {
+        let n = self.nodes.len();
+        let mut compiled = CompiledTree {
+            feature: Vec::with_capacity(n),
+            threshold: Vec::with_capacity(n),
+            children: Vec::with_capacity(n),
+            leaf_at: Vec::with_capacity(n),
+            depth: 0,
+            leaves: self.leaves.clone(),
+            n_classes: self.n_classes,
+        };
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.0 == LEAF {
+                compiled.feature.push(0);
+                compiled.threshold.push(0.0);
+                compiled.children.push([i as u32, i as u32]);
+                compiled.leaf_at.push(node.2 * self.n_classes as u32);
+            } else {
+                compiled.feature.push(node.0);
+                compiled.threshold.push(node.1);
+                compiled.children.push([node.2, node.3]);
+                compiled.leaf_at.push(0);
+            }
+        }
+        // Children always follow their parent, so one backward pass gives heights.
+        let mut height = vec![0usize; n];
+        for i in (0..n).rev() {
+            let [left, right] = compiled.children[i];
+            if left as usize != i {
+                height[i] = 1 + height[left as usize].max(height[right as usize]);
+            }
+        }
+        compiled.depth = height.first().copied().unwrap_or(0);
+        compiled
     }
 
     /// Checks the structure read from a file, so prediction cannot index out of bounds.
@@ -368,6 +450,37 @@ mod tests {
         p.min_samples_leaf = 2;
         let tree = DecisionTree::fit(&data, (0..4).collect(), &p, &mut SplitMix64::new(1));
         assert!(tree.nodes.iter().all(|n| n.0 == LEAF || n.1 == 2.5));
+    }
+
+    #[test]
+    fn compiled_tree_agrees_with_the_node_walk() {
+        let columns = vec![
+            vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            vec![6.0, 1.0, 5.0, 2.0, 4.0, 3.0],
+        ];
+        let labels = [0, 1, 0, 1, 2, 2];
+        let weights = [1.0; 6];
+        let data = TrainingData {
+            columns: &columns,
+            labels: &labels,
+            weights: &weights,
+            n_classes: 3,
+        };
+        let tree = DecisionTree::fit(
+            &data,
+            (0..6).collect(),
+            &params(None),
+            &mut SplitMix64::new(1),
+        );
+        let compiled = tree.compile();
+        let rows: Vec<f64> = (0..20)
+            .flat_map(|i| [i as f64 * 0.37, 7.0 - i as f64 * 0.41])
+            .collect();
+        let mut sums = vec![0.0; 20 * 3];
+        compiled.accumulate(&rows, 2, &mut sums);
+        for (row, expected) in rows.chunks(2).zip(sums.chunks(3)) {
+            assert_eq!(tree.leaf_distribution(row), expected);
+        }
     }
 
     #[test]
