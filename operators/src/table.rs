@@ -204,11 +204,22 @@ fn trim_strings(frame: DataFrame) -> PolarsResult<DataFrame> {
         .into_columns()
         .into_iter()
         .map(|column| match column.dtype() {
-            DataType::String => Ok(trimmed(&column)?.into_column()),
+            DataType::String if needs_trimming(column.str()?) => {
+                Ok(trimmed(&column)?.into_column())
+            }
             _ => Ok(column),
         })
         .collect::<PolarsResult<Vec<_>>>()?;
     DataFrame::new(height, columns)
+}
+
+/// Whether any value has surrounding whitespace or is empty; a scan is much
+/// cheaper than rebuilding a column that is already clean.
+fn needs_trimming(values: &StringChunked) -> bool {
+    values
+        .iter()
+        .flatten()
+        .any(|value| value.is_empty() || value.trim().len() != value.len())
 }
 
 fn trimmed(column: &Column) -> PolarsResult<StringChunked> {
@@ -352,6 +363,24 @@ mod tests {
             Some("007")
         );
         assert_eq!(frame.column("n").unwrap().dtype(), &DataType::Float64);
+    }
+
+    #[test]
+    fn parquet_strings_are_trimmed_and_empty_ones_read_as_null() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let mut frame = df!("c" => [" a ", "", "b"]).unwrap();
+        write_table(&mut frame, &path).unwrap();
+        let values: Vec<Option<String>> = read_table(&path)
+            .unwrap()
+            .column("c")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.map(String::from))
+            .collect();
+        assert_eq!(values, [Some("a".to_string()), None, Some("b".to_string())]);
     }
 
     #[test]
