@@ -19,8 +19,10 @@ use polars::prelude::*;
 use crate::OperatorError;
 
 mod atomic;
+mod typing;
 
 use atomic::write_atomically;
+use typing::{trim_strings, type_columns};
 
 /// How [`read_table_with`] parses a CSV file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,83 +199,6 @@ fn check_delimiter(frame: &DataFrame, path: &Path, delimiter: u8) -> Result<(), 
     }
 }
 
-/// Trims every string column and reads empty strings as null.
-fn trim_strings(frame: DataFrame) -> PolarsResult<DataFrame> {
-    let height = frame.height();
-    let columns = frame
-        .into_columns()
-        .into_iter()
-        .map(|column| match column.dtype() {
-            DataType::String if needs_trimming(column.str()?) => {
-                Ok(trimmed(&column)?.into_column())
-            }
-            _ => Ok(column),
-        })
-        .collect::<PolarsResult<Vec<_>>>()?;
-    DataFrame::new(height, columns)
-}
-
-/// Whether any value has surrounding whitespace or is empty; a scan is much
-/// cheaper than rebuilding a column that is already clean.
-fn needs_trimming(values: &StringChunked) -> bool {
-    values
-        .iter()
-        .flatten()
-        .any(|value| value.is_empty() || value.trim().len() != value.len())
-}
-
-fn trimmed(column: &Column) -> PolarsResult<StringChunked> {
-    let values = column.str()?;
-    let trimmed: StringChunked = values
-        .iter()
-        .map(|value| value.map(str::trim).filter(|value| !value.is_empty()))
-        .collect();
-    Ok(trimmed.with_name(column.name().clone()))
-}
-
-/// Trims a text-only frame and turns each all-numeric column, except the
-/// `text_columns`, into `Float64`.
-fn type_columns(frame: DataFrame, text_columns: &[String]) -> PolarsResult<DataFrame> {
-    let height = frame.height();
-    let columns = frame
-        .into_columns()
-        .into_iter()
-        .map(|column| {
-            let text = trimmed(&column)?;
-            if text_columns
-                .iter()
-                .any(|name| name == column.name().as_str())
-            {
-                return Ok(text.into_column());
-            }
-            Ok(match parse_numbers(&text) {
-                Some(numbers) => numbers.into_column(),
-                None => text.into_column(),
-            })
-        })
-        .collect::<PolarsResult<Vec<_>>>()?;
-    DataFrame::new(height, columns)
-}
-
-/// The column as numbers, or `None` when a non-null value is not a finite
-/// number (or every value is null: such a column stays text).
-fn parse_numbers(text: &StringChunked) -> Option<Float64Chunked> {
-    if text.null_count() == text.len() {
-        return None;
-    }
-    let mut numbers = Vec::with_capacity(text.len());
-    for value in text.iter() {
-        numbers.push(match value {
-            None => None,
-            Some(value) => Some(value.parse::<f64>().ok().filter(|n| n.is_finite())?),
-        });
-    }
-    Some(Float64Chunked::from_iter_options(
-        text.name().clone(),
-        numbers.into_iter(),
-    ))
-}
-
 /// Writes a table as Parquet or CSV by the path's extension, atomically.
 pub fn write_table(frame: &mut DataFrame, path: &Path) -> Result<(), TableError> {
     let format = format_of(path)?;
@@ -339,30 +264,6 @@ mod tests {
             Some(21.0)
         );
         assert_eq!(frame.column("age").unwrap().null_count(), 1);
-    }
-
-    #[test]
-    fn a_column_with_one_word_stays_text() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = file(dir.path(), "t.csv", b"x\n1\n2\nabc\n");
-        let frame = read_table(&path).unwrap();
-        assert_eq!(frame.column("x").unwrap().dtype(), &DataType::String);
-    }
-
-    #[test]
-    fn text_columns_keep_their_spelling() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = file(dir.path(), "t.csv", b"code,n\n007,7\n010,10\n");
-        let options = ReadOptions {
-            text_columns: vec!["code".into()],
-            ..ReadOptions::default()
-        };
-        let frame = read_table_with(&path, &options).unwrap();
-        assert_eq!(
-            frame.column("code").unwrap().str().unwrap().get(0),
-            Some("007")
-        );
-        assert_eq!(frame.column("n").unwrap().dtype(), &DataType::Float64);
     }
 
     #[test]
