@@ -19,8 +19,10 @@ use polars::prelude::*;
 use crate::OperatorError;
 
 mod atomic;
+mod typing;
 
 use atomic::write_atomically;
+use typing::{trim_strings, type_columns};
 
 /// How [`read_table_with`] parses a CSV file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,72 +199,6 @@ fn check_delimiter(frame: &DataFrame, path: &Path, delimiter: u8) -> Result<(), 
     }
 }
 
-/// Trims every string column and reads empty strings as null.
-fn trim_strings(frame: DataFrame) -> PolarsResult<DataFrame> {
-    let height = frame.height();
-    let columns = frame
-        .into_columns()
-        .into_iter()
-        .map(|column| match column.dtype() {
-            DataType::String => Ok(trimmed(&column)?.into_column()),
-            _ => Ok(column),
-        })
-        .collect::<PolarsResult<Vec<_>>>()?;
-    DataFrame::new(height, columns)
-}
-
-fn trimmed(column: &Column) -> PolarsResult<StringChunked> {
-    let values = column.str()?;
-    let trimmed: StringChunked = values
-        .iter()
-        .map(|value| value.map(str::trim).filter(|value| !value.is_empty()))
-        .collect();
-    Ok(trimmed.with_name(column.name().clone()))
-}
-
-/// Trims a text-only frame and turns each all-numeric column, except the
-/// `text_columns`, into `Float64`.
-fn type_columns(frame: DataFrame, text_columns: &[String]) -> PolarsResult<DataFrame> {
-    let height = frame.height();
-    let columns = frame
-        .into_columns()
-        .into_iter()
-        .map(|column| {
-            let text = trimmed(&column)?;
-            if text_columns
-                .iter()
-                .any(|name| name == column.name().as_str())
-            {
-                return Ok(text.into_column());
-            }
-            Ok(match parse_numbers(&text) {
-                Some(numbers) => numbers.into_column(),
-                None => text.into_column(),
-            })
-        })
-        .collect::<PolarsResult<Vec<_>>>()?;
-    DataFrame::new(height, columns)
-}
-
-/// The column as numbers, or `None` when a non-null value is not a finite
-/// number (or every value is null: such a column stays text).
-fn parse_numbers(text: &StringChunked) -> Option<Float64Chunked> {
-    if text.null_count() == text.len() {
-        return None;
-    }
-    let mut numbers = Vec::with_capacity(text.len());
-    for value in text.iter() {
-        numbers.push(match value {
-            None => None,
-            Some(value) => Some(value.parse::<f64>().ok().filter(|n| n.is_finite())?),
-        });
-    }
-    Some(Float64Chunked::from_iter_options(
-        text.name().clone(),
-        numbers.into_iter(),
-    ))
-}
-
 /// Writes a table as Parquet or CSV by the path's extension, atomically.
 pub fn write_table(frame: &mut DataFrame, path: &Path) -> Result<(), TableError> {
     let format = format_of(path)?;
@@ -331,27 +267,21 @@ mod tests {
     }
 
     #[test]
-    fn a_column_with_one_word_stays_text() {
+    fn parquet_strings_are_trimmed_and_empty_ones_read_as_null() {
         let dir = tempfile::tempdir().unwrap();
-        let path = file(dir.path(), "t.csv", b"x\n1\n2\nabc\n");
-        let frame = read_table(&path).unwrap();
-        assert_eq!(frame.column("x").unwrap().dtype(), &DataType::String);
-    }
-
-    #[test]
-    fn text_columns_keep_their_spelling() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = file(dir.path(), "t.csv", b"code,n\n007,7\n010,10\n");
-        let options = ReadOptions {
-            text_columns: vec!["code".into()],
-            ..ReadOptions::default()
-        };
-        let frame = read_table_with(&path, &options).unwrap();
-        assert_eq!(
-            frame.column("code").unwrap().str().unwrap().get(0),
-            Some("007")
-        );
-        assert_eq!(frame.column("n").unwrap().dtype(), &DataType::Float64);
+        let path = dir.path().join("t.parquet");
+        let mut frame = df!("c" => [" a ", "", "b"]).unwrap();
+        write_table(&mut frame, &path).unwrap();
+        let values: Vec<Option<String>> = read_table(&path)
+            .unwrap()
+            .column("c")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.map(String::from))
+            .collect();
+        assert_eq!(values, [Some("a".to_string()), None, Some("b".to_string())]);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! reporting; `data.clean` does that.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 
 use polars::prelude::*;
@@ -102,7 +103,7 @@ fn cast_error(name: &str, file: &Path, error: &PolarsError) -> OperatorError {
 /// through a hash map (fast for few distinct values over many rows); only
 /// the sorted result is ever iterated, so the order is deterministic.
 pub fn category_counts(values: &StringChunked) -> BTreeMap<String, u64> {
-    let mut counts: HashMap<&str, u64> = HashMap::new();
+    let mut counts: HashMap<&str, u64, BuildHasherDefault<Fnv1a>> = HashMap::default();
     for value in values.iter().flatten() {
         *counts.entry(value).or_default() += 1;
     }
@@ -110,6 +111,29 @@ pub fn category_counts(values: &StringChunked) -> BTreeMap<String, u64> {
         .into_iter()
         .map(|(value, count)| (value.to_string(), count))
         .collect()
+}
+
+/// FNV-1a: a fast hash for short category strings. Collisions only cost
+/// speed here, never correctness, and nothing iterates the hash map.
+#[derive(Debug)]
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Self(0xCBF2_9CE4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01B3);
+        }
+    }
 }
 
 /// The non-null, non-NaN values of a numeric column, sorted ascending.

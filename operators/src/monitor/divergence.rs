@@ -11,6 +11,12 @@
 
 use serde::Deserialize;
 
+/// Above this many reference values, quantile edges come from an evenly
+/// strided sample of this size: bin edges then sit within about 0.2 % of
+/// the exact quantiles, which changes the bins' shares negligibly and saves
+/// most of the binning time on large tables.
+pub const QUANTILE_SAMPLE: usize = 1 << 18;
+
 /// The share given to an empty bin.
 pub const EPSILON: f64 = 1e-4;
 
@@ -27,7 +33,7 @@ pub enum Binning {
 }
 
 /// The interior edges of `bins` bins over the reference values (in any
-/// order, without NaN). Bin `i` holds values in `(edge[i-1], edge[i]]`; the
+/// order, without NaN; see [`QUANTILE_SAMPLE`] for large references). Bin `i` holds values in `(edge[i-1], edge[i]]`; the
 /// first and last bins are open-ended, so current values outside the
 /// reference range still count.
 pub fn edges(mut values: Vec<f64>, bins: usize, binning: Binning) -> Vec<f64> {
@@ -41,6 +47,12 @@ pub fn edges(mut values: Vec<f64>, bins: usize, binning: Binning) -> Vec<f64> {
             (1..bins)
                 .map(|k| low + k as f64 / bins as f64 * (high - low))
                 .collect()
+        }
+        Binning::Quantile if values.len() > QUANTILE_SAMPLE => {
+            // Every `stride`-th value: a deterministic systematic sample.
+            let stride = values.len().div_ceil(QUANTILE_SAMPLE);
+            let mut sample: Vec<f64> = values.iter().copied().step_by(stride).collect();
+            quantiles(&mut sample, bins)
         }
         Binning::Quantile => quantiles(&mut values, bins),
     };
@@ -182,6 +194,17 @@ mod tests {
                 })
                 .collect();
             assert_eq!(quantiles(&mut values.clone(), 10), expected, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn large_references_get_edges_close_to_the_exact_quantiles() {
+        let values: Vec<f64> = (0..1_000_003_u64)
+            .map(|i| ((i * 7919) % 1_000_003) as f64)
+            .collect();
+        let edges = edges(values, 4, Binning::Quantile);
+        for (edge, exact) in edges.iter().zip([250_000.5, 500_001.0, 750_001.5]) {
+            assert!((edge - exact).abs() < 2_000.0, "{edge} vs {exact}");
         }
     }
 }
