@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use dag_operators::Registry;
 use dag_state::{RunStatus, Trigger};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use super::args::{Global, RunArgs};
@@ -78,13 +79,18 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
 
     let outcome = runtime.block_on(async {
         let display = tokio::spawn(progress.run(batches));
-        let interrupt = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::warn!("interrupted: cancelling running tasks");
-                interrupt.cancel();
-            }
-        });
+        // Registered here, before any task starts: a signal that arrives
+        // before a lazily registered handler would kill the process outright.
+        let signals = [SignalKind::interrupt(), SignalKind::terminate()].map(signal);
+        for mut stream in signals.into_iter().flatten() {
+            let interrupt = cancel.clone();
+            tokio::spawn(async move {
+                if stream.recv().await.is_some() {
+                    tracing::warn!("interrupted: cancelling running tasks");
+                    interrupt.cancel();
+                }
+            });
+        }
         let outcome = execute_run(&engine, request).await;
         drop(engine);
         let finished = tokio::task::spawn_blocking(move || recorder.finish()).await;
