@@ -19,6 +19,7 @@ impl Registry {
         registry.add(crate::Noop);
         registry.add(crate::Shell);
         registry.add(crate::data::Clean);
+        registry.add(crate::data::Concat);
         registry.add(crate::data::Split);
         registry.add(crate::data::Validate);
         registry.add(crate::data::Synthesize);

@@ -6,6 +6,7 @@
 
 mod durability;
 mod incremental;
+mod lifecycle;
 mod run;
 mod support;
 mod validate;

@@ -8,6 +8,7 @@
 mod clean;
 mod clean_schema;
 pub(crate) mod column;
+mod concat;
 mod expectation;
 mod expectation_check;
 mod numeric_rule;
@@ -25,6 +26,7 @@ mod validate;
 
 pub use clean::Clean;
 pub use column::ColumnKind;
+pub use concat::Concat;
 pub use split::Split;
 pub use synthesize::Synthesize;
 pub use validate::Validate;
