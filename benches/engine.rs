@@ -7,19 +7,17 @@
 //!
 //! Each case runs several times; the median and the best are reported.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dag::execute::{Engine, RunRequest, execute_run};
+use common::{RunOptions, report};
 use dag::parse::load_dag;
 use dag::plan::build_plan;
-use dag::record::Recorder;
 use dag_operators::Registry;
-use dag_state::{RunStatus, Store, Trigger};
-use tokio_util::sync::CancellationToken;
 
 fn layered_dag(layers: usize, width: usize) -> String {
     let mut text = String::with_capacity(layers * width * 80);
@@ -59,69 +57,20 @@ fn load(text: &str, registry: &Registry) -> dag::model::Dag {
     })
 }
 
-fn report(name: &str, samples: &mut [Duration], per: Option<(usize, &str)>) {
-    samples.sort();
-    let median = samples[samples.len() / 2];
-    let best = samples[0];
-    let per_item = per
-        .map(|(n, unit)| {
-            format!(
-                ", {:.1} µs per {unit}",
-                median.as_secs_f64() * 1e6 / n as f64
-            )
-        })
-        .unwrap_or_default();
-    println!(
-        "{name:<44} median {:>9.1} ms   best {:>9.1} ms{per_item}",
-        ms(median),
-        ms(best)
-    );
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 fn run_once(
     runtime: &tokio::runtime::Runtime,
     dag: &Arc<dag::model::Dag>,
     registry: &Arc<Registry>,
 ) -> Duration {
-    let state = tempfile::tempdir().expect("temp state dir");
-    let (store, _) = Store::open(&state.path().join("db")).expect("open store");
-    let store = Arc::new(store);
-    let recorder = Recorder::spawn(Arc::clone(&store), None);
-    let engine = Engine {
-        registry: Arc::clone(registry),
-        store,
-        recorder: recorder.handle(),
-        workdir: state.path().to_path_buf(),
-        state_dir: state.path().to_path_buf(),
-    };
-    let request = RunRequest {
-        dag: Arc::clone(dag),
-        params: BTreeMap::new(),
-        only: Vec::new(),
-        max_parallel: None,
-        force: false,
-        force_tasks: Vec::new(),
-        trigger: Trigger {
-            kind: "bench".into(),
-            detail: String::new(),
-        },
-        logical_date: None,
-        cancel: CancellationToken::new(),
-        progress: None,
-    };
-    let started = Instant::now();
-    let outcome = runtime
-        .block_on(execute_run(&engine, request))
-        .expect("run executes");
-    let elapsed = started.elapsed();
-    assert_eq!(outcome.status, RunStatus::Succeeded);
-    drop(engine);
-    recorder.finish().expect("recorder finishes");
-    elapsed
+    let workdir = tempfile::tempdir().expect("temp project dir");
+    common::run_dag(
+        runtime,
+        dag,
+        registry,
+        workdir.path(),
+        RunOptions::default(),
+    )
+    .0
 }
 
 fn main() {

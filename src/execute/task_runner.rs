@@ -328,3 +328,70 @@ pub fn humanize(duration: Duration) -> String {
         format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use dag_operators::{Context, Noop};
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::record::Recorder;
+
+    fn job(dir: &std::path::Path, recorder: RecorderHandle, cancel: CancellationToken) -> TaskJob {
+        let mut context = Context::detached(dir, serde_json::json!({ "fail": true }));
+        context.state_dir = dir.join(".dag");
+        TaskJob {
+            index: 0,
+            operator: Arc::new(Noop),
+            context,
+            retry: Retry {
+                retries: 3,
+                delay: Duration::from_secs(10),
+                backoff: 2.0,
+                max_delay: Duration::from_secs(25),
+            },
+            timeout: None,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            run_cancel: cancel,
+            recorder,
+            cache: None,
+        }
+    }
+
+    fn store(dir: &std::path::Path) -> Arc<dag_state::Store> {
+        Arc::new(
+            dag_state::Store::open(&dir.join("db"))
+                .expect("open store")
+                .0,
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_wait_with_exponential_backoff_capped_at_the_maximum() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let recorder = Recorder::spawn(store(dir.path()), None);
+        let started = tokio::time::Instant::now();
+        let result = run_task(job(dir.path(), recorder.handle(), CancellationToken::new())).await;
+        assert_eq!(result.terminal, Terminal::Failed);
+        assert_eq!(result.attempts, 4);
+        // Waits of 10 s, 20 s, then 40 s capped at 25 s.
+        assert_eq!(started.elapsed(), Duration::from_secs(55));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancelling_during_a_retry_wait_ends_the_task_as_cancelled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let recorder = Recorder::spawn(store(dir.path()), None);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run_task(job(dir.path(), recorder.handle(), cancel.clone())));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        cancel.cancel();
+        let result = task.await.expect("task joins");
+        assert_eq!(result.terminal, Terminal::Cancelled);
+        assert_eq!(result.attempts, 1);
+    }
+}

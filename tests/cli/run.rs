@@ -171,3 +171,21 @@ fn logs_show_each_attempt() {
     let last = project.dag(&["logs", id, "say"]);
     assert!(String::from_utf8_lossy(&last.stdout).contains("attempt 2"));
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_instead_of_panicking() {
+    let project = Project::new();
+    project.write("dags/pipeline.yaml", PIPELINE);
+    project.dag(&["run", "pipeline"]);
+    let mut child = project
+        .command(&["runs"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn dag runs");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("dag exits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(output.status.code(), Some(101), "{stderr}");
+}
