@@ -86,6 +86,15 @@ pub struct PlanArgs {
     /// Override a param: `--param key=value` (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
+    /// Say which tasks a run would run or skip, and why, without running anything.
+    #[arg(long)]
+    pub why: bool,
+    /// With `--why`: as if every task were forced.
+    #[arg(long, requires = "why")]
+    pub force: bool,
+    /// With `--why`: as if this task were forced (repeatable).
+    #[arg(long = "force-task", value_name = "TASK", requires = "why")]
+    pub force_tasks: Vec<String>,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -125,6 +134,13 @@ pub struct RunArgs {
     /// Run this task even if its result is up to date (repeatable).
     #[arg(long = "force-task", value_name = "TASK")]
     pub force_tasks: Vec<String>,
+    /// Say which tasks would run or be skipped, and why; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Rerun the failed, cancelled, interrupted and unstarted tasks of this
+    /// run with its params, reusing what it finished.
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["params", "only", "dry_run"])]
+    pub resume: Option<String>,
     /// Print one JSON object describing the run on stdout.
     #[arg(long)]
     pub json: bool,

@@ -10,6 +10,7 @@ mod progress;
 mod run_cmd;
 mod runs_cmd;
 mod validate_cmd;
+mod why;
 mod workspace;
 
 use std::io::IsTerminal;
