@@ -57,6 +57,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// The model registry: versions, aliases, promotion and rollback.
     Models(ModelsArgs),
+    /// Where an artifact or model came from, or what was made from it.
+    Lineage(LineageArgs),
     /// List the operators DAG files can use.
     Operators(JsonFlag),
     /// Print the JSON Schema of DAG files (point your editor at it).
@@ -226,4 +228,29 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LineageFormat {
+    Text,
+    Json,
+    Mermaid,
+}
+
+#[derive(Debug, Args)]
+pub struct LineageArgs {
+    /// A file path, a digest, `MODEL@VERSION` (or `MODEL@alias`) or `RUN_ID:TASK`.
+    pub target: String,
+    /// Walk back to the raw inputs (the default).
+    #[arg(long, conflicts_with = "downstream")]
+    pub upstream: bool,
+    /// Walk forward: every task that read it, what they wrote, and the
+    /// model versions registered from any of it.
+    #[arg(long)]
+    pub downstream: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: LineageFormat,
+    /// Print the graph as JSON on stdout (same as `--format json`).
+    #[arg(long)]
+    pub json: bool,
 }

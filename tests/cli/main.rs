@@ -3,11 +3,13 @@
 //! - `validate`: one fixture per failure mode, every shipped DAG validates
 //! - `run`: run semantics seen from outside (JSON shape, exit codes, rules)
 //! - `durability`: kill -9 and Ctrl-C lose nothing that finished
+//! - `lineage`: `dag lineage` from models, files and tasks, both ways
 //! - `resume`: `run --resume` reruns only what did not finish
 //! - `why`: `plan --why` / `run --dry-run` predict what runs and say why
 
 mod durability;
 mod incremental;
+mod lineage;
 mod resume;
 mod run;
 mod support;
