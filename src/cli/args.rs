@@ -168,6 +168,18 @@ pub struct RunsArgs {
 pub enum RunsCommand {
     /// Show one run: its tasks, attempts, metrics and why it ran.
     Show(ShowArgs),
+    /// Compare two runs: definition, params, and per task status, input
+    /// digests and metrics (deltas are B − A).
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    pub run_a: String,
+    pub run_b: String,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ mod output;
 mod progress;
 mod run_cmd;
 mod runs_cmd;
+mod runs_diff;
 mod validate_cmd;
 mod why;
 mod workspace;

@@ -1,4 +1,5 @@
-//! `dag run --resume`: only what did not finish runs again.
+//! `dag run --resume`: only what did not finish runs again; `dag runs diff`
+//! between two runs.
 
 use super::support::{Project, task};
 
@@ -82,4 +83,56 @@ fn resume_of_an_unknown_run_is_invalid_input() {
     let output = project.dag(&["run", "chain", "--resume", "nope"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no run `nope`"));
+}
+
+const SCORED: &str = r#"
+name: scored
+params:
+  n: 3
+tasks:
+  make:
+    operator: shell
+    params: { command: "seq {{ params.n }} > data/nums.txt" }
+    outputs: { nums: data/nums.txt }
+  score:
+    operator: shell
+    inputs: { nums: data/nums.txt }
+    params: { command: "printf '{\"metrics\": {\"lines\": %s}}' $(wc -l < data/nums.txt) > \"$DAG_OUTCOME\"" }
+"#;
+
+#[test]
+fn runs_diff_names_params_inputs_and_metric_deltas() {
+    let project = Project::new();
+    project.write("dags/scored.yaml", SCORED);
+    let (_, a) = project.json(&["run", "scored", "--json"]);
+    let (_, b) = project.json(&["run", "scored", "--param", "n=5", "--json"]);
+    assert_eq!(task(&b, "score")["metrics"]["lines"], 5.0, "{b:#}");
+    let ids = [
+        a["run_id"].as_str().unwrap_or("?"),
+        b["run_id"].as_str().unwrap_or("?"),
+    ];
+    let (exit, diff) = project.json(&["runs", "diff", ids[0], ids[1], "--json"]);
+    assert_eq!(exit, 0, "{diff:#}");
+    assert_eq!(diff["spec_changed"], false);
+    assert_eq!(diff["params"][0]["name"], "n");
+    assert_eq!(
+        (
+            diff["params"][0]["a"].clone(),
+            diff["params"][0]["b"].clone()
+        ),
+        (3.into(), 5.into())
+    );
+    let score = task(&diff, "score");
+    assert_eq!(score["inputs"][0]["name"], "nums");
+    assert_ne!(score["inputs"][0]["a"], score["inputs"][0]["b"]);
+    assert_eq!(score["metrics"][0]["name"], "lines");
+    assert_eq!(score["metrics"][0]["delta"], 2.0);
+
+    let output = project.dag(&["runs", "diff", ids[0], ids[1]]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("param `n`: 3 → 5\n"), "{text}");
+    assert!(
+        text.contains("  metric `lines` 3.0000 → 5.0000 (+2.0000)\n"),
+        "{text}"
+    );
 }
