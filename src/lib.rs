@@ -15,6 +15,7 @@
 //! - [`execute`]: the tokio executor around the scheduler — the only place
 //!   that spawns, sleeps, times out, retries and cancels.
 //! - [`record`]: the single writer of the state store; group-commits events.
+//! - [`lineage`]: where artifacts and models came from, read from the store.
 //! - [`cli`]: the `dag` command line.
 //!
 //! Operators (`dag_operators`) compute; the engine records. The store
@@ -22,6 +23,7 @@
 
 pub mod cli;
 pub mod execute;
+pub mod lineage;
 pub mod model;
 pub mod parse;
 pub mod plan;

@@ -57,6 +57,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// The model registry: versions, aliases, promotion and rollback.
     Models(ModelsArgs),
+    /// Where an artifact or model came from, or what was made from it.
+    Lineage(LineageArgs),
     /// List the operators DAG files can use.
     Operators(JsonFlag),
     /// Print the JSON Schema of DAG files (point your editor at it).
@@ -86,6 +88,15 @@ pub struct PlanArgs {
     /// Override a param: `--param key=value` (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
+    /// Say which tasks a run would run or skip, and why, without running anything.
+    #[arg(long)]
+    pub why: bool,
+    /// With `--why`: as if every task were forced.
+    #[arg(long, requires = "why")]
+    pub force: bool,
+    /// With `--why`: as if this task were forced (repeatable).
+    #[arg(long = "force-task", value_name = "TASK", requires = "why")]
+    pub force_tasks: Vec<String>,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -125,6 +136,13 @@ pub struct RunArgs {
     /// Run this task even if its result is up to date (repeatable).
     #[arg(long = "force-task", value_name = "TASK")]
     pub force_tasks: Vec<String>,
+    /// Say which tasks would run or be skipped, and why; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Rerun the failed, cancelled, interrupted and unstarted tasks of this
+    /// run with its params, reusing what it finished.
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["params", "only", "dry_run"])]
+    pub resume: Option<String>,
     /// Print one JSON object describing the run on stdout.
     #[arg(long)]
     pub json: bool,
@@ -150,6 +168,18 @@ pub struct RunsArgs {
 pub enum RunsCommand {
     /// Show one run: its tasks, attempts, metrics and why it ran.
     Show(ShowArgs),
+    /// Compare two runs: definition, params, and per task status, input
+    /// digests and metrics (deltas are B − A).
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    pub run_a: String,
+    pub run_b: String,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -210,4 +240,29 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LineageFormat {
+    Text,
+    Json,
+    Mermaid,
+}
+
+#[derive(Debug, Args)]
+pub struct LineageArgs {
+    /// A file path, a digest, `MODEL@VERSION` (or `MODEL@alias`) or `RUN_ID:TASK`.
+    pub target: String,
+    /// Walk back to the raw inputs (the default).
+    #[arg(long, conflicts_with = "downstream")]
+    pub upstream: bool,
+    /// Walk forward: every task that read it, what they wrote, and the
+    /// model versions registered from any of it.
+    #[arg(long)]
+    pub downstream: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: LineageFormat,
+    /// Print the graph as JSON on stdout (same as `--format json`).
+    #[arg(long)]
+    pub json: bool,
 }

@@ -35,6 +35,19 @@ fn planned(
 }
 
 pub fn plan(global: &Global, args: &PlanArgs) -> CliResult {
+    if args.why {
+        return super::why::why(
+            global,
+            &super::why::WhyArgs {
+                dag: &args.dag,
+                params: &args.params,
+                only: &[],
+                force: args.force,
+                force_tasks: &args.force_tasks,
+                json: args.json,
+            },
+        );
+    }
     let (dag, plan) = planned(global, &args.dag, &args.params)?;
     if args.json {
         let tasks: Vec<_> = plan

@@ -4,12 +4,15 @@
 mod args;
 mod exit;
 mod graph_cmd;
+mod lineage_cmd;
 mod models_cmd;
 mod output;
 mod progress;
 mod run_cmd;
 mod runs_cmd;
+mod runs_diff;
 mod validate_cmd;
+mod why;
 mod workspace;
 
 use std::io::IsTerminal;
@@ -54,6 +57,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Runs(args) => runs_cmd::runs(global, &args),
         Command::Logs(args) => runs_cmd::logs(global, &args),
         Command::Models(args) => models_cmd::models(global, &args),
+        Command::Lineage(args) => lineage_cmd::lineage(global, &args),
         Command::Operators(flag) => validate_cmd::operators(flag.json),
         Command::Schema => validate_cmd::schema(),
     }

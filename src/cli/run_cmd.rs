@@ -13,14 +13,37 @@ use super::output::run_json;
 use super::progress::{Mode, Progress, ProgressMap};
 use super::workspace::{load, open_store, parse_param_overrides};
 use super::{CliResult, Exit, Failure, color_enabled};
-use crate::execute::{Engine, ExecuteError, RunRequest, execute_run, humanize_ms};
+use crate::execute::{
+    Engine, ExecuteError, Resume, RunRequest, execute_resumed, execute_run, humanize_ms,
+};
 use crate::record::{Recorder, error_chain};
 
 pub fn run(global: &Global, args: &RunArgs) -> CliResult {
+    if args.dry_run {
+        return super::why::why(
+            global,
+            &super::why::WhyArgs {
+                dag: &args.dag,
+                params: &args.params,
+                only: &args.only,
+                force: args.force,
+                force_tasks: &args.force_tasks,
+                json: args.json,
+            },
+        );
+    }
     let registry = Arc::new(Registry::builtin());
     let dag = load(global, &args.dag, &registry)?;
-    let params = parse_param_overrides(&args.params)?;
+    let mut params = parse_param_overrides(&args.params)?;
     let store = open_store(global)?;
+    let resume = match &args.resume {
+        Some(run_id) => {
+            let resume = resumable(&store, &dag, run_id)?;
+            params = resume.1;
+            Some(resume.0)
+        }
+        None => None,
+    };
     let workdir = std::env::current_dir()
         .map_err(|e| Failure::internal(format!("cannot read the current directory: {e}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -64,9 +87,15 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
         max_parallel: args.max_parallel,
         force: args.force,
         force_tasks: args.force_tasks.clone(),
-        trigger: Trigger {
-            kind: "cli".into(),
-            detail: format!("dag run {}", args.dag),
+        trigger: match &resume {
+            Some(resume) => Trigger {
+                kind: "resume".into(),
+                detail: format!("dag run {} --resume {}", args.dag, resume.run_id),
+            },
+            None => Trigger {
+                kind: "cli".into(),
+                detail: format!("dag run {}", args.dag),
+            },
         },
         logical_date: None,
         cancel: cancel.clone(),
@@ -91,7 +120,10 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
                 }
             });
         }
-        let outcome = execute_run(&engine, request).await;
+        let outcome = match resume {
+            Some(resume) => execute_resumed(&engine, request, resume).await,
+            None => execute_run(&engine, request).await,
+        };
         drop(engine);
         let finished = tokio::task::spawn_blocking(move || recorder.finish()).await;
         let _ = display.await;
@@ -161,4 +193,53 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
         RunStatus::Interrupted | RunStatus::Cancelled => Exit::Interrupted,
         _ => Exit::TaskFailed,
     })
+}
+
+/// The earlier run to resume and its params, or why it cannot be resumed:
+/// it does not exist, belongs to another DAG, or was made from a different
+/// definition of this one.
+fn resumable(
+    store: &dag_state::Store,
+    dag: &crate::model::Dag,
+    run_id: &str,
+) -> Result<
+    (
+        Resume,
+        std::collections::BTreeMap<String, serde_json::Value>,
+    ),
+    Failure,
+> {
+    let run = store
+        .run(run_id)
+        .map_err(|e| Failure::internal(error_chain(&e)))?
+        .ok_or_else(|| Failure::invalid(format!("no run `{run_id}`; `dag runs` lists them")))?;
+    if run.dag != dag.name {
+        return Err(Failure::invalid(format!(
+            "run `{run_id}` is a run of `{}`, not `{}`; resume it with `dag run {} --resume {run_id}`",
+            run.dag, dag.name, run.dag
+        )));
+    }
+    let now = dag.spec_hash();
+    if run.spec_hash != now {
+        return Err(Failure::invalid(format!(
+            "`{}` changed since run `{run_id}` (spec hash {} then, {} now); \
+             resuming would mix two definitions: start a fresh run with `dag run {}`",
+            dag.name,
+            short(&run.spec_hash),
+            short(&now),
+            dag.name
+        )));
+    }
+    let tasks = store
+        .tasks(run_id)
+        .map_err(|e| Failure::internal(error_chain(&e)))?;
+    let resume = Resume {
+        run_id: run_id.to_string(),
+        tasks,
+    };
+    Ok((resume, run.params))
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
 }

@@ -11,6 +11,9 @@ pub fn runs(global: &Global, args: &RunsArgs) -> CliResult {
     if let Some(RunsCommand::Show(show_args)) = &args.command {
         return show(global, show_args);
     }
+    if let Some(RunsCommand::Diff(diff_args)) = &args.command {
+        return super::runs_diff::diff(global, diff_args);
+    }
     let store = open_store(global)?;
     let runs = store
         .runs(args.dag.as_deref(), args.limit)

@@ -9,13 +9,19 @@
 mod artifacts;
 mod clock;
 mod engine;
+mod explain;
 mod fingerprint;
+mod resume;
 mod run_loop;
 mod task_runner;
 
 pub use artifacts::hash_file;
 pub use clock::{new_run_id, now_ms, rfc3339};
 pub use engine::{Engine, ExecuteError, RunOutcome, RunRequest};
+pub use explain::{
+    ExplainContext, ExplainRequest, Explanation, TaskExplanation, Verdict, explain_run,
+};
 pub use fingerprint::Fingerprint;
-pub use run_loop::{DEFAULT_MAX_PARALLEL, execute_run};
+pub use resume::Resume;
+pub use run_loop::{DEFAULT_MAX_PARALLEL, execute_resumed, execute_run};
 pub use task_runner::{humanize, humanize_ms};

@@ -12,6 +12,7 @@ use super::artifacts::Declared;
 use super::clock::{new_run_id, now_ms, rfc3339};
 use super::engine::{Engine, ExecuteError, RunOutcome, RunRequest};
 use super::fingerprint::Fingerprint;
+use super::resume::Resume;
 use super::task_runner::{CacheSetup, TaskJob, TaskResult, run_task};
 use crate::parse::did_you_mean;
 use crate::plan::{Plan, build_plan};
@@ -23,6 +24,24 @@ pub const DEFAULT_MAX_PARALLEL: usize = 8;
 
 /// Runs `request` to the end (or until cancelled) and records everything.
 pub async fn execute_run(engine: &Engine, request: RunRequest) -> Result<RunOutcome, ExecuteError> {
+    execute(engine, request, None).await
+}
+
+/// Like [`execute_run`], but settles what `resume.run_id` finished before
+/// starting, and records the new run as resumed from it.
+pub async fn execute_resumed(
+    engine: &Engine,
+    request: RunRequest,
+    resume: Resume,
+) -> Result<RunOutcome, ExecuteError> {
+    execute(engine, request, Some(resume)).await
+}
+
+async fn execute(
+    engine: &Engine,
+    request: RunRequest,
+    resume: Option<Resume>,
+) -> Result<RunOutcome, ExecuteError> {
     let dag = Arc::clone(&request.dag);
     let params = merge_params(&dag.params, &request.params)?;
     let plan = build_plan(&dag, &params).map_err(|cycles| {
@@ -52,7 +71,7 @@ pub async fn execute_run(engine: &Engine, request: RunRequest) -> Result<RunOutc
         logical_date: logical_date.clone(),
         started_at_ms,
         finished_at_ms: None,
-        resumed_from: None,
+        resumed_from: resume.as_ref().map(|r| r.run_id.clone()),
     };
     engine.recorder.write(Write::Run(run.clone()));
     engine.recorder.write(Write::Event(run_event(
@@ -82,7 +101,15 @@ pub async fn execute_run(engine: &Engine, request: RunRequest) -> Result<RunOutc
     };
     let rules = dag.tasks.values().map(|t| t.trigger_rule).collect();
     let mut scheduler = Scheduler::new(&plan, rules);
-    let preset = state.preset_unselected(&selected);
+    let mut preset = state.preset_unselected(&selected);
+    for carried in resume.iter().flat_map(|r| r.carried_over(&plan, &run_id)) {
+        let mut values = state.declared_output_values(carried.index);
+        values.extend(carried.values);
+        state.values[carried.index] = Some(values);
+        state.keys[carried.index] = carried.key;
+        engine.recorder.write(Write::Task(carried.record));
+        preset.push((carried.index, carried.terminal));
+    }
     let decisions = scheduler.start(&preset);
     state.apply(decisions);
 
@@ -173,7 +200,7 @@ pub async fn execute_run(engine: &Engine, request: RunRequest) -> Result<RunOutc
 }
 
 /// Defaults overlaid with `--param` overrides; an unknown name is an error.
-fn merge_params(
+pub(super) fn merge_params(
     defaults: &BTreeMap<String, Value>,
     overrides: &BTreeMap<String, Value>,
 ) -> Result<BTreeMap<String, Value>, ExecuteError> {
@@ -190,7 +217,7 @@ fn merge_params(
     Ok(params)
 }
 
-fn select(plan: &Plan, only: &[String]) -> Result<BTreeSet<usize>, ExecuteError> {
+pub(super) fn select(plan: &Plan, only: &[String]) -> Result<BTreeSet<usize>, ExecuteError> {
     if only.is_empty() {
         return Ok((0..plan.len()).collect());
     }

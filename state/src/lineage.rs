@@ -30,6 +30,25 @@ impl Store {
         })
     }
 
+    /// The newest task record (any run) that produced an artifact with `digest`.
+    pub fn latest_producer_of_digest(
+        &self,
+        digest: &str,
+    ) -> Result<Option<TaskRecord>, StateError> {
+        let found = self.referencing_tasks(TreeId::DigestProducers, digest, Some(1), |task| {
+            has_artifact(&task.outputs, |artifact| artifact.digest == digest)
+        })?;
+        Ok(found.into_iter().next())
+    }
+
+    /// The newest task record (any run) that produced an artifact at `path`.
+    pub fn latest_producer_of_path(&self, path: &str) -> Result<Option<TaskRecord>, StateError> {
+        let found = self.referencing_tasks(TreeId::PathProducers, path, Some(1), |task| {
+            has_artifact(&task.outputs, |artifact| artifact.path == path)
+        })?;
+        Ok(found.into_iter().next())
+    }
+
     /// Task records (any run) that consumed an artifact with `digest`, newest first.
     pub fn consumers_of_digest(&self, digest: &str) -> Result<Vec<TaskRecord>, StateError> {
         self.referencing_tasks(TreeId::DigestConsumers, digest, None, |task| {
@@ -152,6 +171,11 @@ mod tests {
             [pair("r1", "clean")]
         );
         assert!(store.producers_of_path("data/none.csv")?.is_empty());
+        let latest = store.latest_producer_of_path("data/clean.csv")?;
+        assert_eq!(latest.map(|t| t.run_id), Some("r2".to_owned()));
+        let latest = store.latest_producer_of_digest("digest-r1")?;
+        assert_eq!(latest.map(|t| t.run_id), Some("r1".to_owned()));
+        assert!(store.latest_producer_of_digest("none")?.is_none());
         Ok(())
     }
 

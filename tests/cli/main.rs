@@ -3,10 +3,18 @@
 //! - `validate`: one fixture per failure mode, every shipped DAG validates
 //! - `run`: run semantics seen from outside (JSON shape, exit codes, rules)
 //! - `durability`: kill -9 and Ctrl-C lose nothing that finished
+//! - `incremental`: exactly the tasks affected by a change rerun
+//! - `lifecycle`: the shipped obesity lifecycle and its feedback loop
+//! - `lineage`: `dag lineage` from models, files and tasks, both ways
+//! - `resume`: `run --resume` reruns only what did not finish
+//! - `why`: `plan --why` / `run --dry-run` predict what runs and say why
 
 mod durability;
 mod incremental;
 mod lifecycle;
+mod lineage;
+mod resume;
 mod run;
 mod support;
 mod validate;
+mod why;

@@ -1,0 +1,367 @@
+//! [`explain_run`]: what `dag run` would do, and why, without running
+//! anything (`dag plan --why`, `dag run --dry-run`).
+//!
+//! The walk follows the plan in topological order and predicts each task the
+//! way the executor decides it: the same cacheability rule, the same cache
+//! key, the same "outputs still on disk" check. What it cannot know in
+//! advance (the digests a rerun upstream task will write) it says rather
+//! than guesses. Trigger rules beyond skip propagation and operator
+//! short-circuits are run-time matters and are not predicted.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use dag_operators::Registry;
+use dag_state::{Store, TaskRecord, TaskStatus};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::artifacts::hash_file;
+use super::clock::{now_ms, rfc3339};
+use super::engine::ExecuteError;
+use super::fingerprint::Fingerprint;
+use super::run_loop::{merge_params, select};
+use crate::model::{Dag, TriggerRule};
+use crate::plan::{Plan, build_plan};
+use crate::render::{RunVars, Scope, render_value};
+
+/// What to explain: the same knobs as a run.
+pub struct ExplainRequest<'a> {
+    pub dag: &'a Dag,
+    pub params: BTreeMap<String, Value>,
+    pub only: Vec<String>,
+    pub force: bool,
+    pub force_tasks: Vec<String>,
+}
+
+/// Where the explanation reads from: operators, the store, the project root.
+pub struct ExplainContext<'a> {
+    pub registry: &'a Registry,
+    pub store: &'a Store,
+    pub workdir: &'a Path,
+}
+
+/// `dag plan --why --json`: `{"dag", "tasks": [{"id", "decision", "reasons"}]}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    pub dag: String,
+    pub tasks: Vec<TaskExplanation>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskExplanation {
+    pub id: String,
+    pub decision: Verdict,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Run,
+    Skip,
+}
+
+/// What the walk knows about a task once it has decided it.
+#[derive(Clone, Default)]
+struct Predicted {
+    will_run: bool,
+    skipped: bool,
+    /// The task's cache key after the run, when it is certain.
+    key: Option<String>,
+}
+
+/// Predicts every task of a run of `request.dag`, in plan order.
+pub fn explain_run(
+    context: &ExplainContext<'_>,
+    request: &ExplainRequest<'_>,
+) -> Result<Explanation, ExecuteError> {
+    let dag = request.dag;
+    let params = merge_params(&dag.params, &request.params)?;
+    let plan = build_plan(dag, &params).map_err(|cycles| {
+        ExecuteError::Cycle(
+            cycles
+                .iter()
+                .map(|c| c.join(" -> "))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let selected = select(&plan, &request.only)?;
+    let previous = latest_successes(context.store, &dag.name);
+    let walk = Walk {
+        context,
+        request,
+        plan: &plan,
+        params: &params,
+        previous: &previous,
+        run_vars: RunVars {
+            id: "dry-run".into(),
+            dag: dag.name.clone(),
+            logical_date: rfc3339(now_ms()),
+        },
+    };
+    let mut predicted = vec![Predicted::default(); plan.len()];
+    let mut tasks = Vec::with_capacity(plan.len());
+    for &index in &plan.order {
+        let (verdict, reasons, outcome) = if selected.contains(&index) {
+            walk.decide(index, &predicted)
+        } else {
+            (
+                Verdict::Skip,
+                vec!["not selected by `--only`; counts as done".to_string()],
+                Predicted::default(),
+            )
+        };
+        predicted[index] = outcome;
+        tasks.push(TaskExplanation {
+            id: plan.ids[index].clone(),
+            decision: verdict,
+            reasons,
+        });
+    }
+    Ok(Explanation {
+        dag: dag.name.clone(),
+        tasks,
+    })
+}
+
+struct Walk<'a> {
+    context: &'a ExplainContext<'a>,
+    request: &'a ExplainRequest<'a>,
+    plan: &'a Plan,
+    params: &'a BTreeMap<String, Value>,
+    previous: &'a BTreeMap<String, TaskRecord>,
+    run_vars: RunVars,
+}
+
+impl Walk<'_> {
+    fn decide(&self, index: usize, predicted: &[Predicted]) -> (Verdict, Vec<String>, Predicted) {
+        let id = &self.plan.ids[index];
+        let task = &self.request.dag.tasks[id];
+        let run = |reasons: Vec<String>, key: Option<String>| {
+            let outcome = Predicted {
+                will_run: true,
+                skipped: false,
+                key,
+            };
+            (Verdict::Run, reasons, outcome)
+        };
+        let skip = |reasons: Vec<String>| {
+            let outcome = Predicted {
+                skipped: true,
+                ..Predicted::default()
+            };
+            (Verdict::Skip, reasons, outcome)
+        };
+
+        let upstream = &self.plan.upstream[index];
+        if task.trigger_rule == TriggerRule::AllSuccess {
+            if let Some(&up) = upstream.iter().find(|&&up| predicted[up].skipped) {
+                return skip(vec![format!(
+                    "upstream `{}` will be skipped",
+                    self.plan.ids[up]
+                )]);
+            }
+        }
+        let lookup = |task: &str, name: &str| -> Option<Value> {
+            let previous = self.previous.get(task)?;
+            previous.values.get(name).cloned()
+        };
+        let scope = Scope {
+            params: self.params,
+            run: Some(&self.run_vars),
+            outputs: Some(&lookup),
+        };
+        if let Some(condition) = &task.when {
+            if !condition.evaluate(|reference| scope.resolve(reference).ok()) {
+                return skip(vec![format!(
+                    "`when: {}` is false with the latest upstream values",
+                    condition.text
+                )]);
+            }
+        }
+        let Some(operator) = self.context.registry.get(&task.operator) else {
+            return run(
+                vec![format!(
+                    "unknown operator `{}`: the task will fail",
+                    task.operator
+                )],
+                None,
+            );
+        };
+        let outputs = &self.plan.outputs[index];
+        if !task.cache {
+            return run(vec!["`cache: false`: the task always runs".into()], None);
+        }
+        if !operator.cacheable() && outputs.is_empty() {
+            return run(
+                vec![format!(
+                    "{} task without declared outputs always runs",
+                    task.operator
+                )],
+                None,
+            );
+        }
+        let forced = self.forced_reason(id);
+
+        let mut reasons = Vec::new();
+        let mut upstream_keys = BTreeMap::new();
+        for &up in upstream {
+            let up_id = &self.plan.ids[up];
+            match &predicted[up].key {
+                Some(key) => {
+                    upstream_keys.insert(up_id.clone(), key.clone());
+                }
+                None if predicted[up].will_run => {
+                    reasons.push(format!("upstream `{up_id}` will run"));
+                    for (name, path) in &self.plan.inputs[index] {
+                        if self.plan.outputs[up].values().any(|p| p == path) {
+                            reasons.push(format!(
+                                "input `{name}` is written by `{up_id}` and may change"
+                            ));
+                        }
+                    }
+                }
+                None => reasons.push(format!(
+                    "upstream `{up_id}` will have no cache key, so this result cannot be reused"
+                )),
+            }
+        }
+        if !reasons.is_empty() {
+            reasons.extend(forced);
+            return run(reasons, None);
+        }
+
+        let params = match render_value(&task.params, &scope) {
+            Ok(params) => params,
+            Err(error) => {
+                return run(
+                    vec![format!("params are only known at run time: {error}")],
+                    None,
+                );
+            }
+        };
+        let mut inputs = BTreeMap::new();
+        for (name, path) in &self.plan.inputs[index] {
+            match hash_file(&self.context.workdir.join(path)) {
+                Ok((digest, _)) => {
+                    inputs.insert(name.clone(), digest);
+                }
+                Err(error) => reasons.push(format!(
+                    "input `{name}` cannot be read at `{path}`: {error}"
+                )),
+            }
+        }
+        if !reasons.is_empty() {
+            return run(reasons, None);
+        }
+        let fingerprint = Fingerprint {
+            operator: operator.name().to_string(),
+            version: operator.version().to_string(),
+            params,
+            inputs,
+            outputs: outputs.clone(),
+            upstream: upstream_keys,
+        };
+        let key = fingerprint.key();
+        if let Some(forced) = forced {
+            return run(vec![forced], Some(key));
+        }
+        match self.context.store.last_success_with_key(&key) {
+            Ok(Some(earlier)) => {
+                let damaged = self.damaged_outputs(&earlier);
+                if damaged.is_empty() {
+                    let outcome = Predicted {
+                        will_run: false,
+                        skipped: false,
+                        key: Some(key),
+                    };
+                    let reason = format!("up to date (result of run {})", earlier.run_id);
+                    return (Verdict::Skip, vec![reason], outcome);
+                }
+                return run(damaged, Some(key));
+            }
+            Ok(None) => {}
+            Err(error) => {
+                return run(
+                    vec![format!(
+                        "the run cache cannot be read ({}): the task runs",
+                        crate::record::error_chain(&error)
+                    )],
+                    None,
+                );
+            }
+        }
+        let before = self
+            .previous
+            .get(id)
+            .and_then(|record| record.fingerprint.as_ref().map(|f| (record, f)))
+            .and_then(|(record, value)| Fingerprint::from_value(value).map(|f| (record, f)));
+        let reasons = match before {
+            None => vec!["no previous run".to_string()],
+            Some((record, before)) => {
+                let changes = fingerprint.changes_since(&before);
+                if changes.is_empty() {
+                    vec![format!(
+                        "the result of run {} can no longer be reused",
+                        record.run_id
+                    )]
+                } else {
+                    changes
+                }
+            }
+        };
+        run(reasons, None)
+    }
+
+    fn forced_reason(&self, id: &str) -> Option<String> {
+        if self.request.force {
+            Some("forced by `--force`".into())
+        } else if self.request.force_tasks.iter().any(|t| t == id) {
+            Some(format!("forced by `--force-task {id}`"))
+        } else {
+            None
+        }
+    }
+
+    /// Why the outputs of an earlier result with the same key cannot stand.
+    fn damaged_outputs(&self, earlier: &TaskRecord) -> Vec<String> {
+        earlier
+            .outputs
+            .iter()
+            .filter_map(
+                |artifact| match hash_file(&self.context.workdir.join(&artifact.path)) {
+                    Ok((digest, _)) if digest == artifact.digest => None,
+                    Ok(_) => Some(format!(
+                        "output `{}` at `{}` changed since run {}",
+                        artifact.name, artifact.path, earlier.run_id
+                    )),
+                    Err(_) => Some(format!(
+                        "output `{}` at `{}` is missing since run {}",
+                        artifact.name, artifact.path, earlier.run_id
+                    )),
+                },
+            )
+            .collect()
+    }
+}
+
+/// Each task's latest succeeded or up-to-date record among recent runs of `dag`.
+fn latest_successes(store: &Store, dag: &str) -> BTreeMap<String, TaskRecord> {
+    let mut found = BTreeMap::new();
+    let Ok(runs) = store.runs(Some(dag), 50) else {
+        return found;
+    };
+    for run in runs {
+        let Ok(tasks) = store.tasks(&run.run_id) else {
+            continue;
+        };
+        for task in tasks {
+            if matches!(task.status, TaskStatus::Succeeded | TaskStatus::UpToDate) {
+                found.entry(task.task_id.clone()).or_insert(task);
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,138 @@
+//! `dag run --resume`: only what did not finish runs again; `dag runs diff`
+//! between two runs.
+
+use super::support::{Project, task};
+
+const DAG: &str = r#"
+name: chain
+params:
+  word: hello
+tasks:
+  first:
+    operator: shell
+    params: { command: "echo {{ params.word }} >> data/first.log; echo {{ params.word }} > data/first.txt" }
+    outputs: { out: data/first.txt }
+  middle:
+    operator: shell
+    inputs: { text: data/first.txt }
+    params: { command: "test -f data/marker && cat data/first.txt > data/middle.txt" }
+    outputs: { out: data/middle.txt }
+  last:
+    operator: shell
+    inputs: { text: data/middle.txt }
+    params: { command: "cat data/middle.txt > data/last.txt" }
+    outputs: { out: data/last.txt }
+"#;
+
+#[test]
+fn resume_reruns_only_what_failed_and_reuses_the_rest() {
+    let project = Project::new();
+    project.write("dags/chain.yaml", DAG);
+    let (exit, failed) = project.json(&["run", "chain", "--param", "word=bonjour", "--json"]);
+    assert_eq!(exit, 1, "{failed:#}");
+    assert_eq!(task(&failed, "middle")["status"], "failed");
+    assert_eq!(task(&failed, "last")["status"], "upstream_failed");
+    let failed_id = failed["run_id"].as_str().unwrap_or("?").to_string();
+
+    project.write("data/marker", "");
+    let (exit, resumed) = project.json(&["run", "chain", "--resume", &failed_id, "--json"]);
+    assert_eq!(exit, 0, "{resumed:#}");
+    assert_eq!(resumed["trigger"]["kind"], "resume");
+    assert_eq!(resumed["params"]["word"], "bonjour");
+    assert_eq!(task(&resumed, "first")["status"], "up_to_date");
+    assert_eq!(task(&resumed, "first")["attempts"], 0);
+    assert_eq!(task(&resumed, "middle")["status"], "succeeded");
+    assert_eq!(task(&resumed, "last")["status"], "succeeded");
+    // `first` ran once, in the first run, with the first run's params.
+    let log = std::fs::read_to_string(project.path().join("data/first.log")).unwrap_or_default();
+    assert_eq!(log, "bonjour\n");
+    let last = std::fs::read_to_string(project.path().join("data/last.txt")).unwrap_or_default();
+    assert_eq!(last, "bonjour\n");
+
+    let output = project.dag(&["runs", "show", resumed["run_id"].as_str().unwrap_or("?")]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains(&format!("finished in run {failed_id} (resumed)")),
+        "{text}"
+    );
+}
+
+#[test]
+fn resume_refuses_a_changed_definition_naming_both_hashes() {
+    let project = Project::new();
+    project.write("dags/chain.yaml", DAG);
+    let (_, failed) = project.json(&["run", "chain", "--json"]);
+    let failed_id = failed["run_id"].as_str().unwrap_or("?").to_string();
+    project.write("dags/chain.yaml", &DAG.replace("word: hello", "word: hi"));
+    let output = project.dag(&["run", "chain", "--resume", &failed_id]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("spec hash "), "{stderr}");
+    assert!(stderr.contains(" then, "), "{stderr}");
+    assert!(
+        stderr.contains("start a fresh run with `dag run chain`"),
+        "{stderr}"
+    );
+    assert!(!project.path().join("data/last.txt").exists());
+}
+
+#[test]
+fn resume_of_an_unknown_run_is_invalid_input() {
+    let project = Project::new();
+    project.write("dags/chain.yaml", DAG);
+    let output = project.dag(&["run", "chain", "--resume", "nope"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no run `nope`"));
+}
+
+const SCORED: &str = r#"
+name: scored
+params:
+  n: 3
+tasks:
+  make:
+    operator: shell
+    params: { command: "seq {{ params.n }} > data/nums.txt" }
+    outputs: { nums: data/nums.txt }
+  score:
+    operator: shell
+    inputs: { nums: data/nums.txt }
+    params: { command: "printf '{\"metrics\": {\"lines\": %s}}' $(wc -l < data/nums.txt) > \"$DAG_OUTCOME\"" }
+"#;
+
+#[test]
+fn runs_diff_names_params_inputs_and_metric_deltas() {
+    let project = Project::new();
+    project.write("dags/scored.yaml", SCORED);
+    let (_, a) = project.json(&["run", "scored", "--json"]);
+    let (_, b) = project.json(&["run", "scored", "--param", "n=5", "--json"]);
+    assert_eq!(task(&b, "score")["metrics"]["lines"], 5.0, "{b:#}");
+    let ids = [
+        a["run_id"].as_str().unwrap_or("?"),
+        b["run_id"].as_str().unwrap_or("?"),
+    ];
+    let (exit, diff) = project.json(&["runs", "diff", ids[0], ids[1], "--json"]);
+    assert_eq!(exit, 0, "{diff:#}");
+    assert_eq!(diff["spec_changed"], false);
+    assert_eq!(diff["params"][0]["name"], "n");
+    assert_eq!(
+        (
+            diff["params"][0]["a"].clone(),
+            diff["params"][0]["b"].clone()
+        ),
+        (3.into(), 5.into())
+    );
+    let score = task(&diff, "score");
+    assert_eq!(score["inputs"][0]["name"], "nums");
+    assert_ne!(score["inputs"][0]["a"], score["inputs"][0]["b"]);
+    assert_eq!(score["metrics"][0]["name"], "lines");
+    assert_eq!(score["metrics"][0]["delta"], 2.0);
+
+    let output = project.dag(&["runs", "diff", ids[0], ids[1]]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("param `n`: 3 → 5\n"), "{text}");
+    assert!(
+        text.contains("  metric `lines` 3.0000 → 5.0000 (+2.0000)\n"),
+        "{text}"
+    );
+}
