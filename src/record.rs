@@ -17,7 +17,7 @@ use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 const MAX_BATCH: usize = 8192;
 
 enum Command {
-    Write(Write),
+    Write(Box<Write>),
     /// Reply once everything sent before is durable.
     Flush(oneshot::Sender<Result<(), String>>),
 }
@@ -33,7 +33,7 @@ pub struct RecorderHandle {
 impl RecorderHandle {
     /// Queues a write; never blocks. Failures surface at the next [`flush`](Self::flush).
     pub fn write(&self, write: Write) {
-        let _ = self.sender.send(Command::Write(write));
+        let _ = self.sender.send(Command::Write(Box::new(write)));
     }
 
     /// Waits until every write sent so far is durable.
@@ -105,7 +105,7 @@ fn record_loop(
         let mut next = Some(first);
         while let Some(command) = next {
             match command {
-                Command::Write(write) => writes.push(write),
+                Command::Write(write) => writes.push(*write),
                 Command::Flush(reply) => replies.push(reply),
             }
             next = if writes.len() < MAX_BATCH {

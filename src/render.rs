@@ -10,13 +10,16 @@ use serde_json::Value;
 
 use crate::model::{Reference, Segment, Template};
 
+/// `(task, name)` → the value task `task` produced as `name`.
+pub type OutputLookup<'a> = dyn Fn(&str, &str) -> Option<Value> + 'a;
+
 /// Values a template may reference.
 pub struct Scope<'a> {
     pub params: &'a BTreeMap<String, Value>,
     /// `None` while checking a DAG: run variables render as placeholders.
     pub run: Option<&'a RunVars>,
     /// Output values of finished tasks; `None` renders placeholders.
-    pub outputs: Option<&'a dyn Fn(&str, &str) -> Option<Value>>,
+    pub outputs: Option<&'a OutputLookup<'a>>,
 }
 
 #[derive(Debug, Clone)]

@@ -29,6 +29,9 @@ impl Engine {
     }
 }
 
+/// `(task, done, total, unit)`: an operator's progress report.
+pub type ProgressReport = Arc<dyn Fn(&str, u64, u64, &str) + Send + Sync>;
+
 pub struct RunRequest {
     pub dag: Arc<Dag>,
     /// `--param` overrides, already typed.
@@ -44,8 +47,8 @@ pub struct RunRequest {
     pub force: bool,
     /// Run these tasks even when up to date.
     pub force_tasks: Vec<String>,
-    /// Called with `(task, done, total, what)` as operators report progress.
-    pub progress: Option<Arc<dyn Fn(&str, u64, u64, &str) + Send + Sync>>,
+    /// Called as operators report progress.
+    pub progress: Option<ProgressReport>,
 }
 
 #[derive(Debug, Clone)]

@@ -13,11 +13,12 @@ mod explain;
 mod fingerprint;
 mod resume;
 mod run_loop;
+mod run_state;
 mod task_runner;
 
 pub use artifacts::hash_file;
 pub use clock::{new_run_id, now_ms, rfc3339};
-pub use engine::{Engine, ExecuteError, RunOutcome, RunRequest};
+pub use engine::{Engine, ExecuteError, ProgressReport, RunOutcome, RunRequest};
 pub use explain::{
     ExplainContext, ExplainRequest, Explanation, TaskExplanation, Verdict, explain_run,
 };

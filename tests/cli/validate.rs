@@ -37,8 +37,8 @@ fn every_invalid_fixture_reports_its_code_at_its_position() {
             .iter()
             .any(|d| {
                 d["code"] == code
-                    && d["line"].to_string() == line
-                    && d["column"].to_string() == column
+                    && d["line"].as_u64().map(|n| n.to_string()).as_deref() == Some(line)
+                    && d["column"].as_u64().map(|n| n.to_string()).as_deref() == Some(column)
             });
         assert!(
             found,
