@@ -29,3 +29,4 @@ pub mod record;
 pub mod render;
 pub mod scheduler;
 pub mod schema;
+pub mod serve;

@@ -2,7 +2,9 @@
 
 use serde::Deserialize;
 
-use crate::{BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params};
+use crate::{
+    BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
+};
 
 pub struct Noop;
 
@@ -27,12 +29,16 @@ impl Operator for Noop {
     }
 
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {
-        parse_params::<Params>(spec.params).err().into_iter().collect()
+        parse_params::<Params>(spec.params)
+            .err()
+            .into_iter()
+            .collect()
     }
 
     fn execute<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<Outcome, OperatorError>> {
         Box::pin(async move {
-            let params: Params = parse_params(&ctx.params).map_err(|p| OperatorError::Params(p.message))?;
+            let params: Params =
+                parse_params(&ctx.params).map_err(|p| OperatorError::Params(p.message))?;
             if params.sleep_ms > 0 {
                 tokio::select! {
                     () = tokio::time::sleep(std::time::Duration::from_millis(params.sleep_ms)) => {}

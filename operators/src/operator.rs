@@ -75,7 +75,11 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(at: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { at: at.into(), message: message.into(), help: None }
+        Self {
+            at: at.into(),
+            message: message.into(),
+            help: None,
+        }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
@@ -127,7 +131,10 @@ impl Outcome {
 /// `ctx.cancel.is_cancelled()` between units of work. If the token fires
 /// first, this returns [`OperatorError::Cancelled`] at once and the closure's
 /// result, when it comes, is dropped.
-pub fn run_blocking<'a, F>(ctx: &'a Context, work: F) -> BoxFuture<'a, Result<Outcome, OperatorError>>
+pub fn run_blocking<'a, F>(
+    ctx: &'a Context,
+    work: F,
+) -> BoxFuture<'a, Result<Outcome, OperatorError>>
 where
     F: FnOnce(Context) -> Result<Outcome, OperatorError> + Send + 'static,
 {

@@ -11,7 +11,11 @@ use crate::Problem;
 /// `#[serde(deny_unknown_fields)]` on the struct so typos are caught.
 /// A missing `params` block is treated as an empty mapping.
 pub fn parse_params<P: DeserializeOwned>(params: &Value) -> Result<P, Problem> {
-    let value = if params.is_null() { Value::Object(Default::default()) } else { params.clone() };
+    let value = if params.is_null() {
+        Value::Object(Default::default())
+    } else {
+        params.clone()
+    };
     serde_json::from_value(value).map_err(|error| {
         let message = error.to_string();
         let at = field_of(&message).map_or_else(|| "params".to_string(), |f| format!("params.{f}"));
@@ -28,7 +32,11 @@ fn field_of(message: &str) -> Option<&str> {
 
 /// Checks that every name in `required` is declared under `kind`
 /// (`inputs` or `outputs`).
-pub fn require_names(kind: &str, declared: &BTreeMap<String, String>, required: &[&str]) -> Vec<Problem> {
+pub fn require_names(
+    kind: &str,
+    declared: &BTreeMap<String, String>,
+    required: &[&str],
+) -> Vec<Problem> {
     required
         .iter()
         .filter(|name| !declared.contains_key(**name))
@@ -54,7 +62,11 @@ mod tests {
     fn unknown_field_points_at_the_field() {
         let problem = parse_params::<P>(&serde_json::json!({"n": 1, "m": 2})).unwrap_err();
         assert_eq!(problem.at, "params.m");
-        assert!(problem.message.contains("unknown field"), "{}", problem.message);
+        assert!(
+            problem.message.contains("unknown field"),
+            "{}",
+            problem.message
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod output;
 mod progress;
 mod run_cmd;
 mod runs_cmd;
+mod serve_cmd;
 mod validate_cmd;
 mod workspace;
 
@@ -56,6 +57,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Models(args) => models_cmd::models(global, &args),
         Command::Operators(flag) => validate_cmd::operators(flag.json),
         Command::Schema => validate_cmd::schema(),
+        Command::Serve(args) => serve_cmd::serve(global, &args),
     }
 }
 
