@@ -5,8 +5,8 @@
 //!
 //! Requests only hand entries to a bounded channel; one writer thread owns
 //! the files, flushes whenever the channel runs dry and rotates
-//! `current.csv` to `current.1.csv` (newest) … `current.<keep>.csv` once it
-//! reaches the size bound. When the writer falls behind, entries are dropped
+//! `current.csv` to `current.1.csv` (newest) … `current.<keep>.csv` before
+//! the first write after it reached the size bound. When the writer falls behind, entries are dropped
 //! and counted rather than slowing requests down. It does not read the log.
 
 use std::fs::{File, OpenOptions};
@@ -218,7 +218,7 @@ impl LogFiles {
         if self
             .open
             .as_ref()
-            .is_some_and(|o| o.columns != entry.columns)
+            .is_some_and(|o| o.columns != entry.columns || o.bytes >= self.max_bytes)
         {
             self.rotate()?;
         }
@@ -232,9 +232,6 @@ impl LogFiles {
         let line = line.join(",") + "\n";
         open.out.write_all(line.as_bytes())?;
         open.bytes += line.len() as u64;
-        if open.bytes >= self.max_bytes {
-            self.rotate()?;
-        }
         Ok(())
     }
 
