@@ -194,6 +194,7 @@ pub enum ModelsCommand {
         json: bool,
     },
     /// Point an alias at a version.
+    #[command(disable_version_flag = true)]
     Promote {
         model: String,
         /// The version number (`3` or `v3`).

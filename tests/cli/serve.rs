@@ -36,11 +36,12 @@ fn registry_template() -> &'static Path {
                     "--param",
                     &format!("n_trees={trees}"),
                     "--param",
-                    "cv_folds=0",
+                    "cv_folds=2",
                 ]);
                 assert!(
                     output.status.success(),
-                    "dag run obesity failed:\n{}",
+                    "dag run obesity failed:\n{}{}",
+                    String::from_utf8_lossy(&output.stdout),
                     String::from_utf8_lossy(&output.stderr)
                 );
             }
