@@ -14,23 +14,22 @@ pub fn check_record(model: &TrainedModel, record: &Map<String, Value>) -> Result
             message,
         };
         match (&field.kind, record.get(&field.name)) {
-            (FieldKind::Numeric(stats), Some(Value::Number(n))) => {
-                let x = n.as_f64().unwrap_or(f64::NAN);
-                if !(stats.min..=stats.max).contains(&x) {
-                    return Err(error(format!(
-                        "{n} is outside the training range {} to {}",
-                        stats.min, stats.max
-                    )));
-                }
+            (FieldKind::Numeric(stats), Some(Value::Number(n)))
+                if !(stats.min..=stats.max).contains(&n.as_f64().unwrap_or(f64::NAN)) =>
+            {
+                return Err(error(format!(
+                    "{n} is outside the training range {} to {}",
+                    stats.min, stats.max
+                )));
             }
-            (FieldKind::Categorical { categories }, Some(Value::String(s))) => {
-                if !categories.iter().any(|c| c == s) {
-                    let known: Vec<String> = categories.iter().map(|c| format!("`{c}`")).collect();
-                    return Err(error(format!(
-                        "unknown category `{s}`; expected one of {}",
-                        known.join(", ")
-                    )));
-                }
+            (FieldKind::Categorical { categories }, Some(Value::String(s)))
+                if !categories.iter().any(|c| c == s) =>
+            {
+                let known: Vec<String> = categories.iter().map(|c| format!("`{c}`")).collect();
+                return Err(error(format!(
+                    "unknown category `{s}`; expected one of {}",
+                    known.join(", ")
+                )));
             }
             _ => {}
         }
