@@ -31,3 +31,4 @@ pub mod record;
 pub mod render;
 pub mod scheduler;
 pub mod schema;
+pub mod serve;

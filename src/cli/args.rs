@@ -63,6 +63,8 @@ pub enum Command {
     Operators(JsonFlag),
     /// Print the JSON Schema of DAG files (point your editor at it).
     Schema,
+    /// Serve predictions over HTTP from a registry alias, following its moves.
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -222,6 +224,7 @@ pub enum ModelsCommand {
         json: bool,
     },
     /// Point an alias at a version.
+    #[command(disable_version_flag = true)]
     Promote {
         model: String,
         /// The version number (`3` or `v3`).
@@ -265,4 +268,43 @@ pub struct LineageArgs {
     /// Print the graph as JSON on stdout (same as `--format json`).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The registered model to serve.
+    #[arg(long, default_value = "obesity")]
+    pub model: String,
+    /// The alias whose version answers requests; moving it swaps models live.
+    #[arg(long, default_value = "production")]
+    pub alias: String,
+    /// Where to listen. A non-loopback address requires `DAG_API_TOKEN`.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// An alias whose version takes a share of requests (A/B) or shadows them.
+    #[arg(long, value_name = "ALIAS")]
+    pub challenger_alias: Option<String>,
+    /// Fraction of requests the challenger answers, chosen by a hash of the body.
+    #[arg(
+        long,
+        default_value_t = 0.1,
+        requires = "challenger_alias",
+        conflicts_with = "shadow"
+    )]
+    pub challenger_share: f64,
+    /// The challenger scores every request too, but only the champion answers.
+    #[arg(long, requires = "challenger_alias")]
+    pub shadow: bool,
+    /// Fraction of predicted records appended to `<state_dir>/predictions/current.csv` (0 disables).
+    #[arg(long, default_value_t = 1.0)]
+    pub log_sample: f64,
+    /// Rotate the prediction log once it reaches this many bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub log_max_bytes: u64,
+    /// Rotated prediction logs to keep.
+    #[arg(long, default_value_t = 5)]
+    pub log_keep: usize,
+    /// How often aliases are re-read, in milliseconds.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..))]
+    pub poll_ms: u64,
 }

@@ -11,6 +11,7 @@ mod progress;
 mod run_cmd;
 mod runs_cmd;
 mod runs_diff;
+mod serve_cmd;
 mod validate_cmd;
 mod why;
 mod workspace;
@@ -60,6 +61,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Lineage(args) => lineage_cmd::lineage(global, &args),
         Command::Operators(flag) => validate_cmd::operators(flag.json),
         Command::Schema => validate_cmd::schema(),
+        Command::Serve(args) => serve_cmd::serve(global, &args),
     }
 }
 

@@ -136,7 +136,21 @@ async fn execute(
         if running.is_empty() && (state.ready.is_empty() || interrupted) {
             break;
         }
+        // Biased, cancellation first: a task that ends *because* the run was
+        // cancelled must not settle its downstream as `upstream_failed`
+        // before the rest of the run is marked cancelled.
         tokio::select! {
+            biased;
+            () = request.cancel.cancelled(), if !interrupted => {
+                interrupted = true;
+                for task in scheduler.cancel_waiting() {
+                    state.record_settled(task, TaskStatus::Cancelled, "the run was interrupted before it started".into());
+                }
+                // Ready but not started: cancel_waiting saw them as running.
+                for task in std::mem::take(&mut state.ready) {
+                    state.record_settled(task, TaskStatus::Cancelled, "the run was interrupted before it started".into());
+                }
+            }
             joined = running.join_next() => {
                 let Some(joined) = joined else { continue };
                 match joined {
@@ -153,21 +167,11 @@ async fn execute(
                     }
                 }
             }
-            () = request.cancel.cancelled(), if !interrupted => {
-                interrupted = true;
-                for task in scheduler.cancel_waiting() {
-                    state.record_settled(task, TaskStatus::Cancelled, "the run was interrupted before it started".into());
-                }
-                // Ready but not started: cancel_waiting saw them as running.
-                for task in std::mem::take(&mut state.ready) {
-                    state.record_settled(task, TaskStatus::Cancelled, "the run was interrupted before it started".into());
-                }
-            }
         }
     }
 
     let finished_at_ms = now_ms();
-    run.status = if interrupted {
+    run.status = if interrupted || request.cancel.is_cancelled() {
         RunStatus::Interrupted
     } else if state.failed {
         RunStatus::Failed

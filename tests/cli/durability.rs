@@ -69,22 +69,20 @@ fn ctrl_c_cancels_running_tasks_records_them_and_exits_130() {
     let project = Project::new();
     project.write(
         "dags/long.yaml",
-        "name: long\ntasks:\n  quick:\n    operator: noop\n  sleeper:\n    operator: shell\n    needs: [quick]\n    params: { command: \"sleep 60\" }\n  after:\n    operator: noop\n    needs: [sleeper]\n",
+        "name: long\ntasks:\n  quick:\n    operator: noop\n  sleeper:\n    operator: shell\n    needs: [quick]\n    params: { command: \"touch started; sleep 60\" }\n  after:\n    operator: noop\n    needs: [sleeper]\n",
     );
     let mut child = project
         .command(&["run", "long"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn dag run");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    // Wait until `quick` is done, so `sleeper` is starting.
-    for line in lines.by_ref() {
-        if line.expect("utf-8").contains("quick") {
-            break;
-        }
+    // Interrupt only once `sleeper` is really running.
+    let marker = project.path().join("started");
+    let waiting = Instant::now();
+    while !marker.exists() && waiting.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(marker.exists(), "`sleeper` never started");
     let pid = i32::try_from(child.id()).expect("pid fits");
     // SAFETY: sending SIGINT to our own child process.
     unsafe {

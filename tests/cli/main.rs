@@ -8,6 +8,7 @@
 //! - `lineage`: `dag lineage` from models, files and tasks, both ways
 //! - `resume`: `run --resume` reruns only what did not finish
 //! - `why`: `plan --why` / `run --dry-run` predict what runs and say why
+//! - `serve`: the prediction server: requests, auth, live model swaps, A/B, log
 
 mod durability;
 mod incremental;
@@ -15,6 +16,7 @@ mod lifecycle;
 mod lineage;
 mod resume;
 mod run;
+mod serve;
 mod support;
 mod validate;
 mod why;

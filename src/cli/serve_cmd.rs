@@ -1,0 +1,78 @@
+//! `dag serve`: builds a [`ServeConfig`] from flags and the environment,
+//! runs the server until Ctrl-C or SIGTERM, and maps failures to exit codes.
+
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::args::{Global, ServeArgs};
+use super::{CliResult, Exit, Failure};
+use crate::record::error_chain;
+use crate::serve::{ChallengerConfig, LogConfig, ServeConfig, ServeError, Server};
+
+/// Environment variable holding the bearer token requests must carry.
+const TOKEN_VAR: &str = "DAG_API_TOKEN";
+
+pub fn serve(global: &Global, args: &ServeArgs) -> CliResult {
+    let config = ServeConfig {
+        state_dir: global.state_dir.clone(),
+        model: args.model.clone(),
+        alias: args.alias.clone(),
+        addr: args.addr,
+        challenger: args
+            .challenger_alias
+            .as_ref()
+            .map(|alias| ChallengerConfig {
+                alias: alias.clone(),
+                share: args.challenger_share,
+                shadow: args.shadow,
+            }),
+        log: LogConfig {
+            sample: args.log_sample,
+            max_bytes: args.log_max_bytes,
+            keep: args.log_keep,
+        },
+        token: std::env::var(TOKEN_VAR).ok().filter(|t| !t.is_empty()),
+        poll_interval: Duration::from_millis(args.poll_ms),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::internal(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let server = Server::bind(config).await.map_err(failure)?;
+        let addr = server.local_addr().map_err(failure)?;
+        if !server.is_ready() {
+            tracing::warn!(
+                "no verified model for `{}@{}` yet; `/ready` answers 503 until the alias points at one",
+                args.model,
+                args.alias
+            );
+        }
+        println!("listening on http://{addr}");
+        let mut signals = [SignalKind::interrupt(), SignalKind::terminate()]
+            .map(signal)
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Failure::internal(format!("cannot install signal handlers: {e}")))?;
+        let shutdown = async move {
+            let [interrupt, terminate] = signals.as_mut_slice() else {
+                return;
+            };
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        };
+        server.run(shutdown).await.map_err(failure)?;
+        Ok(Exit::Success)
+    })
+}
+
+fn failure(error: ServeError) -> Failure {
+    if error.is_usage() {
+        Failure::invalid(error_chain(&error))
+    } else {
+        Failure::internal(error_chain(&error))
+    }
+}

@@ -1,0 +1,143 @@
+//! [`Server`]: binds the listener, loads the models, starts the alias
+//! watchers and the prediction log, and serves until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::{Sender, channel};
+use std::thread::JoinHandle;
+
+use axum::serve::ListenerExt;
+use dag_operators::models::ModelRegistry;
+
+use crate::serve::handlers::{AppState, Challenger, router};
+use crate::serve::metrics::{Metrics, Role};
+use crate::serve::prediction_log::PredictionLog;
+use crate::serve::slot::ModelSlot;
+use crate::serve::watcher::AliasWatcher;
+use crate::serve::{LogConfig, ServeConfig, ServeError};
+
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    /// One per watcher thread; dropping them stops the watchers.
+    stops: Vec<Sender<()>>,
+    watchers: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Checks `config`, binds the address and loads what the aliases point
+    /// at. A missing or unverifiable model does not stop the server: it
+    /// starts not ready and picks the model up once the alias points at a
+    /// good one.
+    pub async fn bind(config: ServeConfig) -> Result<Self, ServeError> {
+        config.check()?;
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: config.addr,
+                source,
+            })?;
+        let metrics = Arc::new(Metrics::default());
+        let watcher = |alias: &str, role: Role, slot: &Arc<ModelSlot>| {
+            let registry = ModelRegistry::open(&config.state_dir).map_err(ServeError::Registry)?;
+            let mut watcher = AliasWatcher::new(
+                registry,
+                &config.model,
+                alias,
+                role,
+                Arc::clone(slot),
+                Arc::clone(&metrics),
+            );
+            watcher.poll();
+            Ok::<_, ServeError>(watcher)
+        };
+        let champion = Arc::new(ModelSlot::default());
+        let mut watchers = vec![watcher(&config.alias, Role::Champion, &champion)?];
+        let challenger = match &config.challenger {
+            Some(c) => {
+                let slot = Arc::new(ModelSlot::default());
+                watchers.push(watcher(&c.alias, Role::Challenger, &slot)?);
+                Some(Challenger {
+                    alias: c.alias.clone(),
+                    slot,
+                    share: if c.shadow { 0.0 } else { c.share },
+                    shadow: c.shadow,
+                })
+            }
+            None => None,
+        };
+        let log = if config.log.sample > 0.0 {
+            let dir = LogConfig::dir(&config.state_dir);
+            let log = PredictionLog::start(dir.clone(), &config.log)
+                .map_err(|source| ServeError::LogDir { path: dir, source })?;
+            Some(Arc::new(log))
+        } else {
+            None
+        };
+        let mut server = Self {
+            listener,
+            state: Arc::new(AppState {
+                name: config.model.clone(),
+                alias: config.alias.clone(),
+                champion,
+                challenger,
+                metrics,
+                log,
+                token: config.token.clone().filter(|t| !t.is_empty()),
+            }),
+            stops: Vec::new(),
+            watchers: Vec::new(),
+        };
+        for watcher in watchers {
+            let (stop, stopped) = channel::<()>();
+            let interval = config.poll_interval;
+            let handle = std::thread::Builder::new()
+                .name("alias-watcher".into())
+                .spawn(move || watcher.run(interval, &stopped))
+                .map_err(|source| ServeError::Thread {
+                    what: "alias-watcher",
+                    source,
+                })?;
+            server.stops.push(stop);
+            server.watchers.push(handle);
+        }
+        Ok(server)
+    }
+
+    /// The bound address (the real port when bound to port 0).
+    pub fn local_addr(&self) -> Result<SocketAddr, ServeError> {
+        self.listener.local_addr().map_err(ServeError::Serve)
+    }
+
+    /// Whether a verified champion is loaded.
+    pub fn is_ready(&self) -> bool {
+        self.state.champion.get().is_some()
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests
+    /// finish, stops the watchers and flushes the prediction log.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let listener = self.listener.tap_io(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {error}");
+            }
+        });
+        let app = router(Arc::clone(&self.state));
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServeError::Serve);
+        drop(self.stops);
+        for watcher in self.watchers {
+            let _ = watcher.join();
+        }
+        if let Some(log) = &self.state.log {
+            log.close();
+        }
+        served
+    }
+}

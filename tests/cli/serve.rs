@@ -1,0 +1,558 @@
+//! `dag serve`: the real binary on a free loopback port, against a registry
+//! filled by running the shipped lifecycle once (small forests, two versions).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{Project, repo_root};
+
+/// A state directory template with versions 1 and 2 of `obesity`
+/// (different digests), `production` and `champion` on 1, `challenger` on 2.
+fn registry_template() -> &'static Path {
+    static TEMPLATE: OnceLock<Project> = OnceLock::new();
+    TEMPLATE
+        .get_or_init(|| {
+            let project = Project::new();
+            copy_dir(&repo_root().join("dags"), &project.path().join("dags"));
+            let data = project.path().join("data/raw");
+            std::fs::create_dir_all(&data).expect("create data/raw");
+            std::fs::copy(
+                repo_root().join("data/raw/ObesityDataSet.csv"),
+                data.join("ObesityDataSet.csv"),
+            )
+            .expect("copy the data set");
+            for trees in ["20", "12"] {
+                let output = project.dag(&[
+                    "run",
+                    "obesity",
+                    "--param",
+                    &format!("n_trees={trees}"),
+                    "--param",
+                    "cv_folds=2",
+                ]);
+                assert!(
+                    output.status.success(),
+                    "dag run obesity failed:\n{}{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            for (version, alias) in [("1", "production"), ("1", "champion"), ("2", "challenger")] {
+                let output =
+                    project.dag(&["models", "promote", "obesity", version, "--alias", alias]);
+                assert!(output.status.success(), "{output:?}");
+            }
+            project
+        })
+        .path()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy file");
+        }
+    }
+}
+
+/// A private copy of the template registry.
+fn project_with_models() -> Project {
+    let project = Project::new();
+    copy_dir(
+        &registry_template().join(".dag/models"),
+        &project.path().join(".dag/models"),
+    );
+    project
+}
+
+struct Served {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(project: &Project, extra: &[&str], token: Option<&str>) -> Served {
+    let mut args = vec!["serve", "--addr", "127.0.0.1:0", "--poll-ms", "50"];
+    args.extend_from_slice(extra);
+    let mut command = project.command(&args);
+    command.stdout(Stdio::piped()).stderr(Stdio::null());
+    match token {
+        Some(token) => command.env("DAG_API_TOKEN", token),
+        None => command.env_remove("DAG_API_TOKEN"),
+    };
+    let mut child = command.spawn().expect("start dag serve");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    Served { child, addr }
+}
+
+struct Reply {
+    status: u16,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn request(addr: &str, method: &str, path: &str, body: &[u8], headers: &[&str]) -> Reply {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("set timeout");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for header in headers {
+        head.push_str(header);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("send head");
+    // The server may answer (413) before reading a large body and close.
+    let _ = stream.write_all(body);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    Reply {
+        status,
+        body: body.to_string(),
+    }
+}
+
+fn get(addr: &str, path: &str) -> Reply {
+    request(addr, "GET", path, b"", &[])
+}
+
+fn post(addr: &str, path: &str, body: &Value) -> Reply {
+    request(addr, "POST", path, body.to_string().as_bytes(), &[])
+}
+
+/// The first row of the raw data set, without its label.
+fn record() -> Value {
+    json!({
+        "Gender": "Female", "Age": 21, "Height": 1.62, "Weight": 64,
+        "family_history_with_overweight": "yes", "FAVC": "no", "FCVC": 2, "NCP": 3,
+        "CAEC": "Sometimes", "SMOKE": "no", "CH2O": 2, "SCC": "no", "FAF": 0, "TUE": 1,
+        "CALC": "no", "MTRANS": "Public_Transportation"
+    })
+}
+
+fn with(field: &str, value: Value) -> Value {
+    let mut record = record();
+    record[field] = value;
+    record
+}
+
+fn metric(addr: &str, line_start: &str) -> Option<f64> {
+    get(addr, "/metrics")
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok())
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn served_version(addr: &str) -> Value {
+    post(addr, "/predict", &record()).json()["model"]["version"].clone()
+}
+
+#[test]
+fn health_ready_model_and_metrics_describe_the_served_model() {
+    let project = project_with_models();
+    let server = serve(&project, &[], None);
+    assert_eq!(get(&server.addr, "/health").status, 200);
+    let ready = get(&server.addr, "/ready");
+    assert_eq!(
+        (ready.status, ready.json()["model"]["version"].clone()),
+        (200, json!(1))
+    );
+    let model = get(&server.addr, "/model").json();
+    assert_eq!(model["name"], "obesity");
+    assert_eq!(model["version"], 1);
+    assert!(
+        model["aliases"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("production")))
+    );
+    assert!(model["metrics"]["accuracy"].as_f64().is_some(), "{model:#}");
+    assert!(model["run_id"].is_string(), "{model:#}");
+    assert!(
+        model["data_digests"]
+            .as_object()
+            .is_some_and(|d| !d.is_empty()),
+        "{model:#}"
+    );
+    assert_eq!(model["schema"].as_array().map(Vec::len), Some(16));
+    assert_eq!(model["challenger"], Value::Null);
+    post(&server.addr, "/predict", &record());
+    let metrics = get(&server.addr, "/metrics");
+    assert_eq!(metrics.status, 200);
+    for line in [
+        "dag_serve_requests_total{route=\"/predict\",status=\"200\"} 1",
+        "dag_serve_model_version{role=\"champion\"} 1",
+        "dag_serve_model_swaps_total{role=\"champion\"} 1",
+        "dag_serve_model_swap_failures_total{role=\"champion\"} 0",
+        "dag_serve_request_duration_seconds_count{route=\"/predict\"} 1",
+    ] {
+        assert!(
+            metrics.body.contains(line),
+            "missing `{line}` in\n{}",
+            metrics.body
+        );
+    }
+    assert!(
+        metrics
+            .body
+            .contains("dag_serve_predictions_total{role=\"champion\",version=\"1\",class=")
+    );
+}
+
+#[test]
+fn predict_answers_class_probabilities_confidence_risk_and_model() {
+    let project = project_with_models();
+    let server = serve(&project, &[], None);
+    let reply = post(&server.addr, "/predict", &record());
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let answer = reply.json();
+    let probabilities = answer["probabilities"].as_object().expect("probabilities");
+    assert_eq!(probabilities.len(), 7, "{answer:#}");
+    let sum: f64 = probabilities.values().filter_map(Value::as_f64).sum();
+    assert!((sum - 1.0).abs() < 1e-9, "{answer:#}");
+    let class = answer["class"].as_str().expect("class");
+    let top = probabilities
+        .values()
+        .filter_map(Value::as_f64)
+        .fold(0.0, f64::max);
+    assert_eq!(answer["confidence"].as_f64(), Some(top));
+    assert_eq!(probabilities[class].as_f64(), Some(top));
+    let expected_risk = match class {
+        "Normal_Weight" => "low",
+        c if c.starts_with("Obesity") => "high",
+        _ => "medium",
+    };
+    assert_eq!(answer["risk"], expected_risk, "{answer:#}");
+    assert_eq!(answer["model"], json!({"name": "obesity", "version": 1}));
+
+    let batch = post(
+        &server.addr,
+        "/predict/batch",
+        &json!([record(), with("Weight", json!(120)), record()]),
+    );
+    assert_eq!(batch.status, 200, "{}", batch.body);
+    let batch = batch.json();
+    assert_eq!(batch["predictions"].as_array().map(Vec::len), Some(3));
+    assert_eq!(batch["predictions"][0]["class"], answer["class"]);
+    assert_eq!(batch["model"]["version"], 1);
+}
+
+#[test]
+fn bad_requests_are_refused_with_400_413_or_422_naming_the_field() {
+    let project = project_with_models();
+    let server = serve(&project, &[], None);
+    let addr = server.addr.as_str();
+    let mut missing = record();
+    missing.as_object_mut().map(|r| r.remove("Age"));
+    for (body, field, words) in [
+        (missing, "Age", "is missing"),
+        (with("Height", json!("tall")), "Height", "expected a number"),
+        (with("Age", json!(500)), "Age", "outside the training range"),
+        (
+            with("MTRANS", json!("Rocket")),
+            "MTRANS",
+            "unknown category `Rocket`",
+        ),
+        (with("Gender", json!(null)), "Gender", "expected one of"),
+    ] {
+        let reply = post(addr, "/predict", &body);
+        assert_eq!(reply.status, 422, "{}", reply.body);
+        let error = reply.json();
+        assert_eq!(error["field"], field, "{error}");
+        assert!(
+            error["error"].as_str().is_some_and(|e| e.contains(words)),
+            "{error}"
+        );
+    }
+    let batch = post(
+        addr,
+        "/predict/batch",
+        &json!([record(), with("FAF", json!(-3))]),
+    );
+    assert_eq!(batch.status, 422);
+    assert_eq!(
+        (batch.json()["field"].clone(), batch.json()["index"].clone()),
+        (json!("FAF"), json!(1))
+    );
+
+    for body in [&b"{\"Age\": "[..], b"not json", b"", b"\xff\xfe"] {
+        let reply = request(addr, "POST", "/predict", body, &[]);
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert!(reply.json()["error"].is_string());
+    }
+    assert_eq!(post(addr, "/predict", &json!([record()])).status, 400);
+    assert_eq!(post(addr, "/predict/batch", &record()).status, 400);
+
+    let huge = format!("{{\"pad\": \"{}\"}}", "x".repeat(2 << 20));
+    assert_eq!(
+        request(addr, "POST", "/predict", huge.as_bytes(), &[]).status,
+        413
+    );
+    let too_many = Value::Array(vec![record(); 10_001]);
+    assert_eq!(post(addr, "/predict/batch", &too_many).status, 413);
+    assert_eq!(get(addr, "/nope").status, 404);
+    assert_eq!(get(addr, "/health").status, 200, "the server survived");
+}
+
+#[test]
+fn token_is_required_on_every_request_once_set() {
+    let project = project_with_models();
+    let server = serve(&project, &[], Some("s3cret"));
+    let addr = server.addr.as_str();
+    assert_eq!(get(addr, "/health").status, 401);
+    assert_eq!(
+        request(addr, "GET", "/ready", b"", &["Authorization: Bearer wrong"]).status,
+        401
+    );
+    let body = record().to_string();
+    assert_eq!(
+        request(addr, "POST", "/predict", body.as_bytes(), &[]).status,
+        401
+    );
+    let ok = request(
+        addr,
+        "POST",
+        "/predict",
+        body.as_bytes(),
+        &["Authorization: Bearer s3cret"],
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+}
+
+#[test]
+fn non_loopback_address_without_token_is_refused_with_exit_2() {
+    let project = project_with_models();
+    let output = project
+        .command(&["serve", "--addr", "0.0.0.0:0"])
+        .env_remove("DAG_API_TOKEN")
+        .output()
+        .expect("run dag serve");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("DAG_API_TOKEN"), "{stderr}");
+}
+
+#[test]
+fn promotion_and_rollback_under_load_fail_no_request() {
+    let project = project_with_models();
+    let server = serve(&project, &[], None);
+    let addr = server.addr.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Vec::<(u16, Value)>::new()));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (addr, stop, seen) = (addr.clone(), Arc::clone(&stop), Arc::clone(&seen));
+            std::thread::spawn(move || {
+                let body = record().to_string();
+                while !stop.load(Ordering::Relaxed) {
+                    let reply = request(&addr, "POST", "/predict", body.as_bytes(), &[]);
+                    let version = serde_json::from_str::<Value>(&reply.body)
+                        .map(|v| v["model"]["version"].clone())
+                        .unwrap_or(Value::Null);
+                    if let Ok(mut seen) = seen.lock() {
+                        seen.push((reply.status, version));
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let promote = project.dag(&["models", "promote", "obesity", "2"]);
+    assert!(promote.status.success(), "{promote:?}");
+    wait_for("version 2", || served_version(&addr) == json!(2));
+    std::thread::sleep(Duration::from_millis(300));
+    let rollback = project.dag(&["models", "rollback", "obesity"]);
+    assert!(rollback.status.success(), "{rollback:?}");
+    wait_for("version 1 again", || served_version(&addr) == json!(1));
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().expect("client thread");
+    }
+    let seen = seen.lock().expect("results");
+    let failed: Vec<_> = seen.iter().filter(|(status, _)| *status != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {failed:?}",
+        failed.len(),
+        seen.len()
+    );
+    let versions: Vec<&Value> = seen.iter().map(|(_, v)| v).collect();
+    let first_two = versions
+        .iter()
+        .position(|v| **v == json!(2))
+        .expect("v2 answered");
+    let back_to_one = versions[first_two..].iter().any(|v| **v == json!(1));
+    assert!(back_to_one, "v1 answered after the rollback");
+    assert_eq!(
+        metric(&addr, "dag_serve_model_swaps_total{role=\"champion\"}"),
+        Some(3.0)
+    );
+}
+
+#[test]
+fn corrupted_model_blob_is_never_swapped_in() {
+    let project = project_with_models();
+    let models = project.path().join(".dag/models");
+    let v2: Value = serde_json::from_slice(
+        &std::fs::read(models.join("obesity/versions/2.json")).expect("read version 2"),
+    )
+    .expect("version JSON");
+    let blob = models
+        .join("blobs")
+        .join(v2["digest"].as_str().expect("digest"));
+    let mut bytes = std::fs::read(&blob).expect("read blob");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&blob, &bytes).expect("corrupt blob");
+    let server = serve(&project, &[], None);
+    let addr = server.addr.as_str();
+    let promote = project.dag(&["models", "promote", "obesity", "2"]);
+    assert!(promote.status.success(), "{promote:?}");
+    let failures = "dag_serve_model_swap_failures_total{role=\"champion\"}";
+    wait_for("the swap failure", || metric(addr, failures) == Some(1.0));
+    assert_eq!(served_version(addr), json!(1));
+    assert_eq!(get(addr, "/ready").status, 200);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        metric(addr, failures),
+        Some(1.0),
+        "counted once, not per poll"
+    );
+}
+
+#[test]
+fn challenger_takes_its_share_or_only_shadows() {
+    let project = project_with_models();
+    let all = serve(
+        &project,
+        &[
+            "--challenger-alias",
+            "challenger",
+            "--challenger-share",
+            "1",
+        ],
+        None,
+    );
+    assert_eq!(served_version(&all.addr), json!(2));
+    assert_eq!(
+        get(&all.addr, "/model").json()["challenger"]["model"]["version"],
+        2
+    );
+    drop(all);
+
+    let shadow = serve(
+        &project,
+        &["--challenger-alias", "challenger", "--shadow"],
+        None,
+    );
+    let addr = shadow.addr.as_str();
+    for _ in 0..3 {
+        assert_eq!(served_version(addr), json!(1));
+    }
+    assert_eq!(
+        metric(addr, "dag_serve_shadow_comparisons_total"),
+        Some(3.0)
+    );
+    let agreed = metric(addr, "dag_serve_shadow_agreements_total").expect("agreements");
+    let ratio = metric(addr, "dag_serve_challenger_agreement_ratio").expect("ratio");
+    assert!((ratio - agreed / 3.0).abs() < 1e-9);
+    assert_eq!(
+        metric(
+            addr,
+            "dag_serve_model_requests_total{role=\"challenger\",version=\"2\"}"
+        ),
+        Some(3.0)
+    );
+}
+
+#[test]
+fn predictions_are_logged_as_csv_with_the_raw_columns() {
+    let project = project_with_models();
+    let server = serve(&project, &["--log-sample", "0.5"], None);
+    for _ in 0..4 {
+        assert_eq!(post(&server.addr, "/predict", &record()).status, 200);
+    }
+    let log: PathBuf = project.path().join(".dag/predictions/current.csv");
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_for("two logged rows", || read().lines().count() == 3);
+    let text = read();
+    let raw = std::fs::read_to_string(repo_root().join("data/raw/ObesityDataSet.csv"))
+        .expect("read the data set");
+    let raw_header = raw.lines().next().expect("header");
+    let expected = raw_header.replace(",NObeyesdad", "") + ",predicted,model_version";
+    assert_eq!(text.lines().next(), Some(expected.as_str()));
+    let row = text.lines().nth(1).expect("a row");
+    assert!(
+        row.starts_with(
+            "Female,21,1.62,64,yes,no,2,3,Sometimes,no,2,no,0,1,no,Public_Transportation,"
+        ),
+        "{row}"
+    );
+    assert!(row.ends_with(",1"), "{row}");
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let project = project_with_models();
+    let mut server = serve(&project, &[], None);
+    assert_eq!(get(&server.addr, "/health").status, 200);
+    let pid = i32::try_from(server.child.id()).expect("pid fits");
+    // SAFETY: sending a signal to the child this test started.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let status = server.child.wait().expect("wait for dag serve");
+    assert_eq!(status.code(), Some(0));
+}
