@@ -85,7 +85,10 @@ fn run_dag(file: &str, work: &Path, overrides: &[(&str, Value)]) -> Vec<(String,
                 .as_object()
                 .map(|m| {
                     m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                        .map(|(k, v)| {
+                            let path = render(v, &params);
+                            (k.clone(), path.as_str().unwrap().to_string())
+                        })
                         .collect()
                 })
                 .unwrap_or_default()
