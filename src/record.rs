@@ -137,14 +137,4 @@ fn record_loop(
     first_error.map_or(Ok(()), Err)
 }
 
-/// An error and its sources, `: `-joined.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub use dag_operators::error_chain;

@@ -40,3 +40,16 @@ impl OperatorError {
         }
     }
 }
+
+/// Renders an error and every source under it as `outer: inner: root`, for
+/// the one line a failure becomes in a task record.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

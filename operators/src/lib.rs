@@ -24,7 +24,7 @@ mod shell;
 pub mod table;
 
 pub use context::{Context, LogSink, ProgressSink};
-pub use error::OperatorError;
+pub use error::{OperatorError, error_chain};
 pub use noop::Noop;
 pub use operator::{BoxFuture, Operator, Outcome, Problem, TaskSpec, run_blocking};
 pub use params::{parse_params, require_names};

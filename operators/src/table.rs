@@ -10,7 +10,6 @@
 //! This module deliberately does not clean, coerce against a schema or
 //! validate: that is `data.clean` and `data.validate`.
 
-use std::error::Error;
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 
@@ -94,18 +93,7 @@ impl From<TableError> for OperatorError {
     }
 }
 
-/// Renders an error and its sources as `outer: inner: innermost`, for the one
-/// line an operator error becomes.
-pub fn error_chain(error: &dyn Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
-}
+pub use crate::error::error_chain;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {

@@ -95,17 +95,7 @@ impl MlError {
     }
 }
 
-/// Renders an error and every source under it as `outer: inner: root`.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
-}
+pub use crate::error::error_chain as chain;
 
 impl From<MlError> for OperatorError {
     fn from(error: MlError) -> Self {
