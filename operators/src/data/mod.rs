@@ -20,8 +20,6 @@ mod split;
 mod synthesize;
 #[cfg(test)]
 pub(crate) mod testing;
-#[cfg(test)]
-mod throughput_tests;
 mod validate;
 
 pub use clean::Clean;
