@@ -29,10 +29,10 @@ const BATCH_ROUNDS: usize = 5;
 /// A plausible record, varied by `i` within the training ranges.
 fn record(i: usize) -> Value {
     json!({
-        "Gender": if i % 2 == 0 { "Female" } else { "Male" },
+        "Gender": if i.is_multiple_of(2) { "Female" } else { "Male" },
         "Age": 18 + (i % 30), "Height": 1.55 + (i % 30) as f64 * 0.01,
         "Weight": 50 + (i * 7) % 70,
-        "family_history_with_overweight": if i % 3 == 0 { "no" } else { "yes" },
+        "family_history_with_overweight": if i.is_multiple_of(3) { "no" } else { "yes" },
         "FAVC": "yes", "FCVC": 2, "NCP": 3, "CAEC": "Sometimes", "SMOKE": "no",
         "CH2O": 2, "SCC": "no", "FAF": (i % 3) as f64, "TUE": 1, "CALC": "Sometimes",
         "MTRANS": "Public_Transportation"

@@ -134,10 +134,10 @@ impl LogSink {
 
     /// Appends one line. Logging never fails the task: a write error is dropped.
     pub fn line(&self, message: impl fmt::Display) {
-        if let Some(file) = self.file() {
-            if let Ok(mut file) = file.lock() {
-                let _ = writeln!(file, "{message}");
-            }
+        if let Some(file) = self.file()
+            && let Ok(mut file) = file.lock()
+        {
+            let _ = writeln!(file, "{message}");
         }
     }
 

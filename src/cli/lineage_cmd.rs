@@ -72,24 +72,24 @@ fn resolve(
         })?;
         return Ok(Start::Model(link(&version)));
     }
-    if let Some((run_id, task_id)) = target.split_once(':') {
-        if store.run(run_id).map_err(internal)?.is_some() {
-            let record = store.task(run_id, task_id).map_err(internal)?.ok_or_else(|| {
+    if let Some((run_id, task_id)) = target.split_once(':')
+        && store.run(run_id).map_err(internal)?.is_some()
+    {
+        let record = store.task(run_id, task_id).map_err(internal)?.ok_or_else(|| {
                 Failure::invalid(format!(
                     "run `{run_id}` has no task `{task_id}`; `dag runs show {run_id}` lists its tasks"
                 ))
             })?;
-            return Ok(Start::Task(Box::new(record)));
-        }
+        return Ok(Start::Task(Box::new(record)));
     }
     let path = crate::plan::normalize(target);
-    if let Some(producer) = store.latest_producer_of_path(&path).map_err(internal)? {
-        if let Some(output) = producer.outputs.iter().find(|o| o.path == path) {
-            return Ok(Start::Artifact {
-                path: Some(path),
-                digest: output.digest.clone(),
-            });
-        }
+    if let Some(producer) = store.latest_producer_of_path(&path).map_err(internal)?
+        && let Some(output) = producer.outputs.iter().find(|o| o.path == path)
+    {
+        return Ok(Start::Artifact {
+            path: Some(path),
+            digest: output.digest.clone(),
+        });
     }
     let known = !store
         .producers_of_digest(target)

@@ -156,13 +156,13 @@ impl Walk<'_> {
         };
 
         let upstream = &self.plan.upstream[index];
-        if task.trigger_rule == TriggerRule::AllSuccess {
-            if let Some(&up) = upstream.iter().find(|&&up| predicted[up].skipped) {
-                return skip(vec![format!(
-                    "upstream `{}` will be skipped",
-                    self.plan.ids[up]
-                )]);
-            }
+        if task.trigger_rule == TriggerRule::AllSuccess
+            && let Some(&up) = upstream.iter().find(|&&up| predicted[up].skipped)
+        {
+            return skip(vec![format!(
+                "upstream `{}` will be skipped",
+                self.plan.ids[up]
+            )]);
         }
         let lookup = |task: &str, name: &str| -> Option<Value> {
             let previous = self.previous.get(task)?;
@@ -173,13 +173,13 @@ impl Walk<'_> {
             run: Some(&self.run_vars),
             outputs: Some(&lookup),
         };
-        if let Some(condition) = &task.when {
-            if !condition.evaluate(|reference| scope.resolve(reference).ok()) {
-                return skip(vec![format!(
-                    "`when: {}` is false with the latest upstream values",
-                    condition.text
-                )]);
-            }
+        if let Some(condition) = &task.when
+            && !condition.evaluate(|reference| scope.resolve(reference).ok())
+        {
+            return skip(vec![format!(
+                "`when: {}` is false with the latest upstream values",
+                condition.text
+            )]);
         }
         let Some(operator) = self.context.registry.get(&task.operator) else {
             return run(

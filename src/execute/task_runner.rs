@@ -95,22 +95,22 @@ pub async fn run_task(job: TaskJob) -> TaskResult {
             .map(|a| (a.name.clone(), a.digest.clone()))
             .collect();
         let key = fingerprint.key();
-        if !cache.force {
-            if let Some(previous) = reusable(cache, &key, &job.context.workdir).await {
-                result.terminal = Terminal::UpToDate;
-                result.outputs = previous.outputs.clone();
-                result.outcome = Some(Outcome {
-                    values: previous.values.clone(),
-                    metrics: previous.metrics.clone(),
-                    short_circuit: None,
-                    summary: previous.summary.clone(),
-                });
-                result.reused_from = Some(previous.run_id.clone());
-                result.cache_key = Some(key);
-                result.fingerprint = Some(fingerprint);
-                result.finished_at_ms = now_ms();
-                return result;
-            }
+        if !cache.force
+            && let Some(previous) = reusable(cache, &key, &job.context.workdir).await
+        {
+            result.terminal = Terminal::UpToDate;
+            result.outputs = previous.outputs.clone();
+            result.outcome = Some(Outcome {
+                values: previous.values.clone(),
+                metrics: previous.metrics.clone(),
+                short_circuit: None,
+                summary: previous.summary.clone(),
+            });
+            result.reused_from = Some(previous.run_id.clone());
+            result.cache_key = Some(key);
+            result.fingerprint = Some(fingerprint);
+            result.finished_at_ms = now_ms();
+            return result;
         }
         result.cache_key = Some(key);
         result.fingerprint = Some(fingerprint);

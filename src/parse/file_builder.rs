@@ -103,10 +103,10 @@ pub fn build_file(
         return spec;
     };
     spec.name = fields.string("name", diagnostics);
-    if let (Some(name), Some(node)) = (&spec.name, fields.node("name")) {
-        if !is_identifier(name) {
-            diagnostics.push(invalid_name(source, node.span, "DAG name", name));
-        }
+    if let (Some(name), Some(node)) = (&spec.name, fields.node("name"))
+        && !is_identifier(name)
+    {
+        diagnostics.push(invalid_name(source, node.span, "DAG name", name));
     }
     spec.description = fields.string("description", diagnostics);
     spec.max_parallel = fields

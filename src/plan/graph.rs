@@ -127,13 +127,13 @@ pub fn build_plan(dag: &Dag, params: &BTreeMap<String, Value>) -> Result<Plan, V
             }
         }
         for (name, path) in &inputs[downstream] {
-            if let Some(&upstream) = producers.get(path.as_str()) {
-                if upstream != downstream {
-                    edges
-                        .entry((upstream, downstream))
-                        .or_default()
-                        .insert(EdgeKind::Artifact(name.clone()));
-                }
+            if let Some(&upstream) = producers.get(path.as_str())
+                && upstream != downstream
+            {
+                edges
+                    .entry((upstream, downstream))
+                    .or_default()
+                    .insert(EdgeKind::Artifact(name.clone()));
             }
         }
         let mut referenced = Vec::new();

@@ -196,10 +196,10 @@ impl LogFiles {
             while let Ok(entry) = receiver.try_recv() {
                 self.write_logged(&entry);
             }
-            if let Some(open) = &mut self.open {
-                if let Err(error) = open.out.flush() {
-                    tracing::warn!("cannot write the prediction log: {error}");
-                }
+            if let Some(open) = &mut self.open
+                && let Err(error) = open.out.flush()
+            {
+                tracing::warn!("cannot write the prediction log: {error}");
             }
         }
     }

@@ -88,13 +88,13 @@ fn check_params(params: &Params) -> Vec<Problem> {
     }
     for (name, rule) in &params.numeric {
         let at = format!("params.numeric.{name}");
-        if let (Some(min), Some(max)) = (rule.min, rule.max) {
-            if min > max {
-                problems.push(Problem::new(
-                    &at,
-                    format!("`min` {min} is greater than `max` {max}"),
-                ));
-            }
+        if let (Some(min), Some(max)) = (rule.min, rule.max)
+            && min > max
+        {
+            problems.push(Problem::new(
+                &at,
+                format!("`min` {min} is greater than `max` {max}"),
+            ));
         }
         if params.columns.get(name) == Some(&ColumnKind::Category) {
             problems.push(Problem::new(

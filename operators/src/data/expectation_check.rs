@@ -21,15 +21,10 @@ impl Expectation {
     /// lacks is a failed finding, not an error.
     pub fn evaluate(&self, frame: &DataFrame, file: &Path) -> Result<Finding, OperatorError> {
         let named = self.column_name();
-        if let Some(name) = named {
-            if frame.column(name).is_err() {
-                return Ok(self.finding(
-                    false,
-                    0,
-                    json!(null),
-                    format!("column `{name}` is missing"),
-                ));
-            }
+        if let Some(name) = named
+            && frame.column(name).is_err()
+        {
+            return Ok(self.finding(false, 0, json!(null), format!("column `{name}` is missing")));
         }
         let rows = frame.height() as u64;
         Ok(match self {

@@ -169,11 +169,11 @@ fn synthesize(ctx: &Context) -> Result<Outcome, OperatorError> {
         };
         batch.with_column(replaced).map_err(failed)?;
     }
-    if params.drop_target {
-        if let Some(target) = &params.target {
-            crate::data::column::column(&batch, target, input)?;
-            batch = batch.drop(target).map_err(failed)?;
-        }
+    if params.drop_target
+        && let Some(target) = &params.target
+    {
+        crate::data::column::column(&batch, target, input)?;
+        batch = batch.drop(target).map_err(failed)?;
     }
     write_table(&mut batch, ctx.output("data")?)?;
     let summary = format!(

@@ -171,13 +171,13 @@ impl Operator for Evaluate {
         if let Err(problem) = parse_params::<Params>(spec.params) {
             problems.push(problem);
         }
-        if let Some(path) = spec.outputs.get("confusion") {
-            if !path.to_ascii_lowercase().ends_with(".png") {
-                problems.push(Problem::new(
-                    "outputs.confusion",
-                    format!("`{path}` must be a `.png` file"),
-                ));
-            }
+        if let Some(path) = spec.outputs.get("confusion")
+            && !path.to_ascii_lowercase().ends_with(".png")
+        {
+            problems.push(Problem::new(
+                "outputs.confusion",
+                format!("`{path}` must be a `.png` file"),
+            ));
         }
         problems
     }

@@ -259,7 +259,7 @@ impl DecisionTree {
     pub fn validate(&self, n_features: usize, n_classes: usize) -> Result<(), String> {
         if self.n_classes != n_classes
             || self.nodes.is_empty()
-            || self.leaves.len() % n_classes.max(1) != 0
+            || !self.leaves.len().is_multiple_of(n_classes.max(1))
         {
             return Err("tree shape does not match the model's classes".into());
         }

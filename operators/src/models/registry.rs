@@ -257,10 +257,10 @@ impl ModelRegistry {
         let mut aliases = self.aliases(name)?;
         let state = aliases.entry(alias.to_string()).or_default();
         let from = (state.current != 0).then_some(state.current);
-        if let Some(from) = from {
-            if from != version {
-                state.history.push(from);
-            }
+        if let Some(from) = from
+            && from != version
+        {
+            state.history.push(from);
         }
         state.current = version;
         write_json(&self.model_dir(name).join("aliases.json"), &aliases)?;
