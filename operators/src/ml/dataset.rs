@@ -41,35 +41,10 @@ pub struct Table {
 }
 
 impl Table {
-    /// Reads `path` as Parquet when it ends in `.parquet`, CSV otherwise.
+    /// Reads `path` with the data stage's reader ([`crate::table::read_table`]):
+    /// Parquet or CSV by extension, with the same typing and the same errors.
     pub fn read(path: &Path) -> Result<Self, MlError> {
-        let read_error = |source| MlError::Read {
-            path: path.to_path_buf(),
-            source,
-        };
-        let is_parquet = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-        let frame = if is_parquet {
-            let file = std::fs::File::open(path).map_err(|e| MlError::io("open", path, e))?;
-            ParquetReader::new(file).finish().map_err(read_error)?
-        } else {
-            if std::fs::metadata(path)
-                .map_err(|e| MlError::io("open", path, e))?
-                .len()
-                == 0
-            {
-                return Err(MlError::Empty {
-                    path: path.to_path_buf(),
-                });
-            }
-            CsvReadOptions::default()
-                .with_has_header(true)
-                .with_infer_schema_length(None)
-                .try_into_reader_with_file_path(Some(path.to_path_buf()))
-                .and_then(|reader| reader.finish())
-                .map_err(read_error)?
-        };
+        let frame = crate::table::read_table(path)?;
         Self::from_frame(path, &frame)
     }
 
@@ -296,7 +271,11 @@ mod tests {
     fn empty_file_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let empty = write(dir.path(), "empty.csv", "");
-        assert!(matches!(Table::read(&empty), Err(MlError::Empty { .. })));
+        let message = Table::read(&empty).unwrap_err().to_string();
+        assert!(
+            message.contains("empty.csv") && message.contains("is empty"),
+            "{message}"
+        );
         let header_only = write(dir.path(), "header.csv", "Age,Height\n");
         assert!(Table::read(&header_only).is_err());
     }

@@ -9,6 +9,8 @@ use crate::OperatorError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MlError {
+    #[error(transparent)]
+    Table(#[from] crate::table::TableError),
     #[error("cannot read table `{path}`")]
     Read {
         path: PathBuf,
