@@ -17,7 +17,7 @@ use polars::prelude::*;
 
 use crate::OperatorError;
 
-mod atomic;
+pub(crate) mod atomic;
 mod typing;
 
 use atomic::write_atomically;

@@ -5,22 +5,19 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::ml::MlError;
+use crate::table::TableError;
+use crate::table::atomic::write_atomically;
 
-/// Writes `bytes` to `path` atomically. The parent directory must exist.
+/// Writes `bytes` to `path` atomically (see [`write_atomically`]). The parent
+/// directory must exist.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), MlError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| MlError::io("create a temp file in", dir, e))?;
-    temp.write_all(bytes)
-        .map_err(|e| MlError::io("write", path, e))?;
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| MlError::io("sync", path, e))?;
-    temp.persist(path)
-        .map_err(|e| MlError::io("replace", path, e.error))?;
+    write_atomically(path, |file| {
+        file.write_all(bytes).map_err(|source| TableError::Io {
+            action: "write",
+            path: path.to_path_buf(),
+            source,
+        })
+    })?;
     Ok(())
 }
 

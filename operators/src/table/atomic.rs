@@ -13,7 +13,7 @@ use super::TableError;
 
 /// Runs `write` on a temporary file next to `path`, then renames it into
 /// place; on failure the temporary file is removed and `path` is untouched.
-pub(super) fn write_atomically(
+pub(crate) fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut File) -> Result<(), TableError>,
 ) -> Result<(), TableError> {
