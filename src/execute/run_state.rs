@@ -145,7 +145,7 @@ impl RunState<'_> {
 
     /// The job for a ready task, or how it settles without running.
     pub(super) fn render(&self, index: usize) -> Result<Box<TaskJob>, (TaskStatus, String)> {
-        let task = self.task(index).clone();
+        let task = self.task(index);
         let lookup = self.output_lookup();
         let scope = Scope {
             params: &self.params,
