@@ -74,7 +74,7 @@ fn run_once(
 }
 
 fn main() {
-    let registry = Arc::new(Registry::builtin());
+    let registry = Arc::new(dag::ops::registry());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -31,7 +31,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let registry = Arc::new(Registry::builtin());
+    let registry = Arc::new(dag::ops::registry());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -22,9 +22,12 @@
 //! (`dag_state`) is reached only through `record` (writes) and read APIs.
 
 pub mod cli;
+pub mod client;
+pub mod daemon;
 pub mod execute;
 pub mod lineage;
 pub mod model;
+pub mod ops;
 pub mod parse;
 pub mod plan;
 pub mod record;

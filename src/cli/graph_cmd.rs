@@ -1,7 +1,5 @@
 //! `dag plan` and `dag graph`.
 
-use dag_operators::Registry;
-
 use super::args::{Global, GraphArgs, GraphFormat, PlanArgs};
 use super::workspace::{load, parse_param_overrides};
 use super::{CliResult, Exit, Failure};
@@ -12,7 +10,7 @@ fn planned(
     dag: &str,
     params: &[String],
 ) -> Result<(std::sync::Arc<crate::model::Dag>, Plan), Failure> {
-    let registry = Registry::builtin();
+    let registry = crate::ops::registry();
     let dag = load(global, dag, &registry)?;
     let mut values = dag.params.clone();
     for (key, value) in parse_param_overrides(params)? {

@@ -3,7 +3,6 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use dag_operators::Registry;
 use dag_state::{RunStatus, Trigger};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -32,7 +31,7 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
             },
         );
     }
-    let registry = Arc::new(Registry::builtin());
+    let registry = Arc::new(crate::ops::registry());
     let dag = load(global, &args.dag, &registry)?;
     let mut params = parse_param_overrides(&args.params)?;
     let store = open_store(global)?;

@@ -2,15 +2,13 @@
 
 use std::path::PathBuf;
 
-use dag_operators::Registry;
-
 use super::args::{Global, ValidateArgs};
 use super::workspace::{dag_files, looks_like_dag, print_diagnostics};
 use super::{CliResult, Exit, Failure};
 use crate::parse::load_dag_file;
 
 pub fn validate(global: &Global, args: &ValidateArgs) -> CliResult {
-    let registry = Registry::builtin();
+    let registry = crate::ops::registry();
     let roots = if args.paths.is_empty() {
         vec![global.dags.clone()]
     } else {
@@ -63,7 +61,7 @@ pub fn validate(global: &Global, args: &ValidateArgs) -> CliResult {
 }
 
 pub fn list(global: &Global, json: bool) -> CliResult {
-    let registry = Registry::builtin();
+    let registry = crate::ops::registry();
     let mut rows = Vec::new();
     for file in dag_files(&global.dags)
         .into_iter()
@@ -118,7 +116,7 @@ pub fn list(global: &Global, json: bool) -> CliResult {
 }
 
 pub fn operators(json: bool) -> CliResult {
-    let registry = Registry::builtin();
+    let registry = crate::ops::registry();
     if json {
         let rows: Vec<_> = registry
             .iter()

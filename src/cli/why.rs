@@ -1,8 +1,6 @@
 //! `dag plan --why` and `dag run --dry-run`: print what a run would do and
 //! why. The prediction itself lives in [`crate::execute::explain_run`].
 
-use dag_operators::Registry;
-
 use super::args::Global;
 use super::workspace::{load, open_store, parse_param_overrides};
 use super::{CliResult, Exit, Failure};
@@ -20,7 +18,7 @@ pub struct WhyArgs<'a> {
 }
 
 pub fn why(global: &Global, args: &WhyArgs<'_>) -> CliResult {
-    let registry = Registry::builtin();
+    let registry = crate::ops::registry();
     let dag = load(global, args.dag, &registry)?;
     let params = parse_param_overrides(args.params)?;
     let store = open_store(global)?;

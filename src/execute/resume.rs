@@ -70,7 +70,7 @@ mod tests {
     use super::*;
 
     fn plan_of(text: &str) -> Plan {
-        let registry = dag_operators::Registry::builtin();
+        let registry = crate::ops::registry();
         let mut read = |_: &std::path::Path| Ok(text.to_string());
         let dag = crate::parse::load_dag(std::path::Path::new("d.yaml"), &mut read, &registry);
         let dag = dag.unwrap_or_else(|diagnostics| panic!("{diagnostics:?}"));

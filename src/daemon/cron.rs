@@ -1,0 +1,1 @@
+//! Cron triggers: `schedule:` → [`super::Fire`]s.

@@ -1,0 +1,1 @@
+//! File-watch triggers: `watch:` globs → [`super::Fire`]s.
