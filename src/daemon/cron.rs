@@ -5,7 +5,7 @@
 //! sends it. It decides when, never whether: `max_active_runs` and
 //! `overlap:` belong to the dispatcher on the other end of the channel.
 //!
-//! When a schedule fires is the pure arithmetic in [`calendar`]:
+//! When a schedule fires is the pure arithmetic in `calendar`:
 //!
 //! - The cron line is read in the schedule's `timezone:` (UTC when none).
 //! - A wall time skipped by a spring-forward change fires once, at the first
