@@ -15,6 +15,7 @@ mod trigger_rule;
 pub use condition::{Comparison, Condition, Operand};
 pub use dag::Dag;
 pub use duration::parse_duration;
+pub use schedule::parse_timezone;
 pub use schedule::{Catchup, Overlap, Schedule, normalize_cron};
 pub use task::{Retry, Task, TaskOrigin};
 pub use template::{Reference, Segment, Template, TemplateError};

@@ -7,6 +7,8 @@
 
 use std::str::FromStr;
 
+use chrono_tz::Tz;
+
 /// What to do about fires missed while the daemon was down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -47,6 +49,37 @@ impl Schedule {
     pub fn cron_schedule(&self) -> Result<cron::Schedule, cron::error::Error> {
         cron::Schedule::from_str(&self.cron)
     }
+
+    /// The timezone the cron line is read in: UTC when none is given. The
+    /// name was checked at parse time ([`parse_timezone`]), so the UTC
+    /// fallback only covers a `Schedule` built by hand with a bad name.
+    pub fn tz(&self) -> Tz {
+        self.timezone
+            .as_deref()
+            .and_then(parse_timezone)
+            .unwrap_or(Tz::UTC)
+    }
+
+    /// Whether the schedule repeats within the hour or every hour: its
+    /// seconds, minute or hour field begins with `*` (`@hourly` counts).
+    /// Such schedules follow the wall clock through daylight-saving changes,
+    /// while fixed-time schedules get each wall-clock time once; the rule is
+    /// Vixie cron's (it looks at the minute and hour fields).
+    pub fn follows_clock(&self) -> bool {
+        let cron = self.cron.trim();
+        if cron.starts_with('@') {
+            return cron == "@hourly";
+        }
+        cron.split_whitespace()
+            .take(3)
+            .any(|field| field.starts_with('*'))
+    }
+}
+
+/// An IANA timezone name (`Europe/Paris`, `America/New_York`, `UTC`), or
+/// `None` when the tz database has no such zone. Names are case-sensitive.
+pub fn parse_timezone(name: &str) -> Option<Tz> {
+    name.parse().ok()
 }
 
 /// Converts a 5-field crontab line (or a 6/7-field line, or `@daily`-style
@@ -173,6 +206,51 @@ mod tests {
             normalize_cron("0 3 * * MON-FRI"),
             Ok("0 0 3 * * MON-FRI".to_string())
         );
+    }
+
+    fn schedule(expression: &str, timezone: Option<&str>) -> Schedule {
+        Schedule {
+            expression: expression.to_string(),
+            cron: normalize_cron(expression).unwrap_or_default(),
+            timezone: timezone.map(str::to_string),
+            catchup: Catchup::None,
+            max_active_runs: 1,
+            overlap: Overlap::Skip,
+        }
+    }
+
+    #[test]
+    fn hourly_and_finer_schedules_follow_the_clock() {
+        for expression in [
+            "0 * * * *",
+            "*/15 * * * *",
+            "@hourly",
+            "*/10 0 3 * * *",
+            "0 */2 * * *",
+        ] {
+            assert!(schedule(expression, None).follows_clock(), "{expression}");
+        }
+        for expression in [
+            "30 2 * * *",
+            "0,30 1,2 * * 1-5",
+            "@daily",
+            "@weekly",
+            "0 30 2 * * *",
+        ] {
+            assert!(!schedule(expression, None).follows_clock(), "{expression}");
+        }
+    }
+
+    #[test]
+    fn timezones_are_iana_names_and_default_to_utc() {
+        assert_eq!(schedule("@daily", None).tz(), Tz::UTC);
+        assert_eq!(
+            schedule("@daily", Some("America/New_York")).tz(),
+            Tz::America__New_York
+        );
+        assert_eq!(parse_timezone("Europe/Paris"), Some(Tz::Europe__Paris));
+        assert_eq!(parse_timezone("Mars/Olympus_Mons"), None);
+        assert_eq!(parse_timezone("america/new_york"), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::fields::{Fields, is_identifier, string_list, wrong_type};
 use super::node::{Node, Value};
 use super::{Diagnostic, SourceFile, Span, did_you_mean};
+use crate::model::parse_timezone;
 use crate::model::{
     Catchup, Condition, Overlap, Retry, Schedule, Task, TaskOrigin, TriggerRule, normalize_cron,
 };
@@ -229,7 +230,7 @@ fn read_schedule(
         overlap: Overlap::default(),
     };
     if let Some(fields) = fields {
-        schedule.timezone = fields.string("timezone", diagnostics);
+        schedule.timezone = read_timezone(source, &fields, diagnostics);
         if let Some(n) = fields.unsigned("max_active_runs", diagnostics) {
             schedule.max_active_runs = n.max(1) as u32;
         }
@@ -261,6 +262,34 @@ fn read_schedule(
         }
     }
     Some(schedule)
+}
+
+/// The `timezone:` of a schedule, checked against the tz database so an
+/// unknown zone is a load-time error rather than a daemon that quietly
+/// fires in UTC.
+fn read_timezone(
+    source: &Arc<SourceFile>,
+    fields: &Fields<'_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    let name = fields.string("timezone", diagnostics)?;
+    if parse_timezone(&name).is_some() {
+        return Some(name);
+    }
+    let span = fields.node("timezone").map(|node| node.span)?;
+    diagnostics.push(
+        Diagnostic::new(
+            "dag::unknown_timezone",
+            format!("unknown timezone `{name}`"),
+        )
+        .at(source, span)
+        .maybe_help(did_you_mean(
+            &name,
+            chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()),
+        ))
+        .help("write an IANA name such as `UTC`, `Europe/Paris` or `America/New_York`"),
+    );
+    None
 }
 
 fn read_includes(
