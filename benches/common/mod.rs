@@ -55,6 +55,7 @@ pub fn run_dag(
         },
         logical_date: None,
         cancel: CancellationToken::new(),
+        run_id: None,
         progress: None,
     };
     let started = Instant::now();

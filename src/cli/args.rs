@@ -65,6 +65,61 @@ pub enum Command {
     Schema,
     /// Serve predictions over HTTP from a registry alias, following its moves.
     Serve(ServeArgs),
+    /// Run the scheduler: cron schedules, file watches, and the API the CLI
+    /// goes through while it runs.
+    Daemon(DaemonArgs),
+    /// Ask the running daemon to start a run of a DAG, and return at once.
+    Trigger(TriggerArgs),
+    /// Cancel a running or queued run (through the daemon).
+    Cancel(CancelArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    #[command(subcommand)]
+    pub command: Option<DaemonCommand>,
+    /// Where the API listens. Other than loopback requires `DAG_API_TOKEN`.
+    #[arg(long, default_value = "127.0.0.1:7311")]
+    pub addr: std::net::SocketAddr,
+    /// On SIGTERM or Ctrl-C, let running tasks finish for this long before
+    /// cancelling them (e.g. `30s`, `2m`).
+    #[arg(long, default_value = "30s", value_parser = crate::model::parse_duration)]
+    pub grace: std::time::Duration,
+    /// How often the DAG directory is checked for edits.
+    #[arg(long, default_value = "1s", value_parser = crate::model::parse_duration)]
+    pub reload_every: std::time::Duration,
+    /// Quiet time after the last change to a watched file before its DAG runs.
+    #[arg(long, default_value = "200ms", value_parser = crate::model::parse_duration)]
+    pub debounce: std::time::Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DaemonCommand {
+    /// Whether a daemon runs for this state directory; its DAGs, schedules,
+    /// next fires, active and queued runs.
+    Status(JsonFlag),
+    /// Ask the running daemon to drain and exit (SIGTERM).
+    Stop,
+}
+
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    /// The name of a DAG the daemon has loaded.
+    pub dag: String,
+    /// Override a param: `--param key=value` (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Print the daemon's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    pub run_id: String,
+    /// Print the daemon's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

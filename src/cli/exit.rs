@@ -18,6 +18,20 @@ pub enum Exit {
     Interrupted = 130,
 }
 
+impl Exit {
+    /// The exit for a numeric code (from a daemon's answer); unknown codes
+    /// count as internal errors.
+    pub fn from_code(code: u8) -> Self {
+        match code {
+            0 => Self::Success,
+            1 => Self::TaskFailed,
+            2 => Self::Invalid,
+            130 => Self::Interrupted,
+            _ => Self::Internal,
+        }
+    }
+}
+
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> Self {
         ExitCode::from(exit as u8)

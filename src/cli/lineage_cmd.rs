@@ -5,6 +5,7 @@
 use dag_operators::models::{ModelRegistry, ModelVersion};
 
 use super::args::{Global, LineageArgs, LineageFormat};
+use super::console::{out, outln};
 use super::workspace::open_store;
 use super::{CliResult, Exit, Failure};
 use crate::execute::hash_file;
@@ -38,12 +39,12 @@ pub fn lineage(global: &Global, args: &LineageArgs) -> CliResult {
         args.format
     };
     match format {
-        LineageFormat::Json => println!(
+        LineageFormat::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&graph).unwrap_or_default()
         ),
-        LineageFormat::Text => print!("{}", graph.tree(direction)),
-        LineageFormat::Mermaid => print!("{}", graph.mermaid()),
+        LineageFormat::Text => out!("{}", graph.tree(direction)),
+        LineageFormat::Mermaid => out!("{}", graph.mermaid()),
     }
     Ok(Exit::Success)
 }

@@ -2,6 +2,8 @@
 //! result to a documented exit code. Each subcommand lives in its own file.
 
 mod args;
+pub(crate) mod console;
+mod daemon_cmd;
 mod exit;
 mod graph_cmd;
 mod lineage_cmd;
@@ -14,7 +16,7 @@ mod runs_diff;
 mod serve_cmd;
 mod validate_cmd;
 mod why;
-mod workspace;
+pub(crate) mod workspace;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -23,14 +25,17 @@ use clap::Parser;
 
 pub use args::{Cli, Command};
 pub use exit::{CliResult, Exit, Failure};
-pub use output::{RunJson, TaskJson, run_json};
+pub use output::{RunJson, RunListJson, TaskJson, run_json};
 
 /// Entry point of the `dag` binary.
 pub fn main() -> ExitCode {
     restore_sigpipe();
     let cli = Cli::parse();
     init_tracing(&cli.global);
-    let result = dispatch(cli);
+    let result = match through_daemon(&cli) {
+        Some(result) => result,
+        None => dispatch(cli),
+    };
     match result {
         Ok(exit) => exit.into(),
         Err(failure) => {
@@ -45,6 +50,28 @@ pub fn main() -> ExitCode {
             failure.exit.into()
         }
     }
+}
+
+/// Commands that need the state store go through a running daemon, which
+/// holds it; `None` runs the command here.
+fn through_daemon(cli: &Cli) -> Option<CliResult> {
+    let needs_store = match &cli.command {
+        Command::Run(_) | Command::Runs(_) | Command::Logs(_) | Command::Lineage(_) => true,
+        Command::Plan(args) => args.why,
+        _ => false,
+    };
+    if !needs_store {
+        return None;
+    }
+    let daemon = daemon_cmd::running(&cli.global)?;
+    tracing::debug!(addr = %daemon.addr, pid = daemon.pid, "going through the daemon");
+    Some(match &cli.command {
+        Command::Run(args) if !args.dry_run => daemon_cmd::remote_run(&daemon, args),
+        _ => {
+            let argv: Vec<String> = std::env::args().skip(1).collect();
+            daemon_cmd::remote_command(&daemon, &argv)
+        }
+    })
 }
 
 fn dispatch(cli: Cli) -> CliResult {
@@ -62,6 +89,69 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Operators(flag) => validate_cmd::operators(flag.json),
         Command::Schema => validate_cmd::schema(),
         Command::Serve(args) => serve_cmd::serve(global, &args),
+        Command::Daemon(args) => daemon_cmd::daemon(global, &args),
+        Command::Trigger(args) => daemon_cmd::trigger(global, &args),
+        Command::Cancel(args) => daemon_cmd::cancel(global, &args),
+    }
+}
+
+/// What a read-only command printed and how it ended, when a daemon runs
+/// it for a client.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct CommandOutput {
+    pub exit: u8,
+    pub stdout: String,
+    /// The error message, when it failed.
+    pub error: String,
+}
+
+/// Runs a client's read-only command line (`argv` without the program name)
+/// in the daemon, against the daemon's store and directories. Commands that
+/// change things or run for long (`run`, `daemon`, `serve`, ...) are refused:
+/// those have their own API calls.
+pub fn run_for_client(
+    argv: &[String],
+    state_dir: &std::path::Path,
+    dags: &std::path::Path,
+) -> CommandOutput {
+    let refuse = |error: String| CommandOutput {
+        exit: Exit::Invalid as u8,
+        stdout: String::new(),
+        error,
+    };
+    let cli =
+        match Cli::try_parse_from(std::iter::once("dag".to_string()).chain(argv.iter().cloned())) {
+            Ok(cli) => cli,
+            Err(error) => return refuse(error.to_string()),
+        };
+    let allowed = match &cli.command {
+        Command::Runs(_) | Command::Logs(_) | Command::Lineage(_) => true,
+        Command::Plan(args) => args.why,
+        Command::Run(args) => args.dry_run,
+        _ => false,
+    };
+    if !allowed {
+        return refuse(format!(
+            "`dag {}` is not run through the daemon's command endpoint",
+            argv.first().map_or("", String::as_str)
+        ));
+    }
+    let mut cli = cli;
+    cli.global.state_dir = state_dir.to_path_buf();
+    cli.global.dags = dags.to_path_buf();
+    let (result, stdout) = console::capture(|| dispatch(cli));
+    let stdout = String::from_utf8_lossy(&stdout).into_owned();
+    match result {
+        Ok(exit) => CommandOutput {
+            exit: exit as u8,
+            stdout,
+            error: String::new(),
+        },
+        Err(failure) => CommandOutput {
+            exit: failure.exit as u8,
+            stdout,
+            error: failure.message,
+        },
     }
 }
 

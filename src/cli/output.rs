@@ -1,12 +1,12 @@
 //! The `--json` shapes of runs: a public interface, documented in README.
 
 use dag_state::{RunRecord, RunStatus, Store, TaskRecord, TaskStatus};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::execute::rfc3339;
 
 /// `dag run --json` and `dag runs show <RUN_ID> --json`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RunJson {
     pub run_id: String,
     pub dag: String,
@@ -20,7 +20,7 @@ pub struct RunJson {
     pub tasks: Vec<TaskJson>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct TaskJson {
     pub id: String,
     pub operator: String,
@@ -30,10 +30,13 @@ pub struct TaskJson {
     pub reason: Option<String>,
     pub metrics: std::collections::BTreeMap<String, f64>,
     pub outputs: Vec<dag_state::ArtifactRecord>,
+    /// The operator's one-line summary, when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
 }
 
 /// One entry of `dag runs --json`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RunListJson {
     pub run_id: String,
     pub dag: String,
@@ -93,6 +96,7 @@ pub fn run_json(
                 reason: t.reason,
                 metrics: t.metrics,
                 outputs: t.outputs,
+                summary: t.summary,
             })
             .collect(),
     })

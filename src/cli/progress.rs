@@ -70,34 +70,19 @@ impl Progress {
     }
 
     fn task_line(&self, task: &dag_state::TaskRecord, finished: usize) -> String {
-        let (word, style) = match task.status {
-            TaskStatus::Succeeded => ("ok", "\x1b[32m"),
-            TaskStatus::UpToDate => ("fresh", "\x1b[36m"),
-            TaskStatus::Failed => ("FAILED", "\x1b[1;31m"),
-            TaskStatus::UpstreamFailed => ("upstream", "\x1b[33m"),
-            TaskStatus::Skipped => ("skipped", "\x1b[33m"),
-            TaskStatus::Cancelled | TaskStatus::Interrupted => ("cancelled", "\x1b[33m"),
-            TaskStatus::Pending | TaskStatus::Running => ("running", ""),
-        };
-        let (style, reset) = if self.color {
-            (style, "\x1b[0m")
-        } else {
-            ("", "")
-        };
-        let elapsed = task
-            .started_at_ms
-            .zip(task.finished_at_ms)
-            .map(|(s, f)| format_ms(f - s))
-            .unwrap_or_default();
-        let reason = task
-            .reason
-            .as_deref()
-            .map(|r| format!("  {r}"))
-            .unwrap_or_default();
-        let width = self.total.to_string().len();
-        format!(
-            "[{finished:>width$}/{}] {style}{word:<9}{reset} {:<24} {elapsed:>7}{reason}",
-            self.total, task.task_id
+        task_line(
+            &TaskLine {
+                id: &task.task_id,
+                status: task.status,
+                duration_ms: task
+                    .started_at_ms
+                    .zip(task.finished_at_ms)
+                    .map(|(s, f)| f - s),
+                reason: task.reason.as_deref(),
+            },
+            finished,
+            self.total,
+            self.color,
         )
     }
 
@@ -159,4 +144,33 @@ impl Progress {
 
 pub fn format_ms(ms: i64) -> String {
     crate::execute::humanize_ms(ms)
+}
+
+/// What one line of progress shows about a finished task.
+pub struct TaskLine<'a> {
+    pub id: &'a str,
+    pub status: TaskStatus,
+    pub duration_ms: Option<i64>,
+    pub reason: Option<&'a str>,
+}
+
+/// `[ 3/12] ok        task                      1.2s  reason`.
+pub fn task_line(task: &TaskLine<'_>, finished: usize, total: usize, color: bool) -> String {
+    let (word, style) = match task.status {
+        TaskStatus::Succeeded => ("ok", "\x1b[32m"),
+        TaskStatus::UpToDate => ("fresh", "\x1b[36m"),
+        TaskStatus::Failed => ("FAILED", "\x1b[1;31m"),
+        TaskStatus::UpstreamFailed => ("upstream", "\x1b[33m"),
+        TaskStatus::Skipped => ("skipped", "\x1b[33m"),
+        TaskStatus::Cancelled | TaskStatus::Interrupted => ("cancelled", "\x1b[33m"),
+        TaskStatus::Pending | TaskStatus::Running => ("running", ""),
+    };
+    let (style, reset) = if color { (style, "\x1b[0m") } else { ("", "") };
+    let elapsed = task.duration_ms.map(format_ms).unwrap_or_default();
+    let reason = task.reason.map(|r| format!("  {r}")).unwrap_or_default();
+    let width = total.to_string().len();
+    format!(
+        "[{finished:>width$}/{total}] {style}{word:<9}{reset} {:<24} {elapsed:>7}{reason}",
+        task.id
+    )
 }

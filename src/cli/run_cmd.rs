@@ -3,12 +3,12 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use dag_state::{RunStatus, Trigger};
+use dag_state::{RunStatus, TaskStatus, Trigger};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use super::args::{Global, RunArgs};
-use super::output::run_json;
+use super::output::{RunJson, run_json};
 use super::progress::{Mode, Progress, ProgressMap};
 use super::workspace::{load, open_store, parse_param_overrides};
 use super::{CliResult, Exit, Failure, color_enabled};
@@ -31,7 +31,10 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
             },
         );
     }
-    let registry = Arc::new(crate::ops::registry());
+    let deferred = Arc::new(crate::ops::Deferred::default());
+    let registry = Arc::new(crate::ops::registry_with(
+        Arc::clone(&deferred) as Arc<dyn crate::ops::Submit>
+    ));
     let dag = load(global, &args.dag, &registry)?;
     let mut params = parse_param_overrides(&args.params)?;
     let store = open_store(global)?;
@@ -43,6 +46,96 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
         }
         None => None,
     };
+    let trigger = match &resume {
+        Some(resume) => Trigger {
+            kind: "resume".into(),
+            detail: format!("dag run {} --resume {}", args.dag, resume.run_id),
+        },
+        None => Trigger {
+            kind: "cli".into(),
+            detail: format!("dag run {}", args.dag),
+        },
+    };
+    let shared = Shared {
+        global,
+        args,
+        registry: &registry,
+        store: &store,
+    };
+    let (mut exit, first) = run_one(&shared, dag, params, trigger, resume, &args.only)?;
+    let mut triggered = Vec::new();
+    // Runs started by `dag.trigger` tasks, in order, each after the last;
+    // bounded so that DAGs triggering each other cannot loop forever.
+    let mut chained = 0;
+    loop {
+        let fires = deferred.take();
+        if fires.is_empty() || exit == Exit::Interrupted {
+            break;
+        }
+        for fire in fires {
+            chained += 1;
+            if chained > MAX_CHAINED_RUNS {
+                return Err(Failure::invalid(format!(
+                    "more than {MAX_CHAINED_RUNS} runs triggered by `dag.trigger` tasks in one `dag run`; \
+                     do DAGs trigger each other in a loop?"
+                )));
+            }
+            let dag = load(global, &fire.dag, &registry)?;
+            if !args.json {
+                println!("\n{} triggered {}", fire.trigger.detail, dag.name);
+            }
+            let (next, json) = run_one(&shared, dag, fire.params, fire.trigger, None, &[])?;
+            if exit == Exit::Success {
+                exit = next;
+            }
+            triggered.push(json);
+        }
+    }
+    if args.json {
+        // One JSON document: the run asked for, with the runs its
+        // `dag.trigger` tasks started under `triggered`.
+        let mut value = serde_json::to_value(&first).unwrap_or_default();
+        if !triggered.is_empty()
+            && let Some(map) = value.as_object_mut()
+        {
+            map.insert(
+                "triggered".into(),
+                serde_json::to_value(&triggered).unwrap_or_default(),
+            );
+        }
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+    }
+    Ok(exit)
+}
+
+/// Most runs one `dag run` starts through `dag.trigger` tasks.
+const MAX_CHAINED_RUNS: usize = 16;
+
+struct Shared<'a> {
+    global: &'a Global,
+    args: &'a RunArgs,
+    registry: &'a Arc<dag_operators::Registry>,
+    store: &'a Arc<dag_state::Store>,
+}
+
+fn run_one(
+    shared: &Shared<'_>,
+    dag: Arc<crate::model::Dag>,
+    params: std::collections::BTreeMap<String, serde_json::Value>,
+    trigger: Trigger,
+    resume: Option<Resume>,
+    only: &[String],
+) -> Result<(Exit, RunJson), Failure> {
+    let Shared {
+        global,
+        args,
+        registry,
+        store,
+    } = *shared;
+    let registry = Arc::clone(registry);
     let workdir = std::env::current_dir()
         .map_err(|e| Failure::internal(format!("cannot read the current directory: {e}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -51,10 +144,10 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
         .map_err(|e| Failure::internal(format!("cannot start the runtime: {e}")))?;
 
     let (observer, batches) = tokio::sync::mpsc::unbounded_channel();
-    let recorder = Recorder::spawn(Arc::clone(&store), Some(observer));
+    let recorder = Recorder::spawn(Arc::clone(store), Some(observer));
     let engine = Engine {
         registry,
-        store: Arc::clone(&store),
+        store: Arc::clone(store),
         recorder: recorder.handle(),
         workdir,
         state_dir: global.state_dir.clone(),
@@ -69,10 +162,10 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
     let reports: ProgressMap = Arc::default();
     let progress = Progress {
         mode,
-        total: if args.only.is_empty() {
+        total: if only.is_empty() {
             dag.tasks.len()
         } else {
-            args.only.len()
+            only.len()
         },
         color: color_enabled(&std::io::stdout()) && !args.json,
         to_stderr: args.json,
@@ -82,22 +175,14 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
     let request = RunRequest {
         dag: Arc::clone(&dag),
         params,
-        only: args.only.clone(),
+        only: only.to_vec(),
         max_parallel: args.max_parallel,
         force: args.force,
         force_tasks: args.force_tasks.clone(),
-        trigger: match &resume {
-            Some(resume) => Trigger {
-                kind: "resume".into(),
-                detail: format!("dag run {} --resume {}", args.dag, resume.run_id),
-            },
-            None => Trigger {
-                kind: "cli".into(),
-                detail: format!("dag run {}", args.dag),
-            },
-        },
+        trigger,
         logical_date: None,
         cancel: cancel.clone(),
+        run_id: None,
         progress: Some(Arc::new(move |task: &str, done, total, what: &str| {
             if let Ok(mut map) = reports.lock() {
                 map.insert(task.to_string(), (done, total, what.to_string()));
@@ -146,52 +231,62 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
         .ok_or_else(|| Failure::internal(format!("run `{}` was not recorded", outcome.run_id)))?;
     let order: Vec<String> = dag.tasks.keys().cloned().collect();
     let json =
-        run_json(&store, &run, Some(&order)).map_err(|e| Failure::internal(error_chain(&e)))?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json).unwrap_or_default()
-        );
-    } else {
-        let counts = json.tasks.iter().fold(
-            std::collections::BTreeMap::<String, usize>::new(),
-            |mut m, t| {
-                *m.entry(
-                    serde_json::to_value(t.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default(),
-                )
-                .or_default() += 1;
-                m
-            },
-        );
-        let counts: Vec<String> = counts
-            .iter()
-            .map(|(status, n)| format!("{n} {status}"))
-            .collect();
-        let status = serde_json::to_value(run.status)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
-        println!(
-            "\nrun {} {status} in {} ({})",
-            run.run_id,
-            humanize_ms(json.duration_ms.unwrap_or(0)),
-            counts.join(", ")
-        );
-        for (task, summary) in &outcome.summaries {
-            println!("  {task}: {summary}");
-        }
-        if run.status != RunStatus::Succeeded {
-            println!("details: dag runs show {}", run.run_id);
+        run_json(store, &run, Some(&order)).map_err(|e| Failure::internal(error_chain(&e)))?;
+    if !args.json {
+        print_result(&json, false);
+    }
+    Ok((exit_for(json.status), json))
+}
+
+/// The end of `dag run`: the run as JSON, or a summary line, the summaries
+/// of the tasks that ran, and where to look when it did not succeed. The
+/// same for a run in the foreground and one followed through the daemon.
+pub fn print_result(json: &RunJson, as_json: bool) {
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(json).unwrap_or_default());
+        return;
+    }
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for task in &json.tasks {
+        *counts.entry(label(&task.status)).or_default() += 1;
+    }
+    let counts: Vec<String> = counts
+        .iter()
+        .map(|(status, n)| format!("{n} {status}"))
+        .collect();
+    println!(
+        "\nrun {} {} in {} ({})",
+        json.run_id,
+        label(&json.status),
+        humanize_ms(json.duration_ms.unwrap_or(0)),
+        counts.join(", ")
+    );
+    for task in &json.tasks {
+        if task.status == TaskStatus::Succeeded
+            && let Some(summary) = &task.summary
+        {
+            println!("  {}: {summary}", task.id);
         }
     }
-    Ok(match run.status {
+    if json.status != RunStatus::Succeeded {
+        println!("details: dag runs show {}", json.run_id);
+    }
+}
+
+pub fn exit_for(status: RunStatus) -> Exit {
+    match status {
         RunStatus::Succeeded => Exit::Success,
         RunStatus::Interrupted | RunStatus::Cancelled => Exit::Interrupted,
         _ => Exit::TaskFailed,
-    })
+    }
+}
+
+/// The snake_case name a status serializes to.
+fn label(status: &impl serde::Serialize) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 /// The earlier run to resume and its params, or why it cannot be resumed:

@@ -1,6 +1,7 @@
 //! `dag runs`, `dag runs show`, `dag logs`.
 
 use super::args::{Global, LogsArgs, RunsArgs, RunsCommand, ShowArgs};
+use super::console::{out, outln};
 use super::output::{RunListJson, run_json};
 use super::workspace::open_store;
 use super::{CliResult, Exit, Failure};
@@ -20,14 +21,14 @@ pub fn runs(global: &Global, args: &RunsArgs) -> CliResult {
         .map_err(|e| Failure::internal(error_chain(&e)))?;
     if args.json {
         let rows: Vec<RunListJson> = runs.iter().map(RunListJson::from).collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         );
         return Ok(Exit::Success);
     }
     if runs.is_empty() {
-        println!("no runs yet");
+        outln!("no runs yet");
     }
     for run in &runs {
         let row = RunListJson::from(run);
@@ -39,9 +40,14 @@ pub fn runs(global: &Global, args: &RunsArgs) -> CliResult {
             .finished_at_ms
             .map(|f| humanize_ms(f - run.started_at_ms))
             .unwrap_or_else(|| "-".into());
-        println!(
+        outln!(
             "{}  {:<22} {:<12} {:>8}  {}  ({})",
-            row.run_id, row.dag, status, duration, row.started_at, row.trigger
+            row.run_id,
+            row.dag,
+            status,
+            duration,
+            row.started_at,
+            row.trigger
         );
     }
     Ok(Exit::Success)
@@ -57,20 +63,20 @@ fn show(global: &Global, args: &ShowArgs) -> CliResult {
         })?;
     let json = run_json(&store, &run, None).map_err(|e| Failure::internal(error_chain(&e)))?;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json).unwrap_or_default()
         );
         return Ok(Exit::Success);
     }
     let status = |v: &dyn erased::AsStatus| v.word();
-    println!("run       {}", json.run_id);
-    println!("dag       {}", json.dag);
-    println!("status    {}", status(&json.status));
-    println!("trigger   {} ({})", json.trigger.kind, json.trigger.detail);
-    println!("started   {}", json.started_at);
+    outln!("run       {}", json.run_id);
+    outln!("dag       {}", json.dag);
+    outln!("status    {}", status(&json.status));
+    outln!("trigger   {} ({})", json.trigger.kind, json.trigger.detail);
+    outln!("started   {}", json.started_at);
     if let Some(finished) = &json.finished_at {
-        println!(
+        outln!(
             "finished  {finished} ({})",
             humanize_ms(json.duration_ms.unwrap_or(0))
         );
@@ -81,9 +87,9 @@ fn show(global: &Global, args: &ShowArgs) -> CliResult {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        println!("params    {}", params.join(" "));
+        outln!("params    {}", params.join(" "));
     }
-    println!("tasks");
+    outln!("tasks");
     for task in &json.tasks {
         let duration = task.duration_ms.map(humanize_ms).unwrap_or_default();
         let metrics: Vec<String> = task
@@ -101,7 +107,7 @@ fn show(global: &Global, args: &ShowArgs) -> CliResult {
             .as_deref()
             .map(|r| format!("  {r}"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "  {:<24} {:<16} {:>7} x{}{metrics}{reason}",
             task.id,
             status(&task.status),
@@ -153,7 +159,7 @@ pub fn logs(global: &Global, args: &LogsArgs) -> CliResult {
         return Ok(Exit::Success);
     };
     match std::fs::read_to_string(path) {
-        Ok(text) => print!("{text}"),
+        Ok(text) => out!("{text}"),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             eprintln!("(attempt {} wrote no output)", attempt.attempt);
         }

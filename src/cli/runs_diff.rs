@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::args::{DiffArgs, Global};
+use super::console::{out, outln};
 use super::workspace::open_store;
 use super::{CliResult, Exit, Failure};
 use crate::record::error_chain;
@@ -53,12 +54,12 @@ pub fn diff(global: &Global, args: &DiffArgs) -> CliResult {
     let store = open_store(global)?;
     let result = run_diff(&store, &args.run_a, &args.run_b)?;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&result).unwrap_or_default()
         );
     } else {
-        print!("{}", render(&result));
+        out!("{}", render(&result));
     }
     Ok(Exit::Success)
 }

@@ -2,6 +2,7 @@
 //! why. The prediction itself lives in [`crate::execute::explain_run`].
 
 use super::args::Global;
+use super::console::{out, outln};
 use super::workspace::{load, open_store, parse_param_overrides};
 use super::{CliResult, Exit, Failure};
 use crate::execute::{ExplainContext, ExplainRequest, Explanation, Verdict, explain_run};
@@ -39,12 +40,12 @@ pub fn why(global: &Global, args: &WhyArgs<'_>) -> CliResult {
     let explanation =
         explain_run(&context, &request).map_err(|e| Failure::invalid(error_chain(&e)))?;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&explanation).unwrap_or_default()
         );
     } else {
-        print!("{}", render(&explanation));
+        out!("{}", render(&explanation));
     }
     Ok(Exit::Success)
 }

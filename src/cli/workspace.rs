@@ -92,8 +92,20 @@ pub fn print_diagnostics(diagnostics: &[Diagnostic]) {
     eprintln!("{count} problem{} found", if count == 1 { "" } else { "s" });
 }
 
+/// The store of the daemon this process is, if it is one: commands the
+/// daemon runs for clients read it instead of opening the database (which
+/// the daemon holds).
+static DAEMON_STORE: std::sync::OnceLock<Arc<Store>> = std::sync::OnceLock::new();
+
+pub fn share_daemon_store(store: Arc<Store>) {
+    let _ = DAEMON_STORE.set(store);
+}
+
 /// Opens the store, reporting runs a dead process left behind.
 pub fn open_store(global: &Global) -> Result<Arc<Store>, Failure> {
+    if let Some(store) = DAEMON_STORE.get() {
+        return Ok(Arc::clone(store));
+    }
     let dir = global.state_dir.join("db");
     let (store, report) = Store::open(&dir).map_err(|error| match error {
         dag_state::StateError::Locked { .. } => Failure::internal(format!(

@@ -14,8 +14,14 @@
 //! - [`watch`]: `watch:` globs → fires, debounced and confirmed by content
 //!   hash.
 
+pub mod api;
 pub mod clock;
 pub mod cron;
+pub mod dags;
+pub mod dispatch;
+pub mod info;
+pub mod metrics;
+pub mod server;
 pub mod watch;
 
 use std::collections::BTreeMap;

@@ -49,6 +49,9 @@ pub struct RunRequest {
     pub force_tasks: Vec<String>,
     /// Called as operators report progress.
     pub progress: Option<ProgressReport>,
+    /// Use this run id instead of a new one (the daemon hands ids out when
+    /// it accepts a request, before the run starts).
+    pub run_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]

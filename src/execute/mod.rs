@@ -24,5 +24,5 @@ pub use explain::{
 };
 pub use fingerprint::Fingerprint;
 pub use resume::Resume;
-pub use run_loop::{DEFAULT_MAX_PARALLEL, execute_resumed, execute_run};
+pub use run_loop::{DEFAULT_MAX_PARALLEL, execute_resumed, execute_run, validate_request};
 pub use task_runner::{humanize, humanize_ms};

@@ -52,7 +52,7 @@ async fn execute(
         )
     })?;
     let selected = select(&plan, &request.only)?;
-    let run_id = new_run_id();
+    let run_id = request.run_id.clone().unwrap_or_else(new_run_id);
     let started_at_ms = now_ms();
     let logical_date = request
         .logical_date
@@ -241,5 +241,23 @@ fn run_event(run_id: &str, kind: &str, at_ms: i64, detail: Value) -> EventRecord
         kind: kind.to_string(),
         task_id: None,
         detail,
+    }
+}
+
+/// Checks a request's params and `--only` tasks against `dag` without
+/// running anything, so a daemon can refuse a bad request before queueing
+/// it.
+pub fn validate_request(
+    dag: &crate::model::Dag,
+    params: &BTreeMap<String, Value>,
+    only: &[String],
+) -> Result<(), ExecuteError> {
+    merge_params(&dag.params, params)?;
+    match only.iter().find(|id| !dag.tasks.contains_key(*id)) {
+        Some(id) => Err(ExecuteError::UnknownTask {
+            name: id.clone(),
+            help: did_you_mean(id, dag.tasks.keys().map(String::as_str)),
+        }),
+        None => Ok(()),
     }
 }

@@ -73,26 +73,55 @@ fn obesity_lifecycle_runs_reruns_nothing_and_closes_the_feedback_loop() {
         "{train:#}"
     );
 
-    // A drifted batch lands: retraining runs, registers a challenger, and the
-    // gate judges it against the champion.
-    let (_, monitored) = project.json(&[
+    // A drifted batch lands; monitoring detects the drift and its
+    // `dag.trigger` task starts retraining, which registers a challenger and
+    // lets the gate judge it against the champion.
+    let (exit, batch) = project.json(&[
         "run",
-        "obesity_monitoring",
+        "obesity_batch",
         "--json",
         "--param",
         "drift_shift=25",
     ]);
+    assert_eq!(exit, 0, "{batch:#}");
+    let (exit, monitored) = project.json(&["run", "obesity_monitoring", "--json"]);
+    assert_eq!(exit, 0, "{monitored:#}");
     assert_eq!(task(&monitored, "detect_drift")["status"], "succeeded");
-    let (exit, retrained) = project.json(&["run", "obesity_retraining", "--json"]);
-    assert_eq!(exit, 0, "{retrained:#}");
-    assert_eq!(task(&retrained, "combine")["metrics"]["rows"], 2711.0);
-    assert_eq!(task(&retrained, "register_forest")["status"], "succeeded");
+    assert_eq!(
+        task(&monitored, "trigger_retraining")["status"],
+        "succeeded"
+    );
+    let retrained = &monitored["triggered"][0];
+    assert_eq!(retrained["dag"], "obesity_retraining", "{monitored:#}");
+    assert_eq!(retrained["status"], "succeeded", "{retrained:#}");
+    assert_eq!(retrained["trigger"]["kind"], "dag");
+    let detail = retrained["trigger"]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(&format!(
+            "obesity_monitoring run {} task trigger_retraining: drift in",
+            monitored["run_id"].as_str().unwrap_or_default()
+        )),
+        "{detail}"
+    );
+    // Why did it run? `dag runs show` answers from the store.
+    let show = project.dag(&[
+        "runs",
+        "show",
+        retrained["run_id"].as_str().unwrap_or_default(),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&show.stdout).contains("trigger   dag (obesity_monitoring run"),
+        "{}",
+        String::from_utf8_lossy(&show.stdout)
+    );
+    assert_eq!(task(retrained, "combine")["metrics"]["rows"], 2711.0);
+    assert_eq!(task(retrained, "register_forest")["status"], "succeeded");
     let (_, models) = project.json(&["models", "list", "--json"]);
     let versions = models.as_array().expect("versions");
     assert_eq!(versions.len(), 2, "{models:#}");
     // The batch's weights were shifted without relabelling, so the retrained
     // forest is worse and the gate keeps the champion in production.
-    let promote = task(&retrained, "promote");
+    let promote = task(retrained, "promote");
     assert_eq!(promote["status"], "skipped");
     assert!(
         promote["reason"]

@@ -2,6 +2,7 @@
 //!
 //! - `validate`: one fixture per failure mode, every shipped DAG validates
 //! - `run`: run semantics seen from outside (JSON shape, exit codes, rules)
+//! - `daemon`: the daemon as a process: CLI through its API, triggers, drain, SIGKILL
 //! - `durability`: kill -9 and Ctrl-C lose nothing that finished
 //! - `incremental`: exactly the tasks affected by a change rerun
 //! - `lifecycle`: the shipped obesity lifecycle and its feedback loop
@@ -10,6 +11,7 @@
 //! - `why`: `plan --why` / `run --dry-run` predict what runs and say why
 //! - `serve`: the prediction server: requests, auth, live model swaps, A/B, log
 
+mod daemon;
 mod durability;
 mod incremental;
 mod lifecycle;

@@ -35,6 +35,7 @@ impl Project {
             .env("NO_COLOR", "1")
             .env_remove("DAG_STATE_DIR")
             .env_remove("DAG_DAGS_DIR")
+            .env_remove("DAG_API_TOKEN")
             .env_remove("RUST_LOG");
         command
     }

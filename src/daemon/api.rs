@@ -1,0 +1,403 @@
+//! The daemon's HTTP API (loopback by default). Every CLI command reaches
+//! the store through it while a daemon runs.
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `GET /health` | liveness |
+//! | `GET /api/status` | pid, uptime, DAGs with schedules and next fires, active and queued runs |
+//! | `POST /api/runs` | submit `{dag, params?, options?}` → 202 `{state, run_id}` |
+//! | `GET /api/runs?dag=&limit=` | runs, newest first (`dag runs --json`) |
+//! | `GET /api/runs/{id}` | one run (`dag runs show --json`), or its place in the queue |
+//! | `POST /api/runs/{id}/cancel` | cancel a running or queued run |
+//! | `GET /api/runs/{id}/logs/{task}?attempt=N` | a task attempt's log |
+//! | `POST /api/cli` | `{args}`: a read-only `dag` command line, run here |
+//! | `GET /metrics` | Prometheus text |
+//!
+//! Errors are `{"error": "..."}` with 400 (malformed), 401 (token), 404
+//! (unknown DAG, run, task or route), 409 (already finished), 413 (body over
+//! 1 MiB), 422 (a request that cannot run: unknown param or task), 503
+//! (shutting down).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::dispatch::{Cancelled, Dispatcher, RunOptions, SubmitError, api_fire};
+use super::info::DaemonInfo;
+use crate::cli::{RunListJson, run_for_client, run_json};
+use crate::record::error_chain;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub struct ApiState {
+    pub dispatcher: Arc<Dispatcher>,
+    pub info: DaemonInfo,
+    pub token: Option<String>,
+    pub state_dir: PathBuf,
+    pub dags_dir: PathBuf,
+}
+
+type Shared = Arc<ApiState>;
+
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/health", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route("/api/status", get(status))
+        .route("/api/runs", post(submit).get(list_runs))
+        .route("/api/runs/{id}", get(show_run))
+        .route("/api/runs/{id}/cancel", post(cancel))
+        .route("/api/runs/{id}/logs/{task}", get(logs))
+        .route("/api/cli", post(cli))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn_with_state(Arc::clone(&state), authorize))
+        .with_state(state)
+}
+
+fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
+    let body = serde_json::to_vec_pretty(value).unwrap_or_default();
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    json_response(status, &json!({ "error": message.into() }))
+}
+
+async fn authorize(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    if let Some(token) = &state.token {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
+            let mut response = error(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong `Authorization: Bearer <token>` header",
+            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+/// Compares secrets without an early exit that would leak how much of the
+/// token a guess got right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn query(raw: Option<String>) -> BTreeMap<String, String> {
+    raw.unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (!k.is_empty()).then(|| (decode(k), decode(v)))
+        })
+        .collect()
+}
+
+/// Percent-decoding of a query component (`+` is a space).
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match text
+                    .get(i + 1..i + 3)
+                    .map(|hex| u8::from_str_radix(hex, 16))
+                {
+                    Some(Ok(byte)) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn metrics(State(state): State<Shared>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        state.dispatcher.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn status(State(state): State<Shared>) -> Response {
+    let dispatcher = &state.dispatcher;
+    let now = chrono::Utc::now();
+    let dags: Vec<Value> = {
+        let set = dispatcher
+            .dags
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        set.dags
+            .iter()
+            .map(|(name, loaded)| {
+                json!({
+                    "name": name,
+                    "path": loaded.dag.path,
+                    "spec_hash": loaded.spec_hash,
+                    "schedule": loaded.dag.schedule.as_ref().map(|s| &s.expression),
+                    "timezone": loaded.dag.schedule.as_ref().and_then(|s| s.timezone.clone()),
+                    "next_fire": loaded.dag.schedule.as_ref()
+                        .and_then(|s| super::cron::next_fire(s, now))
+                        .map(|t| crate::execute::rfc3339(t.timestamp_millis())),
+                    "watch": loaded.dag.watch,
+                    "error": loaded.error,
+                })
+            })
+            .collect()
+    };
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "pid": state.info.pid,
+            "addr": state.info.addr,
+            "version": state.info.version,
+            "started_at": crate::execute::rfc3339(state.info.started_at_ms),
+            "uptime_ms": crate::execute::now_ms() - state.info.started_at_ms,
+            "accepting": dispatcher.is_accepting(),
+            "workdir": state.info.workdir,
+            "state_dir": state.state_dir,
+            "dags_dir": state.dags_dir,
+            "dags": dags,
+            "active": dispatcher.active(),
+            "queued": dispatcher.queued(),
+        }),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitBody {
+    dag: String,
+    #[serde(default)]
+    params: BTreeMap<String, Value>,
+    #[serde(default)]
+    options: RunOptions,
+    /// Shown as the trigger's detail (e.g. the command line that asked).
+    #[serde(default)]
+    detail: Option<String>,
+}
+
+async fn submit(State(state): State<Shared>, body: Bytes) -> Response {
+    let body: SubmitBody = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("malformed request: {e}")),
+    };
+    let detail = body
+        .detail
+        .unwrap_or_else(|| format!("POST /api/runs {}", body.dag));
+    let submission = super::dispatch::Submission {
+        fire: api_fire(&body.dag, body.params, detail),
+        explicit: true,
+        options: body.options,
+    };
+    match state.dispatcher.submit(submission) {
+        Ok(accepted) => json_response(StatusCode::ACCEPTED, &accepted),
+        Err(e @ SubmitError::UnknownDag { .. }) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ SubmitError::Invalid(_)) => {
+            error(StatusCode::UNPROCESSABLE_ENTITY, error_chain(&e))
+        }
+        Err(e @ SubmitError::ShuttingDown) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn list_runs(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Response {
+    let query = query(raw);
+    let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+        None => 20,
+        Some(Ok(n)) => n.min(10_000),
+        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "`limit` must be a number"),
+    };
+    let store = Arc::clone(&state.dispatcher.engine.store);
+    let dag = query.get("dag").cloned();
+    match tokio::task::spawn_blocking(move || store.runs(dag.as_deref(), limit)).await {
+        Ok(Ok(runs)) => {
+            let rows: Vec<RunListJson> = runs.iter().map(RunListJson::from).collect();
+            json_response(StatusCode::OK, &rows)
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, error_chain(&e)),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn show_run(State(state): State<Shared>, Path(id): Path<String>) -> Response {
+    if let Some(queued) = state
+        .dispatcher
+        .queued()
+        .into_iter()
+        .find(|q| q.run_id == id)
+    {
+        return json_response(
+            StatusCode::OK,
+            &json!({ "run_id": queued.run_id, "dag": queued.dag, "status": "queued", "trigger": queued.trigger, "tasks": [] }),
+        );
+    }
+    let store = Arc::clone(&state.dispatcher.engine.store);
+    let found = tokio::task::spawn_blocking(move || {
+        let run = store.run(&id).map_err(|e| error_chain(&e))?;
+        match run {
+            None => Ok(None),
+            Some(run) => run_json(&store, &run, None)
+                .map(Some)
+                .map_err(|e| error_chain(&e)),
+        }
+    })
+    .await;
+    match found {
+        Ok(Ok(Some(json))) => json_response(StatusCode::OK, &json),
+        Ok(Ok(None)) => {
+            // Accepted but not yet recorded: the executor writes the run
+            // record as its first act.
+            error(StatusCode::NOT_FOUND, "no such run")
+        }
+        Ok(Err(message)) => error(StatusCode::INTERNAL_SERVER_ERROR, message),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn cancel(State(state): State<Shared>, Path(id): Path<String>) -> Response {
+    match state.dispatcher.cancel(&id) {
+        Cancelled::Unknown => error(StatusCode::NOT_FOUND, format!("no run `{id}`")),
+        finished @ Cancelled::Finished { .. } => json_response(StatusCode::CONFLICT, &finished),
+        other => json_response(StatusCode::OK, &other),
+    }
+}
+
+async fn logs(
+    State(state): State<Shared>,
+    Path((id, task)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let attempt = match query(raw).get("attempt").map(|a| a.parse::<u32>()) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "`attempt` must be a number"),
+    };
+    let store = Arc::clone(&state.dispatcher.engine.store);
+    let state_dir = state.state_dir.clone();
+    let read = tokio::task::spawn_blocking(move || -> Result<String, (StatusCode, String)> {
+        let internal = |m: String| (StatusCode::INTERNAL_SERVER_ERROR, m);
+        let attempts = store.attempts(&id).map_err(|e| internal(error_chain(&e)))?;
+        let of_task: Vec<_> = attempts.iter().filter(|a| a.task_id == task).collect();
+        let chosen = match attempt {
+            Some(n) => of_task.iter().find(|a| a.attempt == n),
+            None => of_task.last(),
+        }
+        .ok_or((
+            StatusCode::NOT_FOUND,
+            format!("no attempt of task `{task}` in run `{id}`"),
+        ))?;
+        let Some(path) = &chosen.log_path else {
+            return Ok(String::new());
+        };
+        // The path comes from the store, never from the request; still,
+        // read nothing outside the state directory.
+        let root = std::fs::canonicalize(&state_dir).map_err(|e| internal(e.to_string()))?;
+        match std::fs::canonicalize(path) {
+            Ok(real) if real.starts_with(&root) => {
+                std::fs::read_to_string(real).map_err(|e| internal(e.to_string()))
+            }
+            Ok(_) => Err((
+                StatusCode::FORBIDDEN,
+                "log path is outside the state directory".into(),
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(internal(e.to_string())),
+        }
+    })
+    .await;
+    match read {
+        Ok(Ok(text)) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )],
+            text,
+        )
+            .into_response(),
+        Ok(Err((status, message))) => error(status, message),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CliBody {
+    args: Vec<String>,
+}
+
+async fn cli(State(state): State<Shared>, body: Bytes) -> Response {
+    let body: CliBody = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("malformed request: {e}")),
+    };
+    let state_dir = state.state_dir.clone();
+    let dags_dir = state.dags_dir.clone();
+    match tokio::task::spawn_blocking(move || run_for_client(&body.args, &state_dir, &dags_dir))
+        .await
+    {
+        Ok(output) => json_response(StatusCode::OK, &output),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_decode_and_bad_escapes_survive() {
+        let q = query(Some("dag=a%20b&limit=5&x=%zz&flag&=v&t=%4".into()));
+        assert_eq!(q.get("dag").map(String::as_str), Some("a b"));
+        assert_eq!(q.get("limit").map(String::as_str), Some("5"));
+        assert_eq!(q.get("x").map(String::as_str), Some("%zz"));
+        assert_eq!(q.get("flag").map(String::as_str), Some(""));
+        assert_eq!(q.get("t").map(String::as_str), Some("%4"));
+        assert!(!q.contains_key(""));
+    }
+
+    #[test]
+    fn secrets_compare_by_content_and_length() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,198 @@
+//! [`DagSet`]: every DAG in the DAG directory, as the daemon last loaded it.
+//!
+//! Reloading parses each file again. A file that no longer parses keeps its
+//! last valid version running, and its diagnostics are kept for
+//! `dag daemon status` and logged; a deleted file's DAG is dropped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use dag_operators::Registry;
+
+use crate::cli::workspace::{dag_files, looks_like_dag};
+use crate::model::Dag;
+use crate::parse::load_dag_file;
+
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub dag: Arc<Dag>,
+    /// blake3 of the file and its includes; a change means a reload.
+    pub spec_hash: String,
+    /// The rendered diagnostics of the newest edit, when it did not load
+    /// (the previous version keeps running).
+    pub error: Option<String>,
+}
+
+/// What one reload changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reload {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+    /// Files that did not load: (file, diagnostics).
+    pub failed: Vec<(PathBuf, String)>,
+}
+
+impl Reload {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.changed.is_empty()
+            && self.removed.is_empty()
+            && self.failed.is_empty()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct DagSet {
+    /// By DAG name.
+    pub dags: BTreeMap<String, Loaded>,
+    /// Which file each name came from, to tell a rename from an edit.
+    files: BTreeMap<PathBuf, String>,
+    /// Files whose newest edit failed: (text hash, rendered diagnostics), so
+    /// the same error is reported once, not on every reload.
+    broken: BTreeMap<PathBuf, (blake3::Hash, String)>,
+}
+
+impl DagSet {
+    pub fn get(&self, name: &str) -> Option<&Loaded> {
+        self.dags.get(name)
+    }
+
+    /// Loads (or reloads) every DAG file in `dir`.
+    pub fn reload(&mut self, dir: &Path, registry: &Registry) -> Reload {
+        let mut report = Reload::default();
+        let mut seen = BTreeMap::new();
+        for path in dag_files(dir).into_iter().filter(|p| looks_like_dag(p)) {
+            let text_hash = std::fs::read(&path).map(|bytes| blake3::hash(&bytes)).ok();
+            match load_dag_file(&path, registry) {
+                Ok(dag) => {
+                    self.broken.remove(&path);
+                    let spec_hash = dag.spec_hash();
+                    let name = dag.name.clone();
+                    match self.dags.get(&name) {
+                        Some(old) if old.spec_hash == spec_hash && old.error.is_none() => {}
+                        Some(_) => report.changed.push(name.clone()),
+                        None => report.added.push(name.clone()),
+                    }
+                    seen.insert(path.clone(), name.clone());
+                    self.dags.insert(
+                        name,
+                        Loaded {
+                            dag: Arc::new(dag),
+                            spec_hash,
+                            error: None,
+                        },
+                    );
+                }
+                Err(diagnostics) => {
+                    let rendered: Vec<String> =
+                        diagnostics.iter().map(|d| d.render(false)).collect();
+                    let rendered = rendered.join("\n");
+                    let repeated = matches!(
+                        (self.broken.get(&path), text_hash),
+                        (Some((old, _)), Some(new)) if *old == new
+                    );
+                    if let Some(hash) = text_hash {
+                        self.broken.insert(path.clone(), (hash, rendered.clone()));
+                    }
+                    if !repeated {
+                        report.failed.push((path.clone(), rendered.clone()));
+                    }
+                    // Keep the last valid version of this file, if any.
+                    if let Some(name) = self.files.get(&path).cloned() {
+                        if let Some(loaded) = self.dags.get_mut(&name) {
+                            loaded.error = Some(rendered);
+                        }
+                        seen.insert(path.clone(), name);
+                    }
+                }
+            }
+        }
+        let live: std::collections::BTreeSet<&String> = seen.values().collect();
+        let gone: Vec<String> = self
+            .dags
+            .keys()
+            .filter(|name| !live.contains(name))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.dags.remove(&name);
+            report.removed.push(name);
+        }
+        self.broken.retain(|path, _| path.exists());
+        self.files = seen;
+        report
+    }
+
+    /// Looks a DAG up by name, or by file name stem (`dags/x.yaml` → `x`).
+    pub fn find(&self, name_or_stem: &str) -> Option<&Loaded> {
+        self.dags.get(name_or_stem).or_else(|| {
+            self.files.iter().find_map(|(path, name)| {
+                (path.file_stem().and_then(|s| s.to_str()) == Some(name_or_stem))
+                    .then(|| self.dags.get(name))
+                    .flatten()
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "name: a\ntasks:\n  t:\n    operator: noop\n";
+
+    #[test]
+    fn an_invalid_edit_keeps_the_last_valid_version_and_reports_once() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let registry = crate::ops::registry();
+        let file = dir.path().join("a.yaml");
+        std::fs::write(&file, GOOD)?;
+        let mut set = DagSet::default();
+        let first = set.reload(dir.path(), &registry);
+        assert_eq!(first.added, vec!["a".to_string()]);
+        let hash = set.get("a").map(|l| l.spec_hash.clone());
+
+        std::fs::write(&file, "name: a\ntasks:\n  t:\n    operator: nope\n")?;
+        let broken = set.reload(dir.path(), &registry);
+        assert_eq!(broken.failed.len(), 1);
+        assert!(
+            broken.failed[0].1.contains("nope"),
+            "{}",
+            broken.failed[0].1
+        );
+        let kept = set.get("a");
+        assert_eq!(kept.map(|l| l.spec_hash.clone()), hash);
+        assert!(kept.is_some_and(|l| l.error.is_some()));
+        // The same broken text is not reported again.
+        assert!(set.reload(dir.path(), &registry).is_empty());
+
+        std::fs::write(&file, GOOD.replace("noop", "noop\n    description: x"))?;
+        let fixed = set.reload(dir.path(), &registry);
+        assert_eq!(fixed.changed, vec!["a".to_string()]);
+        assert!(set.get("a").is_some_and(|l| l.error.is_none()));
+
+        std::fs::remove_file(&file)?;
+        assert_eq!(
+            set.reload(dir.path(), &registry).removed,
+            vec!["a".to_string()]
+        );
+        assert!(set.get("a").is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn unchanged_files_report_nothing_and_stems_find_dags() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let registry = crate::ops::registry();
+        std::fs::write(dir.path().join("file_stem.yaml"), GOOD)?;
+        let mut set = DagSet::default();
+        set.reload(dir.path(), &registry);
+        assert!(set.reload(dir.path(), &registry).is_empty());
+        assert!(set.find("file_stem").is_some());
+        assert!(set.find("a").is_some());
+        assert!(set.find("missing").is_none());
+        Ok(())
+    }
+}
