@@ -68,6 +68,9 @@ fn show(global: &Global, args: &ShowArgs) -> CliResult {
     println!("dag       {}", json.dag);
     println!("status    {}", status(&json.status));
     println!("trigger   {} ({})", json.trigger.kind, json.trigger.detail);
+    if let Some(resumed_from) = &json.resumed_from {
+        println!("resumed   from run {resumed_from}");
+    }
     println!("started   {}", json.started_at);
     if let Some(finished) = &json.finished_at {
         println!(
