@@ -3,6 +3,7 @@
 
 mod args;
 mod exit;
+mod gc_cmd;
 mod graph_cmd;
 mod lineage_cmd;
 mod models_cmd;
@@ -62,6 +63,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Operators(flag) => validate_cmd::operators(flag.json),
         Command::Schema => validate_cmd::schema(),
         Command::Serve(args) => serve_cmd::serve(global, &args),
+        Command::Gc(args) => gc_cmd::gc(global, &args),
     }
 }
 
