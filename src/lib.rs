@@ -16,11 +16,14 @@
 //!   that spawns, sleeps, times out, retries and cancels.
 //! - [`record`]: the single writer of the state store; group-commits events.
 //! - [`lineage`]: where artifacts and models came from, read from the store.
+//! - [`cache`]: remembered file digests and the run cache of task outputs,
+//!   which let results stand or come back without running; `dag gc`.
 //! - [`cli`]: the `dag` command line.
 //!
 //! Operators (`dag_operators`) compute; the engine records. The store
 //! (`dag_state`) is reached only through `record` (writes) and read APIs.
 
+pub mod cache;
 pub mod cli;
 pub mod client;
 pub mod daemon;

@@ -65,6 +65,8 @@ pub enum Command {
     Schema,
     /// Serve predictions over HTTP from a registry alias, following its moves.
     Serve(ServeArgs),
+    /// Delete run-cache entries that no recent run and no registered model references.
+    Gc(GcArgs),
     /// Run the scheduler: cron schedules, file watches, and the API the CLI
     /// goes through while it runs.
     Daemon(DaemonArgs),
@@ -362,4 +364,17 @@ pub struct ServeArgs {
     /// How often aliases are re-read, in milliseconds.
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..))]
     pub poll_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Keep the cache entries of this many newest runs of each DAG.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub keep_runs: usize,
+    /// Say what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }

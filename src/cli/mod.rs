@@ -5,6 +5,7 @@ mod args;
 pub(crate) mod console;
 mod daemon_cmd;
 mod exit;
+mod gc_cmd;
 mod graph_cmd;
 mod lineage_cmd;
 mod models_cmd;
@@ -89,6 +90,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Operators(flag) => validate_cmd::operators(flag.json),
         Command::Schema => validate_cmd::schema(),
         Command::Serve(args) => serve_cmd::serve(global, &args),
+        Command::Gc(args) => gc_cmd::gc(global, &args),
         Command::Daemon(args) => daemon_cmd::daemon(global, &args),
         Command::Trigger(args) => daemon_cmd::trigger(global, &args),
         Command::Cancel(args) => daemon_cmd::cancel(global, &args),
@@ -125,7 +127,7 @@ pub fn run_for_client(
             Err(error) => return refuse(error.to_string()),
         };
     let allowed = match &cli.command {
-        Command::Runs(_) | Command::Logs(_) | Command::Lineage(_) => true,
+        Command::Runs(_) | Command::Logs(_) | Command::Lineage(_) | Command::Gc(_) => true,
         Command::Plan(args) => args.why,
         Command::Run(args) => args.dry_run,
         _ => false,

@@ -12,6 +12,9 @@ pub struct RunJson {
     pub dag: String,
     pub status: RunStatus,
     pub trigger: dag_state::Trigger,
+    /// The run this one resumed (`dag run --resume`), when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<String>,
     pub params: std::collections::BTreeMap<String, serde_json::Value>,
     pub spec_hash: String,
     pub started_at: String,
@@ -80,6 +83,7 @@ pub fn run_json(
         dag: run.dag.clone(),
         status: run.status,
         trigger: run.trigger.clone(),
+        resumed_from: run.resumed_from.clone(),
         params: run.params.clone(),
         spec_hash: run.spec_hash.clone(),
         started_at: rfc3339(run.started_at_ms),

@@ -74,6 +74,9 @@ fn show(global: &Global, args: &ShowArgs) -> CliResult {
     outln!("dag       {}", json.dag);
     outln!("status    {}", status(&json.status));
     outln!("trigger   {} ({})", json.trigger.kind, json.trigger.detail);
+    if let Some(resumed_from) = &json.resumed_from {
+        outln!("resumed   from run {resumed_from}");
+    }
     outln!("started   {}", json.started_at);
     if let Some(finished) = &json.finished_at {
         outln!(

@@ -3,7 +3,9 @@
 //!
 //! The walk follows the plan in topological order and predicts each task the
 //! way the executor decides it: the same cacheability rule, the same cache
-//! key, the same "outputs still on disk" check. What it cannot know in
+//! key, the same search for an earlier result whose outputs are on disk or
+//! in the run cache ("restore from cache"). Run-cache entries are not
+//! re-verified here; one found corrupt at run time makes the task run. What it cannot know in
 //! advance (the digests a rerun upstream task will write) it says rather
 //! than guesses. Trigger rules beyond skip propagation and operator
 //! short-circuits are run-time matters and are not predicted.
@@ -16,11 +18,12 @@ use dag_state::{Store, TaskRecord, TaskStatus};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::artifacts::hash_file;
 use super::clock::{now_ms, rfc3339};
 use super::engine::ExecuteError;
 use super::fingerprint::Fingerprint;
+use super::reuse::{Reuse, find_reuse};
 use super::run_loop::{merge_params, select};
+use crate::cache::{DigestMemo, RunCache};
 use crate::model::{Dag, TriggerRule};
 use crate::plan::{Plan, build_plan};
 use crate::render::{RunVars, Scope, render_value};
@@ -95,6 +98,8 @@ pub fn explain_run(
         plan: &plan,
         params: &params,
         previous: &previous,
+        memo: DigestMemo::new(context.store),
+        run_cache: RunCache::beside(context.store),
         run_vars: RunVars {
             id: "dry-run".into(),
             dag: dag.name.clone(),
@@ -132,6 +137,8 @@ struct Walk<'a> {
     plan: &'a Plan,
     params: &'a BTreeMap<String, Value>,
     previous: &'a BTreeMap<String, TaskRecord>,
+    memo: DigestMemo<'a>,
+    run_cache: RunCache,
     run_vars: RunVars,
 }
 
@@ -244,7 +251,7 @@ impl Walk<'_> {
         };
         let mut inputs = BTreeMap::new();
         for (name, path) in &self.plan.inputs[index] {
-            match hash_file(&self.context.workdir.join(path)) {
+            match self.memo.hash(&self.context.workdir.join(path)) {
                 Ok((digest, _)) => {
                     inputs.insert(name.clone(), digest);
                 }
@@ -268,19 +275,39 @@ impl Walk<'_> {
         if let Some(forced) = forced {
             return run(vec![forced], Some(key));
         }
-        match self.context.store.last_success_with_key(&key) {
-            Ok(Some(earlier)) => {
-                let damaged = self.damaged_outputs(&earlier);
-                if damaged.is_empty() {
-                    let outcome = Predicted {
-                        will_run: false,
-                        skipped: false,
-                        key: Some(key),
-                    };
-                    let reason = format!("up to date (result of run {})", earlier.run_id);
-                    return (Verdict::Skip, vec![reason], outcome);
-                }
-                return run(damaged, Some(key));
+        let found = find_reuse(
+            self.context.store,
+            &key,
+            self.context.workdir,
+            &self.memo,
+            &self.run_cache,
+        );
+        let stands = |reasons: Vec<String>| {
+            let outcome = Predicted {
+                will_run: false,
+                skipped: false,
+                key: Some(key.clone()),
+            };
+            (Verdict::Skip, reasons, outcome)
+        };
+        match found {
+            Ok(Some(Reuse::Intact(earlier))) => {
+                return stands(vec![format!(
+                    "up to date (result of run {})",
+                    earlier.run_id
+                )]);
+            }
+            Ok(Some(Reuse::Restorable { record, damaged })) => {
+                let mut reasons = vec![format!(
+                    "restore from cache (result of run {})",
+                    record.run_id
+                )];
+                reasons.extend(damaged.iter().map(|d| d.describe(&record.run_id)));
+                return stands(reasons);
+            }
+            Ok(Some(Reuse::Lost { record, damaged })) => {
+                let reasons = damaged.iter().map(|d| d.describe(&record.run_id));
+                return run(reasons.collect(), Some(key));
             }
             Ok(None) => {}
             Err(error) => {
@@ -323,27 +350,6 @@ impl Walk<'_> {
         } else {
             None
         }
-    }
-
-    /// Why the outputs of an earlier result with the same key cannot stand.
-    fn damaged_outputs(&self, earlier: &TaskRecord) -> Vec<String> {
-        earlier
-            .outputs
-            .iter()
-            .filter_map(
-                |artifact| match hash_file(&self.context.workdir.join(&artifact.path)) {
-                    Ok((digest, _)) if digest == artifact.digest => None,
-                    Ok(_) => Some(format!(
-                        "output `{}` at `{}` changed since run {}",
-                        artifact.name, artifact.path, earlier.run_id
-                    )),
-                    Err(_) => Some(format!(
-                        "output `{}` at `{}` is missing since run {}",
-                        artifact.name, artifact.path, earlier.run_id
-                    )),
-                },
-            )
-            .collect()
     }
 }
 

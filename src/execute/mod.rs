@@ -12,6 +12,7 @@ mod engine;
 mod explain;
 mod fingerprint;
 mod resume;
+mod reuse;
 mod run_loop;
 mod run_state;
 mod task_runner;

@@ -240,6 +240,7 @@ impl RunState<'_> {
             outputs,
             run_cancel: self.request.cancel.clone(),
             recorder: self.engine.recorder.clone(),
+            store: Arc::clone(&self.engine.store),
             cache,
         }))
     }
@@ -300,9 +301,13 @@ impl RunState<'_> {
         if let Some(summary) = &outcome.summary {
             self.summaries.insert(index, summary.clone());
         }
-        let reason = match &result.reused_from {
-            Some(run) => Some(format!("up to date (result of run {run})")),
-            None => outcome.short_circuit.clone().or(result.error),
+        let reason = match (&result.reused_from, result.restored.len()) {
+            (Some(run), 0) => Some(format!("up to date (result of run {run})")),
+            (Some(run), restored) => Some(format!(
+                "restored {restored} output{} from the run cache (result of run {run})",
+                if restored == 1 { "" } else { "s" }
+            )),
+            (None, _) => outcome.short_circuit.clone().or(result.error),
         };
         // A short-circuiting result is not reused: its skip must happen again.
         let cacheable = matches!(status, TaskStatus::Succeeded | TaskStatus::UpToDate)

@@ -1,17 +1,23 @@
 //! One task: attempts with retries, exponential backoff, timeouts and
-//! cancellation; input and output artifacts hashed around them.
+//! cancellation; input and output artifacts hashed around them; an earlier
+//! result reused (its outputs restored from the run cache if need be)
+//! instead of running, and the outputs of a new result copied into the run
+//! cache.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dag_operators::{Context, LogSink, Operator, OperatorError, Outcome};
-use dag_state::{ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, Write};
+use dag_state::{ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, Store, Write};
 
 use tokio_util::sync::CancellationToken;
 
 use super::artifacts::{Declared, hash_all};
 use super::clock::now_ms;
 use super::fingerprint::Fingerprint;
+use super::reuse::{CANDIDATES, Reuse, judge};
+use crate::cache::{CacheError, DigestMemo, RunCache};
 use crate::model::Retry;
 use crate::record::{RecorderHandle, error_chain};
 use crate::scheduler::Terminal;
@@ -28,6 +34,8 @@ pub struct TaskJob {
     pub outputs: Vec<Declared>,
     pub run_cancel: CancellationToken,
     pub recorder: RecorderHandle,
+    /// Where remembered file digests are read and written.
+    pub store: Arc<Store>,
     /// Set when the task may be skipped as up to date.
     pub cache: Option<CacheSetup>,
 }
@@ -55,6 +63,15 @@ pub struct TaskResult {
     pub fingerprint: Option<Fingerprint>,
     /// For an up-to-date task: the run whose result stands.
     pub reused_from: Option<String>,
+    /// For an up-to-date task: the outputs restored from the run cache.
+    pub restored: Vec<String>,
+}
+
+/// An earlier result that stands for this task.
+struct Reused {
+    record: dag_state::TaskRecord,
+    /// Names of the outputs brought back from the run cache.
+    restored: Vec<String>,
 }
 
 enum AttemptEnd {
@@ -80,9 +97,13 @@ pub async fn run_task(job: TaskJob) -> TaskResult {
         cache_key: None,
         fingerprint: None,
         reused_from: None,
+        restored: Vec::new(),
     };
     let declared = job.inputs.clone();
-    match tokio::task::spawn_blocking(move || hash_all(&declared, "input")).await {
+    let store = Arc::clone(&job.store);
+    let hashed =
+        tokio::task::spawn_blocking(move || hash_all(&declared, "input", &DigestMemo::new(&store)));
+    match hashed.await {
         Ok(Ok(hashed)) => result.inputs = hashed,
         Ok(Err(error)) => return finished(result, error),
         Err(join) => return finished(result, format!("hashing inputs failed: {join}")),
@@ -96,8 +117,19 @@ pub async fn run_task(job: TaskJob) -> TaskResult {
             .collect();
         let key = fingerprint.key();
         if !cache.force
-            && let Some(previous) = reusable(cache, &key, &job.context.workdir).await
+            && let Some(Reused {
+                record: previous,
+                restored,
+            }) = reuse(&job, cache, &key).await
         {
+            if !restored.is_empty() {
+                job.recorder.write(Write::Event(restored_event(
+                    &job,
+                    &previous.run_id,
+                    &restored,
+                )));
+            }
+            result.restored = restored;
             result.terminal = Terminal::UpToDate;
             result.outputs = previous.outputs.clone();
             result.outcome = Some(Outcome {
@@ -122,9 +154,19 @@ pub async fn run_task(job: TaskJob) -> TaskResult {
         match end {
             AttemptEnd::Succeeded(outcome) => {
                 let declared = job.outputs.clone();
-                match tokio::task::spawn_blocking(move || hash_all(&declared, "declared output"))
-                    .await
-                {
+                let store = Arc::clone(&job.store);
+                let workdir = job.context.workdir.clone();
+                let task_id = job.context.task_id.clone();
+                // A short-circuiting result is never reused, so not worth keeping.
+                let keep = job.cache.is_some() && outcome.short_circuit.is_none();
+                let hashed = tokio::task::spawn_blocking(move || {
+                    let outputs = hash_all(&declared, "declared output", &DigestMemo::new(&store))?;
+                    if keep {
+                        cache_outputs(&RunCache::beside(&store), &workdir, &outputs, &task_id);
+                    }
+                    Ok::<_, String>(outputs)
+                });
+                match hashed.await {
                     Ok(Ok(outputs)) => {
                         result.outputs = outputs;
                         result.terminal = Terminal::Succeeded;
@@ -167,31 +209,99 @@ fn finished(mut result: TaskResult, error: String) -> TaskResult {
     result
 }
 
-/// The newest successful record with this key whose outputs are all still
-/// on disk with their recorded digests.
-async fn reusable(
-    cache: &CacheSetup,
-    key: &str,
-    workdir: &std::path::Path,
-) -> Option<dag_state::TaskRecord> {
-    let previous = match cache.store.last_success_with_key(key) {
-        Ok(found) => found?,
+/// An earlier result with this key that can stand for the task, with any
+/// outputs that were deleted or overwritten restored from the run cache.
+/// Any failure here means the task runs.
+async fn reuse(job: &TaskJob, cache: &CacheSetup, key: &str) -> Option<Reused> {
+    // An index lookup: cheap enough for this thread, and most first runs
+    // end here without starting a blocking task.
+    let candidates = match cache.store.successes_with_key(key, CANDIDATES) {
+        Ok(candidates) if candidates.is_empty() => return None,
+        Ok(candidates) => candidates,
         Err(error) => {
-            tracing::warn!(error = %error_chain(&error), "cache lookup failed; running the task");
+            tracing::warn!(task = %job.context.task_id, error = %error_chain(&error), "cache lookup failed; running the task");
             return None;
         }
     };
-    let workdir = workdir.to_path_buf();
-    let outputs = previous.outputs.clone();
-    let intact = tokio::task::spawn_blocking(move || {
-        outputs.iter().all(|artifact| {
-            super::artifacts::hash_file(&workdir.join(&artifact.path))
-                .is_ok_and(|(digest, _)| digest == artifact.digest)
+    let store = Arc::clone(&cache.store);
+    let workdir = job.context.workdir.clone();
+    let task_id = job.context.task_id.clone();
+    tokio::task::spawn_blocking(move || reuse_blocking(&store, candidates, &workdir, &task_id))
+        .await
+        .unwrap_or_else(|join| {
+            tracing::warn!(task = %job.context.task_id, error = %join, "cache lookup failed; running the task");
+            None
         })
-    })
-    .await
-    .unwrap_or(false);
-    intact.then_some(previous)
+}
+
+fn reuse_blocking(
+    store: &Store,
+    candidates: Vec<dag_state::TaskRecord>,
+    workdir: &Path,
+    task_id: &str,
+) -> Option<Reused> {
+    let memo = DigestMemo::new(store);
+    let run_cache = RunCache::beside(store);
+    match judge(candidates, workdir, &memo, &run_cache)? {
+        Reuse::Intact(record) => {
+            // Results recorded before the run cache existed, or collected
+            // since, become restorable again.
+            cache_outputs(&run_cache, workdir, &record.outputs, task_id);
+            Some(Reused {
+                record,
+                restored: Vec::new(),
+            })
+        }
+        Reuse::Restorable { record, damaged } => {
+            match run_cache.restore(&Reuse::restores(&damaged, workdir)) {
+                Ok(()) => Some(Reused {
+                    restored: damaged.into_iter().map(|d| d.artifact.name).collect(),
+                    record,
+                }),
+                Err(error) => {
+                    tracing::warn!(
+                        task = task_id,
+                        error = %error_chain(&error),
+                        "cannot restore outputs from the run cache; running the task"
+                    );
+                    None
+                }
+            }
+        }
+        Reuse::Lost { .. } => None,
+    }
+}
+
+/// Copies outputs into the run cache. A failure costs only a later rerun,
+/// so it is reported and the task goes on.
+fn cache_outputs(cache: &RunCache, workdir: &Path, outputs: &[ArtifactRecord], task_id: &str) {
+    for output in outputs {
+        match cache.insert(&workdir.join(&output.path), &output.digest) {
+            Ok(_) => {}
+            Err(error @ CacheError::Changed { .. }) => {
+                tracing::debug!(task = task_id, error = %error_chain(&error), "output not cached");
+            }
+            Err(error) => {
+                tracing::warn!(
+                    task = task_id,
+                    output = %output.name,
+                    error = %error_chain(&error),
+                    "output not copied into the run cache"
+                );
+            }
+        }
+    }
+}
+
+fn restored_event(job: &TaskJob, from_run: &str, outputs: &[String]) -> EventRecord {
+    EventRecord {
+        run_id: job.context.run_id.clone(),
+        seq: 0,
+        at_ms: now_ms(),
+        kind: "outputs_restored".into(),
+        task_id: Some(job.context.task_id.clone()),
+        detail: serde_json::json!({ "from_run": from_run, "outputs": outputs }),
+    }
 }
 
 async fn run_attempt(job: &TaskJob, attempt: u32) -> AttemptEnd {
@@ -340,7 +450,12 @@ mod tests {
     use super::*;
     use crate::record::Recorder;
 
-    fn job(dir: &std::path::Path, recorder: RecorderHandle, cancel: CancellationToken) -> TaskJob {
+    fn job(
+        dir: &std::path::Path,
+        store: Arc<dag_state::Store>,
+        recorder: RecorderHandle,
+        cancel: CancellationToken,
+    ) -> TaskJob {
         let mut context = Context::detached(dir, serde_json::json!({ "fail": true }));
         context.state_dir = dir.join(".dag");
         TaskJob {
@@ -358,6 +473,7 @@ mod tests {
             outputs: Vec::new(),
             run_cancel: cancel,
             recorder,
+            store,
             cache: None,
         }
     }
@@ -373,9 +489,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retries_wait_with_exponential_backoff_capped_at_the_maximum() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let recorder = Recorder::spawn(store(dir.path()), None);
+        let store = store(dir.path());
+        let recorder = Recorder::spawn(Arc::clone(&store), None);
         let started = tokio::time::Instant::now();
-        let result = run_task(job(dir.path(), recorder.handle(), CancellationToken::new())).await;
+        let cancel = CancellationToken::new();
+        let result = run_task(job(dir.path(), store, recorder.handle(), cancel)).await;
         assert_eq!(result.terminal, Terminal::Failed);
         assert_eq!(result.attempts, 4);
         // Waits of 10 s, 20 s, then 40 s capped at 25 s.
@@ -385,9 +503,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn cancelling_during_a_retry_wait_ends_the_task_as_cancelled() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let recorder = Recorder::spawn(store(dir.path()), None);
+        let store = store(dir.path());
+        let recorder = Recorder::spawn(Arc::clone(&store), None);
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(run_task(job(dir.path(), recorder.handle(), cancel.clone())));
+        let task = tokio::spawn(run_task(job(
+            dir.path(),
+            store,
+            recorder.handle(),
+            cancel.clone(),
+        )));
         tokio::time::sleep(Duration::from_secs(5)).await;
         cancel.cancel();
         let result = task.await.expect("task joins");

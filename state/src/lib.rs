@@ -11,7 +11,8 @@
 //! with the lock, damaged files and the format version, `recovery` repairs
 //! what a dead process left `running`, `commit_plan` turns writes into
 //! per-tree batches, `lineage` answers cache and lineage queries from
-//! indexes, `keys` and `codec` define the bytes on disk, `trees` names them.
+//! indexes, `file_digests` remembers file digests by file metadata, `keys`
+//! and `codec` define the bytes on disk, `trees` names them.
 //!
 //! This crate knows nothing about DAG files, plans or operators; records hold
 //! plain values and JSON.
@@ -19,6 +20,7 @@
 mod codec;
 mod commit_plan;
 mod error;
+mod file_digests;
 mod keys;
 mod lineage;
 mod open;
@@ -34,7 +36,7 @@ mod test_support;
 
 pub use error::StateError;
 pub use records::{
-    ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, RunRecord, RunStatus, TaskRecord,
-    TaskStatus, Trigger, Write,
+    ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, FileStamp, KnownDigest, RunRecord,
+    RunStatus, TaskRecord, TaskStatus, Trigger, Write,
 };
 pub use store::{FORMAT_VERSION, OpenReport, Store};

@@ -16,6 +16,21 @@ impl Store {
         Ok(found.into_iter().next())
     }
 
+    /// Succeeded task records with this cache key, newest run first, at most
+    /// `limit`: every earlier result a task with that key could restore.
+    pub fn successes_with_key(
+        &self,
+        cache_key: &str,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>, StateError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.referencing_tasks(TreeId::CacheKeys, cache_key, Some(limit), |task| {
+            task.status == TaskStatus::Succeeded && task.cache_key.as_deref() == Some(cache_key)
+        })
+    }
+
     /// Task records (any run) that produced an artifact at `path`, newest first.
     pub fn producers_of_path(&self, path: &str) -> Result<Vec<TaskRecord>, StateError> {
         self.referencing_tasks(TreeId::PathProducers, path, None, |task| {
@@ -145,6 +160,30 @@ mod tests {
         store.commit(vec![cached("r2", "fit", TaskStatus::Failed, "k")])?;
         let found = store.last_success_with_key("k")?;
         assert_eq!(found.map(|task| task.run_id), Some("r1".to_owned()));
+        Ok(())
+    }
+
+    #[test]
+    fn successes_with_key_reach_past_the_newest_run() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        for (run_id, key) in [("r1", "a"), ("r2", "b"), ("r3", "a"), ("r4", "a")] {
+            let status = if run_id == "r4" {
+                TaskStatus::Failed
+            } else {
+                TaskStatus::Succeeded
+            };
+            store.commit(vec![
+                Write::Run(run(run_id, "d", RunStatus::Succeeded)),
+                cached(run_id, "fit", status, key),
+            ])?;
+        }
+        assert_eq!(
+            ids(store.successes_with_key("a", 10)?),
+            [pair("r3", "fit"), pair("r1", "fit")]
+        );
+        assert_eq!(ids(store.successes_with_key("a", 1)?), [pair("r3", "fit")]);
+        assert!(store.successes_with_key("a", 0)?.is_empty());
+        assert_eq!(ids(store.successes_with_key("b", 10)?), [pair("r2", "fit")]);
         Ok(())
     }
 

@@ -148,3 +148,25 @@ pub enum Write {
     Attempt(AttemptRecord),
     Event(EventRecord),
 }
+
+/// What a file looked like on disk: enough to tell, without reading it,
+/// that it has not been written since. Times are nanoseconds since the Unix
+/// epoch. `ctime` is part of it because a process can set `mtime` back
+/// (`touch -d`, `cp -p`, archive extraction) but not `ctime`, which the
+/// kernel sets on every change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub inode: u64,
+    pub device: u64,
+}
+
+/// A file's blake3 digest and the [`FileStamp`] it had when it was hashed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownDigest {
+    pub stamp: FileStamp,
+    /// blake3, hex.
+    pub digest: String,
+}

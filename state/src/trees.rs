@@ -1,8 +1,10 @@
 //! The sled trees of the store and what each one maps (see `README.md` for
 //! the full on-disk format). Records live in `runs`, `tasks`, `attempts` and
 //! `events`; every other tree is an index that [`crate::Store::commit`]
-//! maintains in the same transaction as the records it points at. The format
-//! version sits in sled's default tree, read before any tree is opened.
+//! maintains in the same transaction as the records it points at, except
+//! `file_digests`, a cache of file digests written directly (see
+//! `file_digests.rs`). The format version sits in sled's default tree, read
+//! before any tree is opened.
 
 /// Names every tree; the discriminant indexes [`Trees::all`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,9 +33,12 @@ pub(crate) enum TreeId {
     DigestProducers,
     /// `digest \0 run_seq \0 task_id` → `run_id`, from task inputs.
     DigestConsumers,
+    /// absolute file path → `KnownDigest`: a file's digest and the
+    /// metadata it had when hashed. A cache, written outside `commit`.
+    FileDigests,
 }
 
-pub(crate) const TREE_COUNT: usize = 12;
+pub(crate) const TREE_COUNT: usize = 13;
 
 impl TreeId {
     pub(crate) const ALL: [TreeId; TREE_COUNT] = [
@@ -49,6 +54,7 @@ impl TreeId {
         TreeId::PathProducers,
         TreeId::DigestProducers,
         TreeId::DigestConsumers,
+        TreeId::FileDigests,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -65,6 +71,7 @@ impl TreeId {
             TreeId::PathProducers => "path_producers",
             TreeId::DigestProducers => "digest_producers",
             TreeId::DigestConsumers => "digest_consumers",
+            TreeId::FileDigests => "file_digests",
         }
     }
 }

@@ -102,11 +102,26 @@ fn changing_a_param_reruns_its_task_and_everything_downstream() {
 }
 
 #[test]
-fn a_damaged_output_and_force_make_tasks_run_again() {
+fn a_damaged_output_is_restored_else_rerun_and_force_makes_tasks_run_again() {
     let project = Project::new();
     project.write("dags/inc.yaml", DAG);
     project.write("data/words.txt", "a b c\n");
     project.json(&["run", "inc", "--json"]);
+    project.write("data/double.txt", "tampered\n");
+    let (_, run) = project.json(&["run", "inc", "--json"]);
+    expect(&run, &["side_effect"]);
+    assert!(
+        task(&run, "double")["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("restored 1 output from the run cache")),
+        "{run:#}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("data/double.txt")).unwrap_or_default(),
+        "2\n4\n6\n"
+    );
+    // Without the run cache, the damaged output's task runs again.
+    std::fs::remove_dir_all(project.path().join(".dag/cache")).expect("remove the run cache");
     project.write("data/double.txt", "tampered\n");
     let (_, run) = project.json(&["run", "inc", "--json"]);
     expect(&run, &["double", "side_effect"]);

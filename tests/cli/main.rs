@@ -8,6 +8,7 @@
 //! - `lifecycle`: the shipped obesity lifecycle and its feedback loop
 //! - `lineage`: `dag lineage` from models, files and tasks, both ways
 //! - `resume`: `run --resume` reruns only what did not finish
+//! - `run_cache`: outputs restored from the run cache instead of recomputed; `dag gc`
 //! - `why`: `plan --why` / `run --dry-run` predict what runs and say why
 //! - `serve`: the prediction server: requests, auth, live model swaps, A/B, log
 
@@ -18,6 +19,7 @@ mod lifecycle;
 mod lineage;
 mod resume;
 mod run;
+mod run_cache;
 mod serve;
 mod support;
 mod validate;

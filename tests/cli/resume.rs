@@ -55,6 +55,18 @@ fn resume_reruns_only_what_failed_and_reuses_the_rest() {
         text.contains(&format!("finished in run {failed_id} (resumed)")),
         "{text}"
     );
+    assert!(
+        text.contains(&format!("resumed   from run {failed_id}\n")),
+        "{text}"
+    );
+    let (_, shown) = project.json(&[
+        "runs",
+        "show",
+        resumed["run_id"].as_str().unwrap_or("?"),
+        "--json",
+    ]);
+    assert_eq!(shown["resumed_from"], failed_id.as_str());
+    assert!(failed.get("resumed_from").is_none(), "{failed:#}");
 }
 
 #[test]

@@ -168,10 +168,35 @@ fn forcing_a_task_says_so_and_keeps_its_downstream_predictable() {
 }
 
 #[test]
-fn a_damaged_output_is_named() {
+fn a_damaged_output_is_named_and_restored_from_the_cache_when_it_can_be() {
     let project = project();
-    project.json(&["run", "why", "--json"]);
+    let (_, first) = project.json(&["run", "why", "--json"]);
+    let first_id = first["run_id"].as_str().unwrap_or("?");
     project.write("data/double.txt", "tampered\n");
+    std::fs::remove_file(project.path().join("data/count.txt")).expect("remove an output");
+    let (_, plan) = project.json(&["plan", "why", "--why", "--json"]);
+    assert_eq!(decision(&plan, "double"), "skip");
+    assert_eq!(
+        reasons(&plan, "double"),
+        [
+            format!("restore from cache (result of run {first_id})"),
+            format!("output `out` at `data/double.txt` changed since run {first_id}"),
+        ]
+    );
+    assert_eq!(
+        reasons(&plan, "words"),
+        [
+            format!("restore from cache (result of run {first_id})"),
+            format!("output `out` at `data/count.txt` is missing since run {first_id}"),
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("data/double.txt")).unwrap_or_default(),
+        "tampered\n",
+        "--why restored an output"
+    );
+
+    std::fs::remove_dir_all(project.path().join(".dag/cache")).expect("remove the run cache");
     let (_, plan) = project.json(&["plan", "why", "--why", "--json"]);
     let double = reasons(&plan, "double");
     assert_eq!(double.len(), 1, "{double:?}");

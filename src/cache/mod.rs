@@ -1,0 +1,25 @@
+//! What lets a task's earlier result stand, or come back, without running
+//! it again — everything here is an optimisation that may be deleted at any
+//! time without changing what a run computes:
+//!
+//! - [`file_digest`]: blake3 of a file, streamed.
+//! - [`digest_memo`]: reuses a file's last digest while its size, times,
+//!   inode and device are unchanged, so unchanged inputs are not reread.
+//! - [`run_cache`]: content-addressed copies of task outputs under
+//!   `<state_dir>/cache/`, from which outputs that were deleted or
+//!   overwritten are restored instead of recomputed.
+//! - [`gc`]: which run-cache entries are still referenced, and removing
+//!   the rest (`dag gc`).
+//!
+//! Deciding *when* a task may reuse or restore a result is the executor's
+//! job (`execute::reuse`); this module only stores, finds and checks bytes.
+
+mod digest_memo;
+mod file_digest;
+mod gc;
+mod run_cache;
+
+pub use digest_memo::{DigestMemo, SETTLE};
+pub use file_digest::{hash_file, hash_open};
+pub use gc::{GcError, GcPlan, GcReport, plan_gc};
+pub use run_cache::{CacheEntry, CacheError, Restore, RunCache};
