@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use super::console::{out, outln};
 use super::args::{GcArgs, Global};
+use super::console::{out, outln};
 use super::workspace::open_store;
 use super::{CliResult, Exit, Failure};
 use crate::cache::{CacheEntry, GcReport, RunCache, plan_gc};
