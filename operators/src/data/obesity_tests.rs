@@ -78,7 +78,12 @@ fn run_dag(file: &str, work: &Path, overrides: &[(&str, Value)]) -> Vec<(String,
     let mut outcomes = Vec::new();
     for id in ids {
         let task = &dag["tasks"][&id];
-        let operator = registry.get(task["operator"].as_str().unwrap()).unwrap();
+        let name = task["operator"].as_str().unwrap();
+        // Operators of the engine itself (`dag.trigger`) are tested there.
+        if name.starts_with("dag.") {
+            continue;
+        }
+        let operator = registry.get(name).unwrap();
         let task_params = render(&task["params"], &params);
         let names = |kind: &str| -> std::collections::BTreeMap<String, String> {
             task[kind]
@@ -200,6 +205,7 @@ fn monitoring_dag_detects_a_weight_shift_and_nothing_without_one() {
             .clone()
     };
 
+    run_dag("obesity_batch.yaml", work.path(), &[]);
     let quiet = drift_of(&run_dag("obesity_monitoring.yaml", work.path(), &[]));
     assert_eq!(
         quiet.values["drift_detected"],
@@ -208,11 +214,8 @@ fn monitoring_dag_detects_a_weight_shift_and_nothing_without_one() {
         quiet.summary
     );
 
-    let shifted = drift_of(&run_dag(
-        "obesity_monitoring.yaml",
-        work.path(),
-        &[("drift_shift", json!(25))],
-    ));
+    run_dag("obesity_batch.yaml", work.path(), &[("drift_shift", json!(25))]);
+    let shifted = drift_of(&run_dag("obesity_monitoring.yaml", work.path(), &[]));
     assert_eq!(
         shifted.values["drift_detected"],
         json!(true),
