@@ -480,7 +480,11 @@ pub fn remote_run(daemon: &DaemonInfo, args: &RunArgs) -> CliResult {
         }
         let run: RunJson = serde_json::from_value(value)
             .map_err(|e| Failure::internal(format!("malformed run from the daemon: {e}")))?;
-        let total = run.tasks.len();
+        let total = accepted
+            .get("tasks")
+            .and_then(Value::as_u64)
+            .map_or(0, |n| n as usize)
+            .max(run.tasks.len());
         if !args.json {
             for task in &run.tasks {
                 let status = serde_json::to_value(task.status).unwrap_or(Value::Null);

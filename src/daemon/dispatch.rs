@@ -51,15 +51,16 @@ pub struct Submission {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Accepted {
-    Started { run_id: String },
-    Queued { run_id: String, position: usize },
+    /// `tasks`: how many tasks the run will settle.
+    Started { run_id: String, tasks: usize },
+    Queued { run_id: String, tasks: usize, position: usize },
     Skipped { reason: String },
 }
 
 impl Accepted {
     pub fn run_id(&self) -> Option<&str> {
         match self {
-            Self::Started { run_id } | Self::Queued { run_id, .. } => Some(run_id),
+            Self::Started { run_id, .. } | Self::Queued { run_id, .. } => Some(run_id),
             Self::Skipped { .. } => None,
         }
     }
@@ -175,6 +176,11 @@ impl Dispatcher {
         submission.fire.dag = dag.name.clone();
         let (max_active, overlap) = policy(&dag);
         let run_id = new_run_id();
+        let tasks = if submission.options.only.is_empty() {
+            dag.tasks.len()
+        } else {
+            submission.options.only.len()
+        };
         let mut runs = self.runs();
         let active = runs.active.values().filter(|a| a.dag == dag.name).count();
         let waiting = runs
@@ -183,7 +189,7 @@ impl Dispatcher {
             .any(|q| q.submission.fire.dag == dag.name);
         if active < max_active && !waiting {
             self.start(&mut runs, run_id.clone(), dag, submission);
-            return Ok(Accepted::Started { run_id });
+            return Ok(Accepted::Started { run_id, tasks });
         }
         let overlap = if submission.explicit {
             Overlap::Queue
@@ -221,6 +227,7 @@ impl Dispatcher {
                 Ok(Accepted::Queued {
                     position: runs.queued.len(),
                     run_id,
+                    tasks,
                 })
             }
         }
@@ -464,7 +471,7 @@ impl crate::ops::Submit for std::sync::Weak<Dispatcher> {
         )
         .map_err(|e| error_chain(&e))?;
         Ok(match accepted {
-            Accepted::Started { run_id } => crate::ops::Submitted {
+            Accepted::Started { run_id, .. } => crate::ops::Submitted {
                 run_id: Some(run_id),
                 state: "started".into(),
             },
@@ -477,5 +484,146 @@ impl crate::ops::Submit for std::sync::Weak<Dispatcher> {
                 state: format!("skipped: {reason}"),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Recorder;
+
+    struct Fixture {
+        dispatcher: Arc<Dispatcher>,
+        _recorder: Recorder,
+        _dir: tempfile::TempDir,
+    }
+
+    fn fixture(overlap: &str) -> Result<Fixture, Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir(dir.path().join("dags"))?;
+        std::fs::write(
+            dir.path().join("dags/slow.yaml"),
+            format!(
+                "name: slow\nschedule: {{ cron: \"0 0 1 1 *\", overlap: {overlap} }}\n\
+                 tasks:\n  t:\n    operator: noop\n    params: {{ sleep_ms: 300 }}\n"
+            ),
+        )?;
+        let (store, _) = dag_state::Store::open(&dir.path().join(".dag/db"))?;
+        let store = Arc::new(store);
+        let recorder = Recorder::spawn(Arc::clone(&store), None);
+        let registry = Arc::new(crate::ops::registry());
+        let engine = Engine {
+            registry: Arc::clone(&registry),
+            store,
+            recorder: recorder.handle(),
+            workdir: dir.path().to_path_buf(),
+            state_dir: dir.path().join(".dag"),
+        };
+        let mut dags = DagSet::default();
+        dags.reload(&dir.path().join("dags"), &registry);
+        Ok(Fixture {
+            dispatcher: Dispatcher::new(engine, dags),
+            _recorder: recorder,
+            _dir: dir,
+        })
+    }
+
+    fn cron_fire() -> Submission {
+        Submission {
+            fire: Fire {
+                dag: "slow".into(),
+                trigger: Trigger {
+                    kind: "cron".into(),
+                    detail: String::new(),
+                },
+                logical_date: None,
+                params: BTreeMap::new(),
+                due_ms: now_ms(),
+            },
+            explicit: false,
+            options: RunOptions::default(),
+        }
+    }
+
+    async fn settle(dispatcher: &Dispatcher) {
+        while !dispatcher.active().is_empty() || !dispatcher.queued().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn statuses(dispatcher: &Dispatcher) -> Vec<RunStatus> {
+        let mut runs = dispatcher.engine.store.runs(Some("slow"), 10).unwrap_or_default();
+        runs.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+        runs.iter().map(|r| r.status).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn skip_drops_a_fire_that_finds_the_dag_busy_but_requests_queue()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let f = fixture("skip")?;
+        let first = f.dispatcher.submit(cron_fire())?;
+        assert!(matches!(first, Accepted::Started { tasks: 1, .. }), "{first:?}");
+        let second = f.dispatcher.submit(cron_fire())?;
+        assert!(matches!(second, Accepted::Skipped { .. }), "{second:?}");
+        let mut asked = cron_fire();
+        asked.explicit = true;
+        let third = f.dispatcher.submit(asked)?;
+        assert!(matches!(third, Accepted::Queued { position: 1, .. }), "{third:?}");
+        settle(&f.dispatcher).await;
+        assert_eq!(statuses(&f.dispatcher), vec![RunStatus::Succeeded; 2]);
+        assert!(f.dispatcher.metrics.render().contains("dag_fires_skipped_total{dag=\"slow\"} 1"));
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queue_runs_fires_one_after_another() -> Result<(), Box<dyn std::error::Error>> {
+        let f = fixture("queue")?;
+        f.dispatcher.submit(cron_fire())?;
+        let second = f.dispatcher.submit(cron_fire())?;
+        assert!(matches!(second, Accepted::Queued { .. }), "{second:?}");
+        assert_eq!(f.dispatcher.active().len(), 1);
+        settle(&f.dispatcher).await;
+        assert_eq!(statuses(&f.dispatcher), vec![RunStatus::Succeeded; 2]);
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancel_previous_cancels_the_running_run_for_the_new_fire()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let f = fixture("cancel_previous")?;
+        f.dispatcher.submit(cron_fire())?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let second = f.dispatcher.submit(cron_fire())?;
+        assert!(matches!(second, Accepted::Queued { .. }), "{second:?}");
+        settle(&f.dispatcher).await;
+        assert_eq!(
+            statuses(&f.dispatcher),
+            vec![RunStatus::Interrupted, RunStatus::Succeeded]
+        );
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unknown_dags_and_params_are_refused_and_drain_stops_everything()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let f = fixture("queue")?;
+        let mut unknown = cron_fire();
+        unknown.fire.dag = "slo".into();
+        let error = f.dispatcher.submit(unknown).err().map(|e| e.to_string());
+        assert!(error.is_some_and(|e| e.contains("did you mean `slow`")));
+        let mut bad = cron_fire();
+        bad.fire.params.insert("nope".into(), serde_json::Value::Null);
+        assert!(matches!(f.dispatcher.submit(bad), Err(SubmitError::Invalid(_))));
+
+        let running = f.dispatcher.submit(cron_fire())?;
+        let queued = f.dispatcher.submit(cron_fire())?;
+        f.dispatcher.drain(Duration::from_millis(20)).await;
+        assert!(matches!(f.dispatcher.submit(cron_fire()), Err(SubmitError::ShuttingDown)));
+        assert!(f.dispatcher.active().is_empty() && f.dispatcher.queued().is_empty());
+        let store = &f.dispatcher.engine.store;
+        let status = |id: Option<&str>| store.run(id.unwrap_or_default()).ok().flatten().map(|r| r.status);
+        assert_eq!(status(running.run_id()), Some(RunStatus::Interrupted));
+        assert_eq!(status(queued.run_id()), None, "a dropped queued run never starts");
+        Ok(())
     }
 }
