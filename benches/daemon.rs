@@ -31,7 +31,14 @@ impl Drop for Daemon {
 
 fn start(dir: &Path, debounce: &str) -> Daemon {
     let child = Command::new(env!("CARGO_BIN_EXE_dag"))
-        .args(["daemon", "--addr", "127.0.0.1:0", "--debounce", debounce, "-q"])
+        .args([
+            "daemon",
+            "--addr",
+            "127.0.0.1:0",
+            "--debounce",
+            debounce,
+            "-q",
+        ])
         .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -55,7 +62,12 @@ fn start(dir: &Path, debounce: &str) -> Daemon {
 fn call(addr: std::net::SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> Value {
     let response =
         request(addr, method, path, None, body, Duration::from_secs(30)).expect("request");
-    assert!(response.status < 300, "{} {}", response.status, response.text());
+    assert!(
+        response.status < 300,
+        "{} {}",
+        response.status,
+        response.text()
+    );
     response.json().unwrap_or(Value::Null)
 }
 
@@ -155,9 +167,16 @@ fn cron_latency(dir: &Path) {
     .expect("write");
     let daemon = start(dir, "100ms");
     std::thread::sleep(Duration::from_secs(10));
-    let metrics = request(daemon.addr, "GET", "/metrics", None, None, Duration::from_secs(5))
-        .expect("metrics")
-        .text();
+    let metrics = request(
+        daemon.addr,
+        "GET",
+        "/metrics",
+        None,
+        None,
+        Duration::from_secs(5),
+    )
+    .expect("metrics")
+    .text();
     let value = |name: &str| {
         metrics
             .lines()

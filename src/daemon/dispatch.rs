@@ -52,9 +52,18 @@ pub struct Submission {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Accepted {
     /// `tasks`: how many tasks the run will settle.
-    Started { run_id: String, tasks: usize },
-    Queued { run_id: String, tasks: usize, position: usize },
-    Skipped { reason: String },
+    Started {
+        run_id: String,
+        tasks: usize,
+    },
+    Queued {
+        run_id: String,
+        tasks: usize,
+        position: usize,
+    },
+    Skipped {
+        reason: String,
+    },
 }
 
 impl Accepted {
@@ -552,7 +561,11 @@ mod tests {
     }
 
     fn statuses(dispatcher: &Dispatcher) -> Vec<RunStatus> {
-        let mut runs = dispatcher.engine.store.runs(Some("slow"), 10).unwrap_or_default();
+        let mut runs = dispatcher
+            .engine
+            .store
+            .runs(Some("slow"), 10)
+            .unwrap_or_default();
         runs.sort_by(|a, b| a.run_id.cmp(&b.run_id));
         runs.iter().map(|r| r.status).collect()
     }
@@ -562,16 +575,27 @@ mod tests {
     -> Result<(), Box<dyn std::error::Error>> {
         let f = fixture("skip")?;
         let first = f.dispatcher.submit(cron_fire())?;
-        assert!(matches!(first, Accepted::Started { tasks: 1, .. }), "{first:?}");
+        assert!(
+            matches!(first, Accepted::Started { tasks: 1, .. }),
+            "{first:?}"
+        );
         let second = f.dispatcher.submit(cron_fire())?;
         assert!(matches!(second, Accepted::Skipped { .. }), "{second:?}");
         let mut asked = cron_fire();
         asked.explicit = true;
         let third = f.dispatcher.submit(asked)?;
-        assert!(matches!(third, Accepted::Queued { position: 1, .. }), "{third:?}");
+        assert!(
+            matches!(third, Accepted::Queued { position: 1, .. }),
+            "{third:?}"
+        );
         settle(&f.dispatcher).await;
         assert_eq!(statuses(&f.dispatcher), vec![RunStatus::Succeeded; 2]);
-        assert!(f.dispatcher.metrics.render().contains("dag_fires_skipped_total{dag=\"slow\"} 1"));
+        assert!(
+            f.dispatcher
+                .metrics
+                .render()
+                .contains("dag_fires_skipped_total{dag=\"slow\"} 1")
+        );
         Ok(())
     }
 
@@ -612,18 +636,36 @@ mod tests {
         let error = f.dispatcher.submit(unknown).err().map(|e| e.to_string());
         assert!(error.is_some_and(|e| e.contains("did you mean `slow`")));
         let mut bad = cron_fire();
-        bad.fire.params.insert("nope".into(), serde_json::Value::Null);
-        assert!(matches!(f.dispatcher.submit(bad), Err(SubmitError::Invalid(_))));
+        bad.fire
+            .params
+            .insert("nope".into(), serde_json::Value::Null);
+        assert!(matches!(
+            f.dispatcher.submit(bad),
+            Err(SubmitError::Invalid(_))
+        ));
 
         let running = f.dispatcher.submit(cron_fire())?;
         let queued = f.dispatcher.submit(cron_fire())?;
         f.dispatcher.drain(Duration::from_millis(20)).await;
-        assert!(matches!(f.dispatcher.submit(cron_fire()), Err(SubmitError::ShuttingDown)));
+        assert!(matches!(
+            f.dispatcher.submit(cron_fire()),
+            Err(SubmitError::ShuttingDown)
+        ));
         assert!(f.dispatcher.active().is_empty() && f.dispatcher.queued().is_empty());
         let store = &f.dispatcher.engine.store;
-        let status = |id: Option<&str>| store.run(id.unwrap_or_default()).ok().flatten().map(|r| r.status);
+        let status = |id: Option<&str>| {
+            store
+                .run(id.unwrap_or_default())
+                .ok()
+                .flatten()
+                .map(|r| r.status)
+        };
         assert_eq!(status(running.run_id()), Some(RunStatus::Interrupted));
-        assert_eq!(status(queued.run_id()), None, "a dropped queued run never starts");
+        assert_eq!(
+            status(queued.run_id()),
+            None,
+            "a dropped queued run never starts"
+        );
         Ok(())
     }
 }

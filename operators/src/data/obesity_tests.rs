@@ -214,7 +214,11 @@ fn monitoring_dag_detects_a_weight_shift_and_nothing_without_one() {
         quiet.summary
     );
 
-    run_dag("obesity_batch.yaml", work.path(), &[("drift_shift", json!(25))]);
+    run_dag(
+        "obesity_batch.yaml",
+        work.path(),
+        &[("drift_shift", json!(25))],
+    );
     let shifted = drift_of(&run_dag("obesity_monitoring.yaml", work.path(), &[]));
     assert_eq!(
         shifted.values["drift_detected"],
