@@ -7,6 +7,7 @@
 //! lives in [`crate::models`].
 
 mod atomic;
+mod compiled_tree;
 mod criterion;
 mod dataset;
 mod digits;
@@ -44,7 +45,7 @@ pub use features::{
     Derivation, FeatureConfig, Field, FieldKind, Formula, NumericStats, Scaling, Transformer,
 };
 pub use features_op::Features;
-pub use forest::{ClassWeight, FitHooks, ForestParams, RandomForest};
+pub use forest::{ClassWeight, FitHooks, ForestParams, RandomForest, argmax};
 pub use gate_op::{ChampionRule, FairnessRule, Gate, GateParams, Verdict, judge};
 pub use heatmap::write_confusion_png;
 pub use logistic::{LogisticModel, LogisticParams};
