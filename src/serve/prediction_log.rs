@@ -17,6 +17,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
+use dag_operators::ml::{ColumnValues, Table};
 use serde_json::{Map, Value};
 
 use crate::serve::LogConfig;
@@ -48,6 +49,40 @@ impl LogEntry {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Null) | None => String::new(),
                 Some(other) => other.to_string(),
+            })
+            .collect();
+        Self {
+            columns,
+            values,
+            predicted: predicted.into(),
+            model_version,
+        }
+    }
+}
+
+impl LogEntry {
+    /// The entry for row `row` of `table`, whose columns are `columns`.
+    /// Numbers are written in their shortest exact form (`21`, `1.62`).
+    pub fn from_row(
+        columns: Arc<[String]>,
+        table: &Table,
+        row: usize,
+        predicted: &str,
+        model_version: u32,
+    ) -> Self {
+        let values = table
+            .columns
+            .iter()
+            .map(|(_, values)| match values {
+                ColumnValues::Numeric(values) => values
+                    .get(row)
+                    .copied()
+                    .flatten()
+                    .map(|x| x.to_string())
+                    .unwrap_or_default(),
+                ColumnValues::Text(values) => {
+                    values.get(row).cloned().flatten().unwrap_or_default()
+                }
             })
             .collect();
         Self {
