@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use common::{RunOptions, report, run_dag, task_duration};
 use dag::parse::load_dag_file;
-use dag_operators::Registry;
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create dir");
