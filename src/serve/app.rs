@@ -7,12 +7,12 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use dag_operators::ml::Table;
+use dag_operators::ml::RecordEncoder;
 
 use crate::serve::answer::AnswerWriter;
 use crate::serve::metrics::{Metrics, Role};
 use crate::serve::prediction_log::{LogEntry, PredictionLog};
-use crate::serve::records::{Shape, read_records, read_records_in_chunks};
+use crate::serve::records::{ReadError, Records, Shape, read_records, read_records_in_chunks};
 use crate::serve::response::ApiError;
 use crate::serve::routing::choose;
 use crate::serve::slot::{LoadedModel, ModelSlot};
@@ -42,7 +42,7 @@ const SCORE_BLOCK: usize = 512;
 
 /// A block of scored records.
 pub struct Part {
-    pub table: Table,
+    pub records: Records,
     /// Class probabilities, one row of `classes` values per record.
     pub probabilities: Vec<f64>,
     /// The block's predictions as JSON, for a batch answer.
@@ -55,26 +55,57 @@ pub struct Scored {
     pub parts: Vec<Part>,
 }
 
-/// Class probabilities of `table`'s rows, flattened row by row.
-fn score(model: &LoadedModel, table: &Table) -> Result<Vec<f64>, ApiError> {
-    let probabilities = model.model.predict_table(table).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("model v{} failed to score: {e}", model.version.version),
-        )
-    })?;
-    Ok(probabilities.iter().copied().collect())
+fn failed_to_score(model: &LoadedModel, error: &dyn std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("model v{} failed to score: {error}", model.version.version),
+    )
+}
+
+/// The encoder of `model`'s records.
+fn encoder(model: &LoadedModel) -> Result<RecordEncoder<'_>, ApiError> {
+    model
+        .model
+        .transformer()
+        .record_encoder()
+        .map_err(|e| failed_to_score(model, &e))
+}
+
+/// Reads `body` for `model`; encoding failures are the model's (500).
+fn read(
+    model: &LoadedModel,
+    body: &[u8],
+    shape: Shape,
+    keep_inputs: bool,
+) -> Result<Records, ApiError> {
+    let encoder = encoder(model)?;
+    read_records(body, Some(&encoder), shape, keep_inputs).map_err(|e| refused(model, e))
+}
+
+fn refused(model: &LoadedModel, error: ReadError) -> ApiError {
+    match error {
+        ReadError::Encode(error) => failed_to_score(model, &error),
+        other => other.into(),
+    }
+}
+
+/// Class probabilities of the records' feature rows, flattened row by row.
+fn score(model: &LoadedModel, records: &Records) -> Result<Vec<f64>, ApiError> {
+    model
+        .model
+        .predict_rows(&records.features)
+        .map_err(|e| failed_to_score(model, &e))
 }
 
 fn score_part(
     model: &LoadedModel,
-    table: Table,
+    records: Records,
     writer: Option<&AnswerWriter<'_>>,
 ) -> Result<Part, ApiError> {
-    let probabilities = score(model, &table)?;
+    let probabilities = score(model, &records)?;
     let answer = writer.map(|w| w.rows(&probabilities)).unwrap_or_default();
     Ok(Part {
-        table,
+        records,
         probabilities,
         answer,
     })
@@ -82,21 +113,35 @@ fn score_part(
 
 /// Reads a batch and scores it block by block on the thread pool while the
 /// rest of the body is still being read. The reading thread only parses.
-fn score_in_blocks(model: &LoadedModel, body: &[u8], shape: Shape) -> Result<Vec<Part>, ApiError> {
+fn score_in_blocks(
+    model: &LoadedModel,
+    body: &[u8],
+    shape: Shape,
+    keep_inputs: bool,
+) -> Result<Vec<Part>, ApiError> {
+    let encoder = encoder(model)?;
     let writer = AnswerWriter::new(model);
     let (sender, scored) = std::sync::mpsc::channel();
     let read = rayon::in_place_scope(|scope| {
         let mut next = 0;
-        read_records_in_chunks(body, model.model.schema(), shape, SCORE_BLOCK, |table| {
+        let on_block = |records| {
             let (index, sender, writer) = (next, sender.clone(), &writer);
             next += 1;
             scope.spawn(move |_| {
-                let _ = sender.send((index, score_part(model, table, Some(writer))));
+                let _ = sender.send((index, score_part(model, records, Some(writer))));
             });
-        })
+        };
+        read_records_in_chunks(
+            body,
+            Some(&encoder),
+            shape,
+            keep_inputs,
+            SCORE_BLOCK,
+            on_block,
+        )
     });
     drop(sender);
-    read?;
+    read.map_err(|e| refused(model, e))?;
     let mut parts: Vec<_> = scored.into_iter().collect();
     parts.sort_by_key(|(index, _)| *index);
     parts.into_iter().map(|(_, part)| part).collect()
@@ -137,20 +182,21 @@ impl AppState {
             _ => (Role::Champion, champion),
         });
         let Some((role, model)) = answering else {
-            // Without a model the body's shape is still judged, against no fields.
-            let table = read_records(body, &[], shape)?;
-            return if table.rows == 0 {
+            // Without a model the body's shape is still judged: records are only counted.
+            let records = read_records(body, None, shape, false)?;
+            return if records.rows == 0 {
                 Ok(None)
             } else {
                 Err(self.not_ready())
             };
         };
+        let keep_inputs = self.log.is_some();
         let parts = match shape {
             Shape::One => {
-                let table = read_records(body, model.model.schema(), shape)?;
-                vec![score_part(&model, table, None)?]
+                let records = read(&model, body, shape, keep_inputs)?;
+                vec![score_part(&model, records, None)?]
             }
-            Shape::Many { .. } => score_in_blocks(&model, body, shape)?,
+            Shape::Many { .. } => score_in_blocks(&model, body, shape, keep_inputs)?,
         };
         if parts.is_empty() {
             return Ok(None);
@@ -181,18 +227,19 @@ impl AppState {
         (body, shape): (&[u8], Shape),
         (answered, parts): (&LoadedModel, &[Part]),
     ) {
-        let shadowed: Result<Vec<f64>, ApiError> =
-            if shadow.model.schema() == answered.model.schema() {
-                parts.iter().try_fold(Vec::new(), |mut all, part| {
-                    all.extend(score(shadow, &part.table)?);
-                    Ok(all)
-                })
-            } else {
-                match read_records(body, shadow.model.schema(), shape) {
-                    Ok(table) => score(shadow, &table),
-                    Err(_) => return,
-                }
-            };
+        // The same transformer reads and encodes records identically.
+        let same_encoding = shadow.model.transformer() == answered.model.transformer();
+        let shadowed: Result<Vec<f64>, ApiError> = if same_encoding {
+            parts.iter().try_fold(Vec::new(), |mut all, part| {
+                all.extend(score(shadow, &part.records)?);
+                Ok(all)
+            })
+        } else {
+            match read(shadow, body, shape, false) {
+                Ok(records) => score(shadow, &records),
+                Err(_) => return,
+            }
+        };
         match shadowed {
             Ok(shadowed) => {
                 let (ours, theirs) = (AnswerWriter::new(shadow), AnswerWriter::new(answered));
@@ -224,21 +271,18 @@ impl AppState {
     fn log(&self, model: &LoadedModel, parts: &[Part]) {
         let Some(log) = &self.log else { return };
         let writer = AnswerWriter::new(model);
-        let columns: Arc<[String]> = model
-            .model
-            .schema()
-            .iter()
-            .map(|f| f.name.clone())
-            .collect();
+        let schema = model.model.schema();
+        let columns: Arc<[String]> = schema.iter().map(|f| f.name.clone()).collect();
         for part in parts {
-            for (row, scores) in rows(model, &part.probabilities).enumerate() {
+            let inputs = part.records.inputs.chunks_exact(schema.len().max(1));
+            for (scores, inputs) in rows(model, &part.probabilities).zip(inputs) {
                 if !log.sample() {
                     continue;
                 }
-                let entry = LogEntry::from_row(
+                let entry = LogEntry::from_inputs(
                     Arc::clone(&columns),
-                    &part.table,
-                    row,
+                    schema,
+                    inputs,
                     writer.class(scores),
                     model.version.version,
                 );

@@ -17,7 +17,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use dag_operators::ml::{ColumnValues, Table};
+use dag_operators::ml::{Field, FieldInput, FieldKind};
 use serde_json::{Map, Value};
 
 use crate::serve::LogConfig;
@@ -61,28 +61,25 @@ impl LogEntry {
 }
 
 impl LogEntry {
-    /// The entry for row `row` of `table`, whose columns are `columns`.
-    /// Numbers are written in their shortest exact form (`21`, `1.62`).
-    pub fn from_row(
+    /// The entry for a checked record: `inputs` holds one value per field
+    /// of `schema`, whose names are `columns`. Numbers are written in their
+    /// shortest exact form (`21`, `1.62`).
+    pub fn from_inputs(
         columns: Arc<[String]>,
-        table: &Table,
-        row: usize,
+        schema: &[Field],
+        inputs: &[FieldInput],
         predicted: &str,
         model_version: u32,
     ) -> Self {
-        let values = table
-            .columns
+        let values = schema
             .iter()
-            .map(|(_, values)| match values {
-                ColumnValues::Numeric(values) => values
-                    .get(row)
-                    .copied()
-                    .flatten()
-                    .map(|x| x.to_string())
-                    .unwrap_or_default(),
-                ColumnValues::Text(values) => {
-                    values.get(row).cloned().flatten().unwrap_or_default()
+            .zip(inputs)
+            .map(|(field, input)| match (input, &field.kind) {
+                (FieldInput::Number(x), _) => x.to_string(),
+                (FieldInput::Category(Some(i)), FieldKind::Categorical { categories }) => {
+                    categories.get(*i).cloned().unwrap_or_default()
                 }
+                (FieldInput::Category(_), _) => String::new(),
             })
             .collect();
         Self {

@@ -1,10 +1,11 @@
-//! [`read_records`]: a request body read straight into the columns a model
-//! scores, in one pass: keys are matched against the model's schema as they
-//! stream by, values are kept borrowed from the body until their record has
-//! been checked ([`check_fields`]), and only the schema's fields are kept.
-//! No `serde_json::Value` is built for a well-formed record.
-//! [`read_records_in_chunks`] hands over blocks of rows while it reads, so a
-//! caller can score the first rows while the rest are still being parsed.
+//! [`read_records`]: a request body read straight into the feature rows a
+//! model scores, in one pass: keys are matched against the model's schema as
+//! they stream by, values stay borrowed from the body until their record has
+//! been checked ([`check_fields`]), and each good record is encoded by the
+//! model's [`RecordEncoder`] at once. No `serde_json::Value`, string or
+//! table is built for a well-formed record. [`read_records_in_chunks`] hands
+//! over blocks of rows while it reads, so a caller can score the first rows
+//! while the rest are still being parsed.
 //!
 //! Problems are reported exactly as a parse into JSON values followed by
 //! checks would report them: a syntax error anywhere wins over everything,
@@ -16,7 +17,7 @@
 
 mod visitors;
 
-use dag_operators::ml::{ColumnValues, Field, FieldError, FieldKind, Table};
+use dag_operators::ml::{Field, FieldError, FieldInput, MlError, RecordEncoder};
 use serde::de::{self, Deserializer as _, MapAccess};
 use serde_json::Value;
 
@@ -53,29 +54,51 @@ pub enum ReadError {
         index: Option<usize>,
         error: FieldError,
     },
+    /// A checked record the model still cannot encode (a derived column
+    /// that is not finite): the model's problem, not the client's.
+    #[error("{0}")]
+    Encode(MlError),
 }
 
-/// Reads `body` as records of `schema`: one [`Table`] with the schema's
-/// fields as columns, in schema order, and one row per record. An empty
-/// schema accepts any object, which lets a server without a model still
-/// judge the body's shape.
-pub fn read_records(body: &[u8], schema: &[Field], shape: Shape) -> Result<Table, ReadError> {
-    let mut whole = None;
-    read_records_in_chunks(body, schema, shape, usize::MAX, |table| whole = Some(table))?;
-    Ok(whole.unwrap_or_else(|| Reader::new(schema, shape, usize::MAX).take_chunk()))
+/// Records read from a body, encoded for the model.
+#[derive(Debug, Default)]
+pub struct Records {
+    pub rows: usize,
+    /// One feature row per record (the encoder's width), row after row.
+    pub features: Vec<f64>,
+    /// Each record's checked values, one per schema field, record after
+    /// record; kept only when asked for (the prediction log writes them).
+    pub inputs: Vec<FieldInput>,
 }
 
-/// Like [`read_records`], but hands the rows to `on_chunk` in order, in
-/// tables of `chunk_rows` rows (the last one shorter) as soon as each is
-/// read. Chunks may be handed over before a later record turns out to be
-/// bad; when this returns an error, they must be discarded. Returns the
-/// number of rows.
+/// Reads `body` as records for `encoder`'s model. Without an encoder (no
+/// model loaded) records are only counted, which still judges the body's
+/// shape. `keep_inputs` keeps each record's values besides its features.
+pub fn read_records(
+    body: &[u8],
+    encoder: Option<&RecordEncoder<'_>>,
+    shape: Shape,
+    keep_inputs: bool,
+) -> Result<Records, ReadError> {
+    let mut whole = Records::default();
+    read_records_in_chunks(body, encoder, shape, keep_inputs, usize::MAX, |records| {
+        whole = records;
+    })?;
+    Ok(whole)
+}
+
+/// Like [`read_records`], but hands the records to `on_chunk` in order, in
+/// blocks of `chunk_rows` (the last one shorter) as soon as each is read.
+/// Blocks may be handed over before a later record turns out to be bad;
+/// when this returns an error, they must be discarded. Returns the number
+/// of records.
 pub fn read_records_in_chunks(
     body: &[u8],
-    schema: &[Field],
+    encoder: Option<&RecordEncoder<'_>>,
     shape: Shape,
+    keep_inputs: bool,
     chunk_rows: usize,
-    on_chunk: impl FnMut(Table),
+    on_chunk: impl FnMut(Records),
 ) -> Result<usize, ReadError> {
     let Ok(text) = std::str::from_utf8(body) else {
         // JSON is UTF-8; let the parser say where this body stops being it.
@@ -85,7 +108,7 @@ pub fn read_records_in_chunks(
         return Err(ReadError::Syntax(error));
     };
     let mut on_chunk = on_chunk;
-    let mut reader = Reader::new(schema, shape, chunk_rows.max(1));
+    let mut reader = Reader::new(encoder, shape, keep_inputs, chunk_rows.max(1));
     reader.on_chunk = Some(&mut on_chunk);
     let mut parser = serde_json::Deserializer::from_str(text);
     parser
@@ -97,90 +120,63 @@ pub fn read_records_in_chunks(
     reader.finish()
 }
 
-/// One column being filled, in schema order.
-enum Column {
-    Numeric(Vec<Option<f64>>),
-    Text(Vec<Option<String>>),
-}
-
 struct Reader<'s, 'de, 'c> {
+    encoder: Option<&'s RecordEncoder<'s>>,
     schema: &'s [Field],
     shape: Shape,
+    keep_inputs: bool,
     /// Items seen so far (records or not).
     items: usize,
     wrong_shape: bool,
     first_non_record: Option<usize>,
     first_bad_field: Option<(Option<usize>, FieldError)>,
-    /// The current record's values, one per schema field.
+    first_encode_error: Option<MlError>,
+    /// The current record's values, one per schema field, and as checked.
     values: Vec<FieldValue<'de>>,
+    inputs: Vec<FieldInput>,
     /// The schema field after the last one matched: keys usually arrive in
     /// schema order, so this is nearly always the next key.
     next_field: usize,
-    columns: Vec<Column>,
-    /// Rows in `columns`, and rows handed over before them.
-    chunk: usize,
+    /// Records read since the last block was handed over.
+    block: Records,
     handed_over: usize,
     chunk_rows: usize,
-    on_chunk: Option<&'c mut dyn FnMut(Table)>,
+    on_chunk: Option<&'c mut dyn FnMut(Records)>,
 }
 
 impl<'s, 'de, 'c> Reader<'s, 'de, 'c> {
-    fn new(schema: &'s [Field], shape: Shape, chunk_rows: usize) -> Self {
+    fn new(
+        encoder: Option<&'s RecordEncoder<'s>>,
+        shape: Shape,
+        keep_inputs: bool,
+        chunk_rows: usize,
+    ) -> Self {
+        let schema = encoder.map_or(&[][..], |e| e.transformer().fields.as_slice());
         Self {
+            encoder,
             schema,
             shape,
+            keep_inputs,
             items: 0,
             wrong_shape: false,
             first_non_record: None,
             first_bad_field: None,
+            first_encode_error: None,
             values: vec![FieldValue::Missing; schema.len()],
+            inputs: Vec::with_capacity(schema.len()),
             next_field: 0,
-            columns: Self::empty_columns(schema),
-            chunk: 0,
+            block: Records::default(),
             handed_over: 0,
             chunk_rows,
             on_chunk: None,
         }
     }
 
-    fn empty_columns(schema: &[Field]) -> Vec<Column> {
-        schema
-            .iter()
-            .map(|field| match field.kind {
-                FieldKind::Numeric(_) => Column::Numeric(Vec::new()),
-                FieldKind::Categorical { .. } => Column::Text(Vec::new()),
-            })
-            .collect()
-    }
-
-    /// The rows read since the last chunk, as a table.
-    fn take_chunk(&mut self) -> Table {
-        let columns = std::mem::replace(&mut self.columns, Self::empty_columns(self.schema));
-        let rows = std::mem::take(&mut self.chunk);
-        self.handed_over += rows;
-        let columns = self
-            .schema
-            .iter()
-            .zip(columns)
-            .map(|(field, column)| {
-                let values = match column {
-                    Column::Numeric(values) => ColumnValues::Numeric(values),
-                    Column::Text(values) => ColumnValues::Text(values),
-                };
-                (field.name.clone(), values)
-            })
-            .collect();
-        Table {
-            source: "request".into(),
-            columns,
-            rows,
-        }
-    }
-
     fn hand_over(&mut self) {
-        let table = self.take_chunk();
+        let block = std::mem::take(&mut self.block);
+        self.handed_over += block.rows;
         if let Some(on_chunk) = self.on_chunk.as_mut() {
-            on_chunk(table);
+            on_chunk(block);
         }
     }
 
@@ -192,7 +188,10 @@ impl<'s, 'de, 'c> Reader<'s, 'de, 'c> {
             Shape::One => true,
             Shape::Many { max } => self.items < max,
         };
-        within && self.first_non_record.is_none() && self.first_bad_field.is_none()
+        within
+            && self.first_non_record.is_none()
+            && self.first_bad_field.is_none()
+            && self.first_encode_error.is_none()
     }
 
     fn field_index(&mut self, key: &str) -> Option<usize> {
@@ -223,22 +222,22 @@ impl<'s, 'de, 'c> Reader<'s, 'de, 'c> {
                 }
             }
         }
-        if let Err(error) = check_fields(self.schema, &self.values) {
+        if let Err(error) = check_fields(self.schema, &self.values, &mut self.inputs) {
             let index = matches!(self.shape, Shape::Many { .. }).then_some(index);
             self.first_bad_field = Some((index, error));
             return Ok(());
         }
-        for (value, column) in self.values.iter_mut().zip(&mut self.columns) {
-            match (std::mem::replace(value, FieldValue::Missing), column) {
-                (FieldValue::Number(n), Column::Numeric(column)) => column.push(n.as_f64()),
-                (FieldValue::Text(s), Column::Text(column)) => column.push(Some(s.into_owned())),
-                // `check_fields` let only these through.
-                (_, Column::Numeric(column)) => column.push(None),
-                (_, Column::Text(column)) => column.push(None),
-            }
+        if let Some(encoder) = self.encoder
+            && let Err(error) = encoder.encode(&self.inputs, &mut self.block.features)
+        {
+            self.first_encode_error = Some(error);
+            return Ok(());
         }
-        self.chunk += 1;
-        if self.chunk >= self.chunk_rows {
+        if self.keep_inputs {
+            self.block.inputs.extend_from_slice(&self.inputs);
+        }
+        self.block.rows += 1;
+        if self.block.rows >= self.chunk_rows {
             self.hand_over();
         }
         Ok(())
@@ -272,7 +271,10 @@ impl<'s, 'de, 'c> Reader<'s, 'de, 'c> {
         if let Some((index, error)) = self.first_bad_field {
             return Err(ReadError::Field { index, error });
         }
-        if self.chunk > 0 {
+        if let Some(error) = self.first_encode_error {
+            return Err(ReadError::Encode(error));
+        }
+        if self.block.rows > 0 {
             self.hand_over();
         }
         Ok(self.handed_over)
@@ -288,7 +290,7 @@ mod tests {
     use super::*;
     use crate::serve::test_support::{csv, registry_with_versions};
     use crate::serve::validate::check_record;
-    use dag_operators::ml::{TrainedModel, predictions_csv};
+    use dag_operators::ml::{Table, TrainedModel, predictions_csv};
     use serde_json::{Map, json};
 
     fn model() -> (tempfile::TempDir, TrainedModel) {
@@ -333,8 +335,9 @@ mod tests {
     }
 
     fn one_pass(body: &[u8], model: &TrainedModel, shape: Shape) -> Result<usize, String> {
-        read_records(body, model.schema(), shape)
-            .map(|table| table.rows)
+        let encoder = model.transformer().record_encoder().unwrap();
+        read_records(body, Some(&encoder), shape, false)
+            .map(|records| records.rows)
             .map_err(|e| e.to_string())
     }
 
@@ -407,7 +410,8 @@ mod tests {
     fn errors_name_the_field_and_the_record() {
         let (_dir, model) = model();
         let body = br#"[{"Gender": "Male", "Age": 30}, {"Gender": "Male", "Age": "30"}]"#;
-        match read_records(body, model.schema(), Shape::Many { max: 10 }) {
+        let encoder = model.transformer().record_encoder().unwrap();
+        match read_records(body, Some(&encoder), Shape::Many { max: 10 }, false) {
             Err(ReadError::Field { index, error }) => {
                 assert_eq!((index, error.field.as_str()), (Some(1), "Age"));
             }
@@ -416,14 +420,46 @@ mod tests {
     }
 
     #[test]
-    fn without_a_schema_only_the_shape_is_judged() {
+    fn without_a_model_records_are_only_counted() {
         let body = br#"[{"anything": 1}, {}]"#;
-        let table = read_records(body, &[], Shape::Many { max: 10 }).unwrap();
-        assert_eq!(table.rows, 2);
+        let records = read_records(body, None, Shape::Many { max: 10 }, true).unwrap();
+        assert_eq!((records.rows, records.features.len()), (2, 0));
         assert!(matches!(
-            read_records(br#"[1]"#, &[], Shape::Many { max: 10 }),
+            read_records(br#"[1]"#, None, Shape::Many { max: 10 }, false),
             Err(ReadError::NotARecord { index: 0 })
         ));
+    }
+
+    #[test]
+    fn blocks_are_handed_over_in_order_with_the_inputs_when_asked() {
+        let (_dir, model) = model();
+        let encoder = model.transformer().record_encoder().unwrap();
+        let body = Value::Array(
+            (0..7)
+                .map(|i| {
+                    let gender = if i % 2 == 0 { "Female" } else { "Male" };
+                    json!({"Gender": gender, "Age": 20 + i})
+                })
+                .collect(),
+        )
+        .to_string();
+        let mut blocks = Vec::new();
+        let shape = Shape::Many { max: 10 };
+        let rows = read_records_in_chunks(body.as_bytes(), Some(&encoder), shape, true, 3, |b| {
+            blocks.push(b)
+        })
+        .unwrap();
+        assert_eq!(rows, 7);
+        let sizes: Vec<usize> = blocks.iter().map(|b| b.rows).collect();
+        assert_eq!(sizes, [3, 3, 1]);
+        let whole = read_records(body.as_bytes(), Some(&encoder), shape, true).unwrap();
+        let joined: Vec<f64> = blocks.iter().flat_map(|b| b.features.clone()).collect();
+        assert_eq!(joined, whole.features);
+        assert_eq!(whole.features.len(), 7 * encoder.width());
+        assert_eq!(
+            whole.inputs[2..4],
+            [FieldInput::Category(Some(1)), FieldInput::Number(21.0)]
+        );
     }
 
     #[test]
@@ -441,10 +477,12 @@ mod tests {
                 .collect(),
         )
         .to_string();
-        let read = read_records(body.as_bytes(), model.schema(), Shape::Many { max: 100 }).unwrap();
-        let served = model.predict_table(&read).unwrap();
+        let encoder = model.transformer().record_encoder().unwrap();
+        let shape = Shape::Many { max: 100 };
+        let read = read_records(body.as_bytes(), Some(&encoder), shape, false).unwrap();
+        let served = model.predict_rows(&read.features).unwrap();
         let batch = model.predict_table(&file).unwrap();
-        assert_eq!(served.shape(), batch.shape());
+        assert_eq!(served.len(), batch.len());
         for (a, b) in served.iter().zip(&batch) {
             assert_eq!(a.to_bits(), b.to_bits());
         }

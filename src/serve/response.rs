@@ -82,6 +82,7 @@ impl From<ReadError> for ApiError {
             ReadError::NotARecord { .. } | ReadError::Field { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            ReadError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         match error {
             ReadError::Field { index, error } => Self::field(error, index),

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use dag_operators::ml::{Field, FieldError, FieldKind, TrainedModel};
+use dag_operators::ml::{Field, FieldError, FieldInput, FieldKind, TrainedModel};
 use serde_json::{Map, Number, Value};
 
 /// One schema field of a record, as the request gave it.
@@ -45,8 +45,14 @@ impl<'a> From<&'a Value> for FieldValue<'a> {
 /// Checks `values` (one per field of `schema`, in schema order): every field
 /// present with the right type first, then ranges and categories, each in
 /// schema order, so the first problem reported is the same however the
-/// record was written.
-pub fn check_fields(schema: &[Field], values: &[FieldValue<'_>]) -> Result<(), FieldError> {
+/// record was written. On success `inputs` holds the record as a
+/// [`RecordEncoder`](dag_operators::ml::RecordEncoder) takes it.
+pub fn check_fields(
+    schema: &[Field],
+    values: &[FieldValue<'_>],
+    inputs: &mut Vec<FieldInput>,
+) -> Result<(), FieldError> {
+    inputs.clear();
     for (field, value) in schema.iter().zip(values) {
         match (&field.kind, value) {
             (_, FieldValue::Missing) => return Err(FieldError::missing(field)),
@@ -57,19 +63,24 @@ pub fn check_fields(schema: &[Field], values: &[FieldValue<'_>]) -> Result<(), F
         }
     }
     for (field, value) in schema.iter().zip(values) {
-        match (&field.kind, value) {
-            (FieldKind::Numeric(stats), FieldValue::Number(n))
-                if !(stats.min..=stats.max).contains(&n.as_f64().unwrap_or(f64::NAN)) =>
-            {
-                return Err(FieldError::outside_training_range(field, n, stats));
+        let input = match (&field.kind, value) {
+            (FieldKind::Numeric(stats), FieldValue::Number(n)) => {
+                let x = n.as_f64().unwrap_or(f64::NAN);
+                if !(stats.min..=stats.max).contains(&x) {
+                    return Err(FieldError::outside_training_range(field, n, stats));
+                }
+                FieldInput::Number(x)
             }
-            (FieldKind::Categorical { categories }, FieldValue::Text(s))
-                if categories.binary_search_by(|c| c.as_str().cmp(s)).is_err() =>
-            {
-                return Err(FieldError::unknown_category(field, s, categories));
+            (FieldKind::Categorical { categories }, FieldValue::Text(s)) => {
+                match field.category_index(s) {
+                    Some(position) => FieldInput::Category(Some(position)),
+                    None => return Err(FieldError::unknown_category(field, s, categories)),
+                }
             }
-            _ => {}
-        }
+            // The first pass refused every other pairing.
+            (_, other) => return Err(FieldError::mistyped(field, &other.to_value())),
+        };
+        inputs.push(input);
     }
     Ok(())
 }
@@ -85,7 +96,7 @@ pub fn check_record(model: &TrainedModel, record: &Map<String, Value>) -> Result
                 .map_or(FieldValue::Missing, FieldValue::from)
         })
         .collect();
-    check_fields(model.schema(), &values)
+    check_fields(model.schema(), &values, &mut Vec::new())
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ mod logistic;
 mod metrics;
 mod model;
 mod predict_op;
+mod record_encoder;
 mod rng;
 mod train_op;
 mod training;
@@ -53,6 +54,7 @@ pub use model::{
     Classifier, FieldError, MODEL_FORMAT, ModelFile, Prediction, RecordError, TrainedModel,
 };
 pub use predict_op::{PredictBatch, predictions_csv};
+pub use record_encoder::{FieldInput, RecordEncoder};
 pub use rng::SplitMix64;
 pub use train_op::{Train, TrainParams, TrainResult, read_transformer, train};
 pub use training::{CvScores, Hyperparameters, ModelKind};

@@ -229,6 +229,25 @@ impl TrainedModel {
         Ok(self.file.classifier.predict_proba(x.view()))
     }
 
+    /// Class probabilities of feature rows (row-major, `transformer()`'s
+    /// width per row, as a [`RecordEncoder`](crate::ml::RecordEncoder)
+    /// writes them), row-major with one value per class.
+    pub fn predict_rows(&self, features: &[f64]) -> Result<Vec<f64>, MlError> {
+        let width = self.file.transformer.n_features();
+        if width == 0 || !features.len().is_multiple_of(width) {
+            return Err(MlError::invalid(format!(
+                "{} feature values do not make rows of {width}",
+                features.len()
+            )));
+        }
+        let x = ArrayView2::from_shape((features.len() / width, width), features)
+            .map_err(|e| MlError::invalid(format!("feature matrix: {e}")))?;
+        let proba = self.file.classifier.predict_proba(x);
+        Ok(proba
+            .as_slice()
+            .map_or_else(|| proba.iter().copied().collect(), <[f64]>::to_vec))
+    }
+
     /// Checks that a record has every field with the right type. Unseen
     /// categories and values outside the training range are accepted.
     pub fn validate_record(&self, record: &Map<String, Value>) -> Result<(), FieldError> {
