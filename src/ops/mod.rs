@@ -1,6 +1,11 @@
 //! Operators that need the engine itself (and so live in this crate, not in
 //! `dag_operators`), and [`registry`]: every operator a DAG file can use.
+//!
+//! - [`trigger`]: `dag.trigger`, a run of another DAG
+//! - [`smoke`]: `serve.smoke`, the deployment's check that the served model
+//!   answers a record like the batch prediction did
 
+pub mod smoke;
 pub mod trigger;
 
 use std::sync::Arc;
@@ -19,5 +24,6 @@ pub fn registry() -> Registry {
 pub fn registry_with(target: Arc<dyn Submit>) -> Registry {
     let mut registry = Registry::builtin();
     registry.add(TriggerDag { target });
+    registry.add(smoke::Smoke);
     registry
 }

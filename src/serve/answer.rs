@@ -1,9 +1,10 @@
 //! The JSON a prediction is answered with, and the [`Risk`] level of each
 //! obesity class. Scoring itself is the model's job.
 
-use dag_operators::ml::Prediction;
+use dag_operators::ml::argmax;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::{Value, json};
 
 use crate::serve::slot::LoadedModel;
 
@@ -31,24 +32,131 @@ pub fn model_json(model: &LoadedModel) -> Value {
     json!({"name": model.version.name, "version": model.version.version})
 }
 
-/// `{"class", "probabilities": {class: p}, "confidence", "risk"}`.
-pub fn prediction_json(classes: &[String], prediction: &Prediction) -> Map<String, Value> {
-    let probabilities: Map<String, Value> = classes
-        .iter()
-        .zip(&prediction.probabilities)
-        .map(|(class, p)| (class.clone(), json!(p)))
-        .collect();
-    let confidence = prediction
-        .probabilities
-        .iter()
-        .copied()
-        .fold(0.0_f64, f64::max);
-    let mut out = Map::new();
-    out.insert("class".into(), json!(prediction.class));
-    out.insert("probabilities".into(), Value::Object(probabilities));
-    out.insert("confidence".into(), json!(confidence));
-    out.insert("risk".into(), json!(risk(&prediction.class)));
-    out
+/// Writes answers straight to JSON bytes from a model's probabilities (one
+/// row of `classes` values per record), with no intermediate JSON values.
+/// Keys come out sorted, as they would from a JSON object: a prediction is
+/// `{"class", "confidence", "model"?, "probabilities": {class: p}, "risk"}`.
+pub struct AnswerWriter<'a> {
+    classes: &'a [String],
+    /// Class indices in name order, for the `probabilities` object.
+    by_name: Vec<usize>,
+    model: Value,
+}
+
+impl<'a> AnswerWriter<'a> {
+    pub fn new(model: &'a LoadedModel) -> Self {
+        Self::with_classes(model.model.classes(), model_json(model))
+    }
+
+    /// A writer for `classes` that names the model as `model`.
+    pub fn with_classes(classes: &'a [String], model: Value) -> Self {
+        let mut by_name: Vec<usize> = (0..classes.len()).collect();
+        by_name.sort_by(|a, b| classes[*a].cmp(&classes[*b]));
+        Self {
+            classes,
+            by_name,
+            model,
+        }
+    }
+
+    /// The predicted class of a row of probabilities.
+    pub fn class(&self, probabilities: &[f64]) -> &'a str {
+        self.classes
+            .get(argmax(probabilities))
+            .map_or("", String::as_str)
+    }
+
+    /// The answer to `/predict`: one prediction with the model.
+    pub fn single(&self, probabilities: &[f64]) -> Vec<u8> {
+        serde_json::to_vec(&Row {
+            writer: self,
+            probabilities,
+            with_model: true,
+        })
+        .unwrap_or_default()
+    }
+
+    /// The predictions of consecutive rows, comma-separated: a piece of a
+    /// batch answer (see [`batch`](Self::batch)).
+    pub fn rows(&self, probabilities: &[f64]) -> Vec<u8> {
+        let k = self.classes.len().max(1);
+        let mut out = Vec::with_capacity(probabilities.len() / k * (64 + 48 * k));
+        for (i, row) in probabilities.chunks_exact(k).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let row = Row {
+                writer: self,
+                probabilities: row,
+                with_model: false,
+            };
+            // Writing to a Vec fails only on a non-string map key.
+            let _ = serde_json::to_writer(&mut out, &row);
+        }
+        out
+    }
+
+    /// The answer to `/predict/batch`, `{"model", "predictions": [..]}`,
+    /// from pieces made by [`rows`](Self::rows), in order.
+    pub fn batch<'p>(&self, pieces: impl IntoIterator<Item = &'p [u8]>) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(b"{\"model\":");
+        let _ = serde_json::to_writer(&mut out, &self.model);
+        out.extend_from_slice(b",\"predictions\":[");
+        let mut first = true;
+        for piece in pieces.into_iter().filter(|p| !p.is_empty()) {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(piece);
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+}
+
+/// One prediction, serialised without building a JSON value.
+struct Row<'w, 'a> {
+    writer: &'w AnswerWriter<'a>,
+    probabilities: &'w [f64],
+    with_model: bool,
+}
+
+impl Serialize for Row<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let class = self.writer.class(self.probabilities);
+        let confidence = self.probabilities.iter().copied().fold(0.0_f64, f64::max);
+        let mut map = serializer.serialize_map(Some(4 + usize::from(self.with_model)))?;
+        map.serialize_entry("class", class)?;
+        map.serialize_entry("confidence", &confidence)?;
+        if self.with_model {
+            map.serialize_entry("model", &self.writer.model)?;
+        }
+        map.serialize_entry("probabilities", &Probabilities(self))?;
+        map.serialize_entry("risk", &risk(class))?;
+        map.end()
+    }
+}
+
+/// `{class: p}` in class-name order.
+struct Probabilities<'r, 'w, 'a>(&'r Row<'w, 'a>);
+
+impl Serialize for Probabilities<'_, '_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Row {
+            writer,
+            probabilities,
+            ..
+        } = self.0;
+        let mut map = serializer.serialize_map(Some(writer.by_name.len()))?;
+        for &i in &writer.by_name {
+            if let Some(p) = probabilities.get(i) {
+                map.serialize_entry(&writer.classes[i], p)?;
+            }
+        }
+        map.end()
+    }
 }
 
 #[cfg(test)]
@@ -71,22 +179,66 @@ mod tests {
         assert_eq!(risk("mid"), None);
     }
 
+    /// The answer as a JSON value would serialise it (keys sorted).
+    fn expected(classes: &[String], row: &[f64]) -> Value {
+        let class = &classes[argmax(row)];
+        let probabilities: serde_json::Map<String, Value> = classes
+            .iter()
+            .zip(row)
+            .map(|(c, p)| (c.clone(), json!(p)))
+            .collect();
+        json!({
+            "class": class,
+            "probabilities": probabilities,
+            "confidence": row.iter().copied().fold(0.0_f64, f64::max),
+            "risk": risk(class),
+        })
+    }
+
     #[test]
-    fn prediction_json_maps_classes_to_probabilities_and_reports_the_top_one() {
-        let classes = vec!["Normal_Weight".to_string(), "Obesity_Type_I".to_string()];
-        let prediction = Prediction {
-            class: "Obesity_Type_I".into(),
-            probabilities: vec![0.25, 0.75],
-        };
-        let value = Value::Object(prediction_json(&classes, &prediction));
+    fn single_answer_has_sorted_keys_class_probabilities_and_model() -> Result<(), serde_json::Error>
+    {
+        let classes = vec!["Obesity_Type_I".to_string(), "Normal_Weight".to_string()];
+        let model = json!({"name": "obesity", "version": 3});
+        let writer = AnswerWriter::with_classes(&classes, model.clone());
+        let bytes = writer.single(&[0.75, 0.25]);
+        let mut value = expected(&classes, &[0.75, 0.25]);
+        value["model"] = model;
+        assert_eq!(bytes, serde_json::to_vec(&value)?);
         assert_eq!(
-            value,
+            serde_json::from_slice::<Value>(&bytes)?,
             json!({
                 "class": "Obesity_Type_I",
                 "probabilities": {"Normal_Weight": 0.25, "Obesity_Type_I": 0.75},
                 "confidence": 0.75,
-                "risk": "high"
+                "risk": "high",
+                "model": {"name": "obesity", "version": 3}
             })
         );
+        Ok(())
+    }
+
+    #[test]
+    fn batch_answer_from_pieces_matches_json_values() -> Result<(), serde_json::Error> {
+        let classes: Vec<String> = ["b", "Normal_Weight", "a"].map(String::from).into();
+        let model = json!({"name": "m", "version": 1});
+        let rows = 2 * 1024 + 7;
+        let probabilities: Vec<f64> = (0..rows)
+            .flat_map(|i| {
+                let x = (i % 97) as f64 / 97.0;
+                [x / 3.0, 1.0 / 3.0, (2.0 - x) / 3.0]
+            })
+            .collect();
+        let writer = AnswerWriter::with_classes(&classes, model.clone());
+        let (first, rest) = probabilities.split_at(3 * 1000);
+        let pieces = [writer.rows(first), writer.rows(&[]), writer.rows(rest)];
+        let bytes = writer.batch(pieces.iter().map(Vec::as_slice));
+        let predictions: Vec<Value> = probabilities
+            .chunks(3)
+            .map(|row| expected(&classes, row))
+            .collect();
+        let value = json!({"predictions": predictions, "model": model});
+        assert_eq!(bytes, serde_json::to_vec(&value)?);
+        Ok(())
     }
 }

@@ -31,6 +31,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start the server's async runtime")]
+    Runtime(#[source] std::io::Error),
     #[error("the server stopped")]
     Serve(#[source] std::io::Error),
 }

@@ -17,6 +17,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
+use dag_operators::ml::{Field, FieldInput, FieldKind};
 use serde_json::{Map, Value};
 
 use crate::serve::LogConfig;
@@ -48,6 +49,37 @@ impl LogEntry {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Null) | None => String::new(),
                 Some(other) => other.to_string(),
+            })
+            .collect();
+        Self {
+            columns,
+            values,
+            predicted: predicted.into(),
+            model_version,
+        }
+    }
+}
+
+impl LogEntry {
+    /// The entry for a checked record: `inputs` holds one value per field
+    /// of `schema`, whose names are `columns`. Numbers are written in their
+    /// shortest exact form (`21`, `1.62`).
+    pub fn from_inputs(
+        columns: Arc<[String]>,
+        schema: &[Field],
+        inputs: &[FieldInput],
+        predicted: &str,
+        model_version: u32,
+    ) -> Self {
+        let values = schema
+            .iter()
+            .zip(inputs)
+            .map(|(field, input)| match (input, &field.kind) {
+                (FieldInput::Number(x), _) => x.to_string(),
+                (FieldInput::Category(Some(i)), FieldKind::Categorical { categories }) => {
+                    categories.get(*i).cloned().unwrap_or_default()
+                }
+                (FieldInput::Category(_), _) => String::new(),
             })
             .collect();
         Self {

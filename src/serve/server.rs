@@ -1,5 +1,7 @@
 //! [`Server`]: binds the listener, loads the models, starts the alias
 //! watchers and the prediction log, and serves until told to stop.
+//! [`BackgroundServer`] runs one on a thread of its own for callers that are
+//! not async, such as the deployment smoke test.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,7 +12,8 @@ use std::thread::JoinHandle;
 use axum::serve::ListenerExt;
 use dag_operators::models::ModelRegistry;
 
-use crate::serve::handlers::{AppState, Challenger, router};
+use crate::serve::app::{AppState, Challenger};
+use crate::serve::handlers::router;
 use crate::serve::metrics::{Metrics, Role};
 use crate::serve::prediction_log::PredictionLog;
 use crate::serve::slot::ModelSlot;
@@ -140,4 +143,97 @@ impl Server {
         }
         served
     }
+}
+
+/// A [`Server`] on its own thread and runtime: bound when [`start`](Self::start)
+/// returns, stopped (in-flight requests first) by [`stop`](Self::stop) or on drop.
+pub struct BackgroundServer {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<Result<(), ServeError>>>,
+}
+
+impl BackgroundServer {
+    /// Binds `config.addr` (port 0 picks a free port) and starts serving.
+    /// Like [`Server::bind`], a missing model does not stop it: `/ready`
+    /// says when one is loaded.
+    pub fn start(config: ServeConfig) -> Result<Self, ServeError> {
+        let (bound, bound_rx) = channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("serve".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(ServeError::Runtime)?;
+                runtime.block_on(async move {
+                    let server = match Server::bind(config).await {
+                        Ok(server) => server,
+                        Err(error) => {
+                            let _ = bound.send(Err(error));
+                            return Ok(());
+                        }
+                    };
+                    let _ = bound.send(server.local_addr());
+                    server
+                        .run(async {
+                            let _ = stopped.await;
+                        })
+                        .await
+                })
+            })
+            .map_err(|source| ServeError::Thread {
+                what: "serve",
+                source,
+            })?;
+        match bound_rx.recv() {
+            Ok(Ok(addr)) => Ok(Self {
+                addr,
+                stop: Some(stop),
+                thread: Some(thread),
+            }),
+            Ok(Err(error)) => {
+                drop(stop);
+                let _ = thread.join();
+                Err(error)
+            }
+            // The thread ended before binding: its own error says why.
+            Err(_) => Err(join(thread).err().unwrap_or_else(|| {
+                ServeError::Serve(std::io::Error::other("the server stopped before binding"))
+            })),
+        }
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the
+    /// server thread.
+    pub fn stop(mut self) -> Result<(), ServeError> {
+        self.shut_down()
+    }
+
+    fn shut_down(&mut self) -> Result<(), ServeError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.thread.take().map_or(Ok(()), join)
+    }
+}
+
+impl Drop for BackgroundServer {
+    fn drop(&mut self) {
+        let _ = self.shut_down();
+    }
+}
+
+fn join(thread: JoinHandle<Result<(), ServeError>>) -> Result<(), ServeError> {
+    thread.join().unwrap_or_else(|_| {
+        Err(ServeError::Serve(std::io::Error::other(
+            "the server thread panicked",
+        )))
+    })
 }

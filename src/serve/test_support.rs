@@ -10,7 +10,7 @@ use dag_operators::models::{ModelRegistry, ModelVersion, RegisterInfo};
 use serde_json::json;
 
 /// Rows where the class follows `Age`; `Gender` is `Female` or `Male`.
-fn csv(rows: usize) -> String {
+pub fn csv(rows: usize) -> String {
     let mut text = String::from("Gender,Age,NObeyesdad\n");
     let classes = ["Normal_Weight", "Overweight_Level_I", "Obesity_Type_II"];
     for i in 0..rows {

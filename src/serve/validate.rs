@@ -1,40 +1,102 @@
-//! [`check_record`]: the server's stricter reading of a record. On top of
+//! [`check_fields`]: the server's stricter reading of a record. On top of
 //! the model's own type checks it refuses numbers outside the range seen in
 //! training and categories the model never saw, because a forest silently
 //! extrapolates on both and a client deserves to hear about it.
+//!
+//! It judges values already read ([`FieldValue`]); reading JSON is
+//! [`crate::serve::records`]' job.
 
-use dag_operators::ml::{FieldError, FieldKind, TrainedModel};
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
-pub fn check_record(model: &TrainedModel, record: &Map<String, Value>) -> Result<(), FieldError> {
-    model.validate_record(record)?;
-    for field in model.schema() {
-        let error = |message: String| FieldError {
-            field: field.name.clone(),
-            message,
-        };
-        match (&field.kind, record.get(&field.name)) {
-            (FieldKind::Numeric(stats), Some(Value::Number(n)))
-                if !(stats.min..=stats.max).contains(&n.as_f64().unwrap_or(f64::NAN)) =>
-            {
-                return Err(error(format!(
-                    "{n} is outside the training range {} to {}",
-                    stats.min, stats.max
-                )));
-            }
-            (FieldKind::Categorical { categories }, Some(Value::String(s)))
-                if !categories.iter().any(|c| c == s) =>
-            {
-                let known: Vec<String> = categories.iter().map(|c| format!("`{c}`")).collect();
-                return Err(error(format!(
-                    "unknown category `{s}`; expected one of {}",
-                    known.join(", ")
-                )));
-            }
-            _ => {}
+use dag_operators::ml::{Field, FieldError, FieldInput, FieldKind, TrainedModel};
+use serde_json::{Map, Number, Value};
+
+/// One schema field of a record, as the request gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue<'a> {
+    Missing,
+    Number(Number),
+    Text(Cow<'a, str>),
+    /// Anything else (`null`, a boolean, an array, an object).
+    Other(Value),
+}
+
+impl FieldValue<'_> {
+    fn to_value(&self) -> Value {
+        match self {
+            Self::Missing => Value::Null,
+            Self::Number(n) => Value::Number(n.clone()),
+            Self::Text(s) => Value::String(s.clone().into_owned()),
+            Self::Other(v) => v.clone(),
         }
     }
+}
+
+impl<'a> From<&'a Value> for FieldValue<'a> {
+    fn from(value: &'a Value) -> Self {
+        match value {
+            Value::Number(n) => Self::Number(n.clone()),
+            Value::String(s) => Self::Text(Cow::Borrowed(s)),
+            other => Self::Other(other.clone()),
+        }
+    }
+}
+
+/// Checks `values` (one per field of `schema`, in schema order): every field
+/// present with the right type first, then ranges and categories, each in
+/// schema order, so the first problem reported is the same however the
+/// record was written. On success `inputs` holds the record as a
+/// [`RecordEncoder`](dag_operators::ml::RecordEncoder) takes it.
+pub fn check_fields(
+    schema: &[Field],
+    values: &[FieldValue<'_>],
+    inputs: &mut Vec<FieldInput>,
+) -> Result<(), FieldError> {
+    inputs.clear();
+    for (field, value) in schema.iter().zip(values) {
+        match (&field.kind, value) {
+            (_, FieldValue::Missing) => return Err(FieldError::missing(field)),
+            (FieldKind::Numeric(_), FieldValue::Number(n))
+                if n.as_f64().is_some_and(f64::is_finite) => {}
+            (FieldKind::Categorical { .. }, FieldValue::Text(_)) => {}
+            (_, other) => return Err(FieldError::mistyped(field, &other.to_value())),
+        }
+    }
+    for (field, value) in schema.iter().zip(values) {
+        let input = match (&field.kind, value) {
+            (FieldKind::Numeric(stats), FieldValue::Number(n)) => {
+                let x = n.as_f64().unwrap_or(f64::NAN);
+                if !(stats.min..=stats.max).contains(&x) {
+                    return Err(FieldError::outside_training_range(field, n, stats));
+                }
+                FieldInput::Number(x)
+            }
+            (FieldKind::Categorical { categories }, FieldValue::Text(s)) => {
+                match field.category_index(s) {
+                    Some(position) => FieldInput::Category(Some(position)),
+                    None => return Err(FieldError::unknown_category(field, s, categories)),
+                }
+            }
+            // The first pass refused every other pairing.
+            (_, other) => return Err(FieldError::mistyped(field, &other.to_value())),
+        };
+        inputs.push(input);
+    }
     Ok(())
+}
+
+/// [`check_fields`] on a record already parsed into a JSON object.
+pub fn check_record(model: &TrainedModel, record: &Map<String, Value>) -> Result<(), FieldError> {
+    let values: Vec<FieldValue<'_>> = model
+        .schema()
+        .iter()
+        .map(|field| {
+            record
+                .get(&field.name)
+                .map_or(FieldValue::Missing, FieldValue::from)
+        })
+        .collect();
+    check_fields(model.schema(), &values, &mut Vec::new())
 }
 
 #[cfg(test)]
@@ -83,5 +145,7 @@ mod tests {
         assert_eq!(check(json!({"Gender": "Male"})).unwrap_err().field, "Age");
         let error = check(json!({"Gender": "Male", "Age": "30"})).unwrap_err();
         assert!(error.message.contains("expected a number"), "{error}");
+        let error = check(json!({"Gender": "Other", "Age": null})).unwrap_err();
+        assert_eq!(error.field, "Age", "{error}");
     }
 }

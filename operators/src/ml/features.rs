@@ -44,7 +44,7 @@ pub struct Derivation {
 }
 
 impl Derivation {
-    fn apply(&self, a: f64, b: f64) -> Option<f64> {
+    pub(crate) fn apply(&self, a: f64, b: f64) -> Option<f64> {
         let value = match self.formula {
             Formula::Ratio => a / b,
             Formula::RatioSq => a / (b * b),
@@ -93,7 +93,7 @@ impl NumericStats {
         }
     }
 
-    fn scale(&self, scaling: Scaling, x: f64) -> f64 {
+    pub(crate) fn scale(&self, scaling: Scaling, x: f64) -> f64 {
         match scaling {
             Scaling::Standard if self.std > 0.0 => (x - self.mean) / self.std,
             Scaling::Standard => x - self.mean,
@@ -117,6 +117,20 @@ pub struct Field {
     pub name: String,
     #[serde(flatten)]
     pub kind: FieldKind,
+}
+
+impl Field {
+    /// The position of `value` among a categorical field's categories (its
+    /// one-hot column); `None` for a category not seen in training, or a
+    /// numeric field.
+    pub fn category_index(&self, value: &str) -> Option<usize> {
+        match &self.kind {
+            FieldKind::Categorical { categories } => {
+                categories.binary_search_by(|c| c.as_str().cmp(value)).ok()
+            }
+            FieldKind::Numeric(_) => None,
+        }
+    }
 }
 
 /// The fitted transformer: input schema, encoding and scaling.
@@ -238,8 +252,7 @@ impl Transformer {
                 }
                 FieldKind::Categorical { categories } => {
                     for (row, value) in table.text_values(&field.name)?.iter().enumerate() {
-                        if let Ok(position) = categories.binary_search_by(|c| c.as_str().cmp(value))
-                        {
+                        if let Some(position) = field.category_index(value) {
                             data[row * width + offset + position] = 1.0;
                         }
                     }

@@ -7,6 +7,7 @@
 //! `PredictInplace`. A single decision tree is a forest of one tree without
 //! bootstrap.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use linfa::prelude::*;
@@ -16,8 +17,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::ml::MlError;
+use crate::ml::compiled_tree::{CompiledTree, score_rows};
 use crate::ml::rng::SplitMix64;
-use crate::ml::tree::{CompiledTree, DecisionTree, TrainingData, TreeParams};
+use crate::ml::tree::{DecisionTree, TrainingData, TreeParams};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -167,26 +169,35 @@ impl RandomForest {
     }
 
     /// Class probabilities (rows × classes): the mean leaf distribution.
-    /// Rows are scored in parallel chunks; each row sums its trees in a fixed
-    /// order, so results do not depend on scheduling.
+    /// Large inputs are scored in parallel blocks of rows; each row sums its
+    /// trees in a fixed order, so results do not depend on scheduling. Small
+    /// inputs (a single request) stay on the calling thread, where handing
+    /// them to the pool would cost more than scoring them.
     pub fn predict_proba(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
-        const CHUNK: usize = 512;
-        let (rows, width, k) = (x.nrows(), x.ncols().max(1), self.n_classes);
+        const BLOCK: usize = 512;
+        let (rows, width, k) = (x.nrows(), x.ncols(), self.n_classes);
         let compiled = self
             .compiled
             .0
             .get_or_init(|| self.trees.iter().map(DecisionTree::compile).collect());
-        let input: Vec<f64> = x.iter().copied().collect();
+        let input: Cow<'_, [f64]> = match x.as_slice() {
+            Some(slice) => Cow::Borrowed(slice),
+            None => Cow::Owned(x.iter().copied().collect()),
+        };
         let mut out = vec![0.0; rows * k];
         let scale = 1.0 / self.trees.len().max(1) as f64;
-        out.par_chunks_mut(CHUNK * k)
-            .zip(input.par_chunks(CHUNK * width))
-            .for_each(|(out_chunk, x_chunk)| {
-                for tree in compiled {
-                    tree.accumulate(x_chunk, width, out_chunk);
-                }
-                out_chunk.iter_mut().for_each(|s| *s *= scale);
-            });
+        let score = |x_block: &[f64], out_block: &mut [f64]| {
+            let n = out_block.len() / k.max(1);
+            score_rows(compiled, x_block, n, width, out_block);
+            out_block.iter_mut().for_each(|s| *s *= scale);
+        };
+        if rows <= BLOCK || width == 0 || k == 0 {
+            score(&input, &mut out);
+        } else {
+            out.par_chunks_mut(BLOCK * k)
+                .zip(input.par_chunks(BLOCK * width))
+                .for_each(|(out_block, x_block)| score(x_block, out_block));
+        }
         Array2::from_shape_vec((rows, k), out).unwrap_or_else(|_| Array2::zeros((rows, k)))
     }
 
@@ -312,6 +323,39 @@ mod tests {
         };
         let result = params(1).fit_with_hooks(data.records(), data.targets(), &hooks);
         assert!(matches!(result, Err(MlError::Cancelled)));
+    }
+
+    /// The mean leaf distribution of `row`, walking each tree node by node.
+    fn walked(forest: &RandomForest, row: &[f64]) -> Vec<f64> {
+        let mut sums = vec![0.0; forest.n_classes];
+        for tree in &forest.trees {
+            for (s, p) in sums.iter_mut().zip(tree.leaf_distribution(row)) {
+                *s += p;
+            }
+        }
+        let scale = 1.0 / forest.trees.len() as f64;
+        sums.iter().map(|s| s * scale).collect()
+    }
+
+    #[test]
+    fn batch_scoring_equals_the_node_walk_bit_for_bit() {
+        let data = blobs();
+        let forest = params(3).fit(&data).unwrap();
+        // 1,350 rows: parallel blocks, groups of rows, and rows left over.
+        let rows: Vec<f64> = (0..15)
+            .flat_map(|_| data.records().iter().copied())
+            .collect();
+        let x = Array2::from_shape_vec((1350, 4), rows).unwrap();
+        let proba = forest.predict_proba(x.view());
+        for (i, row) in x.rows().into_iter().enumerate() {
+            let row = row.to_vec();
+            let alone = forest.predict_proba(ArrayView2::from_shape((1, 4), &row).unwrap());
+            let expected = walked(&forest, &row);
+            for (c, e) in expected.iter().enumerate() {
+                assert_eq!(proba[[i, c]].to_bits(), e.to_bits(), "row {i}");
+                assert_eq!(alone[[0, c]].to_bits(), e.to_bits(), "row {i} alone");
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! lives in [`crate::models`].
 
 mod atomic;
+mod compiled_tree;
 mod criterion;
 mod dataset;
 mod digits;
@@ -21,6 +22,7 @@ mod logistic;
 mod metrics;
 mod model;
 mod predict_op;
+mod record_encoder;
 mod rng;
 mod train_op;
 mod training;
@@ -44,7 +46,7 @@ pub use features::{
     Derivation, FeatureConfig, Field, FieldKind, Formula, NumericStats, Scaling, Transformer,
 };
 pub use features_op::Features;
-pub use forest::{ClassWeight, FitHooks, ForestParams, RandomForest};
+pub use forest::{ClassWeight, FitHooks, ForestParams, RandomForest, argmax};
 pub use gate_op::{ChampionRule, FairnessRule, Gate, GateParams, Verdict, judge};
 pub use heatmap::write_confusion_png;
 pub use logistic::{LogisticModel, LogisticParams};
@@ -52,6 +54,7 @@ pub use model::{
     Classifier, FieldError, MODEL_FORMAT, ModelFile, Prediction, RecordError, TrainedModel,
 };
 pub use predict_op::{PredictBatch, predictions_csv};
+pub use record_encoder::{FieldInput, RecordEncoder};
 pub use rng::SplitMix64;
 pub use train_op::{Train, TrainParams, TrainResult, read_transformer, train};
 pub use training::{CvScores, Hyperparameters, ModelKind};

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::ml::MlError;
 use crate::ml::dataset::{ColumnValues, Table};
-use crate::ml::features::{Field, FieldKind, Transformer};
+use crate::ml::features::{Field, FieldKind, NumericStats, Transformer};
 use crate::ml::forest::{RandomForest, argmax};
 use crate::ml::logistic::LogisticModel;
 
@@ -86,6 +86,57 @@ pub struct Prediction {
 pub struct FieldError {
     pub field: String,
     pub message: String,
+}
+
+impl FieldError {
+    /// The record has no value for `field`.
+    pub fn missing(field: &Field) -> Self {
+        Self {
+            field: field.name.clone(),
+            message: "is missing".into(),
+        }
+    }
+
+    /// `value` has the wrong JSON type for `field` (a number field needs a
+    /// number, a categorical one a string).
+    pub fn mistyped(field: &Field, value: &Value) -> Self {
+        let message = match &field.kind {
+            FieldKind::Numeric(_) => format!("expected a number, got `{value}`"),
+            FieldKind::Categorical { categories } => {
+                format!("expected one of {}, got `{value}`", quoted(categories))
+            }
+        };
+        Self {
+            field: field.name.clone(),
+            message,
+        }
+    }
+
+    /// `value` lies outside the range `stats` saw in training.
+    pub fn outside_training_range(
+        field: &Field,
+        value: &dyn std::fmt::Display,
+        stats: &NumericStats,
+    ) -> Self {
+        Self {
+            field: field.name.clone(),
+            message: format!(
+                "{value} is outside the training range {} to {}",
+                stats.min, stats.max
+            ),
+        }
+    }
+
+    /// `value` is not among the `categories` seen in training.
+    pub fn unknown_category(field: &Field, value: &str, categories: &[String]) -> Self {
+        Self {
+            field: field.name.clone(),
+            message: format!(
+                "unknown category `{value}`; expected one of {}",
+                quoted(categories)
+            ),
+        }
+    }
 }
 
 /// A bad record in a batch, by position.
@@ -178,30 +229,37 @@ impl TrainedModel {
         Ok(self.file.classifier.predict_proba(x.view()))
     }
 
+    /// Class probabilities of feature rows (row-major, `transformer()`'s
+    /// width per row, as a [`RecordEncoder`](crate::ml::RecordEncoder)
+    /// writes them), row-major with one value per class.
+    pub fn predict_rows(&self, features: &[f64]) -> Result<Vec<f64>, MlError> {
+        let width = self.file.transformer.n_features();
+        if width == 0 || !features.len().is_multiple_of(width) {
+            return Err(MlError::invalid(format!(
+                "{} feature values do not make rows of {width}",
+                features.len()
+            )));
+        }
+        let x = ArrayView2::from_shape((features.len() / width, width), features)
+            .map_err(|e| MlError::invalid(format!("feature matrix: {e}")))?;
+        let proba = self.file.classifier.predict_proba(x);
+        Ok(proba
+            .as_slice()
+            .map_or_else(|| proba.iter().copied().collect(), <[f64]>::to_vec))
+    }
+
     /// Checks that a record has every field with the right type. Unseen
     /// categories and values outside the training range are accepted.
     pub fn validate_record(&self, record: &Map<String, Value>) -> Result<(), FieldError> {
         for field in self.schema() {
-            let error = |message: String| FieldError {
-                field: field.name.clone(),
-                message,
-            };
             let value = record
                 .get(&field.name)
-                .ok_or_else(|| error("is missing".into()))?;
+                .ok_or_else(|| FieldError::missing(field))?;
             match (&field.kind, value) {
                 (FieldKind::Numeric(_), Value::Number(n))
                     if n.as_f64().is_some_and(f64::is_finite) => {}
-                (FieldKind::Numeric(_), other) => {
-                    return Err(error(format!("expected a number, got `{other}`")));
-                }
                 (FieldKind::Categorical { .. }, Value::String(_)) => {}
-                (FieldKind::Categorical { categories }, other) => {
-                    return Err(error(format!(
-                        "expected one of {}, got `{other}`",
-                        quoted(categories)
-                    )));
-                }
+                (_, other) => return Err(FieldError::mistyped(field, other)),
             }
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! `ml.predict_batch`: scores a CSV or Parquet file with a model file or a
 //! registry alias and writes one CSV row per input row: the row index, the
-//! predicted class, one probability column per class, and the model version.
+//! predicted class, one probability column per class (the shortest decimal
+//! that reads back as the same `f64`), and the model version.
 //!
 //! A target column in the input is ignored. Registry models are verified
 //! against their recorded digest before use.
@@ -62,7 +63,9 @@ pub fn predictions_csv(
         let p = p.to_vec();
         let _ = write!(out, "{row},{}", quoted[argmax(&p)]);
         for value in &p {
-            let _ = write!(out, ",{value:.6}");
+            // The shortest text that reads back as the same number, so the
+            // file can be checked against a served prediction exactly.
+            let _ = write!(out, ",{value}");
         }
         out.push(',');
         out.push_str(&version);
@@ -112,6 +115,11 @@ fn load(ctx: &Context, params: &Params) -> Result<(TrainedModel, String), Operat
 impl Operator for PredictBatch {
     fn name(&self) -> &'static str {
         "ml.predict_batch"
+    }
+
+    /// 2: probabilities are written in full precision.
+    fn version(&self) -> &'static str {
+        "2"
     }
 
     fn description(&self) -> &'static str {

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ml::compiled_tree::{CompiledTree, TreeNode};
 use crate::ml::rng::SplitMix64;
 
 /// How many features each split considers.
@@ -52,7 +53,9 @@ const LEAF: u32 = u32::MAX;
 
 /// One node: `(feature, threshold, left, right)`. A leaf has feature
 /// `u32::MAX` and `left` indexes its class distribution. Samples with
-/// `x[feature] <= threshold` go left.
+/// `x[feature] <= threshold` go left. Children are numbered after their
+/// parent and the right one right after the left one; `fit` grows them that
+/// way and scoring relies on it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Node(u32, f64, u32, u32);
 
@@ -71,51 +74,6 @@ pub struct TrainingData<'a> {
     /// Per-sample weight (class weights).
     pub weights: &'a [f64],
     pub n_classes: usize,
-}
-
-/// A tree laid out for batch scoring: leaves point to themselves, so every
-/// row takes exactly `depth` branch-free steps, and several rows can walk the
-/// same tree at once.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CompiledTree {
-    feature: Vec<u32>,
-    threshold: Vec<f64>,
-    children: Vec<[u32; 2]>,
-    /// Offset of each leaf's distribution in `leaves`.
-    leaf_at: Vec<u32>,
-    depth: usize,
-    leaves: Vec<f64>,
-    n_classes: usize,
-}
-
-impl CompiledTree {
-    /// Adds this tree's leaf distribution for each row of `rows` (row-major,
-    /// `width` values per row) to `sums` (row-major, `n_classes` per row).
-    pub fn accumulate(&self, rows: &[f64], width: usize, sums: &mut [f64]) {
-        const LANES: usize = 8;
-        let k = self.n_classes;
-        let n_rows = rows.len() / width.max(1);
-        let mut start = 0;
-        while start < n_rows {
-            let lanes = LANES.min(n_rows - start);
-            let mut at = [0u32; LANES];
-            for _ in 0..self.depth {
-                for (lane, node) in at.iter_mut().enumerate().take(lanes) {
-                    let n = *node as usize;
-                    let value = rows[(start + lane) * width + self.feature[n] as usize];
-                    *node = self.children[n][usize::from(value > self.threshold[n])];
-                }
-            }
-            for (lane, node) in at.iter().enumerate().take(lanes) {
-                let from = self.leaf_at[*node as usize] as usize;
-                let out = &mut sums[(start + lane) * k..(start + lane + 1) * k];
-                out.iter_mut()
-                    .zip(&self.leaves[from..from + k])
-                    .for_each(|(s, p)| *s += p);
-            }
-            start += lanes;
-        }
-    }
 }
 
 struct Split {
@@ -220,39 +178,24 @@ impl DecisionTree {
 
     /// The tree in the layout batch scoring uses (see [`CompiledTree`]).
     pub fn compile(&self) -> CompiledTree {
-        let n = self.nodes.len();
-        let mut compiled = CompiledTree {
-            feature: Vec::with_capacity(n),
-            threshold: Vec::with_capacity(n),
-            children: Vec::with_capacity(n),
-            leaf_at: Vec::with_capacity(n),
-            depth: 0,
-            leaves: self.leaves.clone(),
-            n_classes: self.n_classes,
-        };
-        for (i, node) in self.nodes.iter().enumerate() {
-            if node.0 == LEAF {
-                compiled.feature.push(0);
-                compiled.threshold.push(0.0);
-                compiled.children.push([i as u32, i as u32]);
-                compiled.leaf_at.push(node.2 * self.n_classes as u32);
-            } else {
-                compiled.feature.push(node.0);
-                compiled.threshold.push(node.1);
-                compiled.children.push([node.2, node.3]);
-                compiled.leaf_at.push(0);
-            }
-        }
-        // Children always follow their parent, so one backward pass gives heights.
-        let mut height = vec![0usize; n];
-        for i in (0..n).rev() {
-            let [left, right] = compiled.children[i];
-            if left as usize != i {
-                height[i] = 1 + height[left as usize].max(height[right as usize]);
-            }
-        }
-        compiled.depth = height.first().copied().unwrap_or(0);
-        compiled
+        let nodes: Vec<TreeNode> = self
+            .nodes
+            .iter()
+            .map(|node| {
+                if node.0 == LEAF {
+                    TreeNode::Leaf {
+                        distribution: node.2,
+                    }
+                } else {
+                    TreeNode::Split {
+                        feature: node.0,
+                        threshold: node.1,
+                        left: node.2,
+                    }
+                }
+            })
+            .collect();
+        CompiledTree::new(&nodes, &self.leaves, self.n_classes)
     }
 
     /// Checks the structure read from a file, so prediction cannot index out of bounds.
@@ -270,8 +213,7 @@ impl DecisionTree {
             } else {
                 (node.0 as usize) < n_features
                     && (node.2 as usize) > i
-                    && (node.3 as usize) > i
-                    && (node.2 as usize) < self.nodes.len()
+                    && node.3 == node.2.saturating_add(1)
                     && (node.3 as usize) < self.nodes.len()
             };
             if !ok {
@@ -362,6 +304,7 @@ fn partition(samples: &mut [usize], goes_left: impl Fn(usize) -> bool) -> usize 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ml::compiled_tree::score_rows;
 
     fn params(max_depth: Option<usize>) -> TreeParams {
         TreeParams {
@@ -477,7 +420,8 @@ mod tests {
             .flat_map(|i| [i as f64 * 0.37, 7.0 - i as f64 * 0.41])
             .collect();
         let mut sums = vec![0.0; 20 * 3];
-        compiled.accumulate(&rows, 2, &mut sums);
+        // 20 rows: one group of rows walking together, and single rows.
+        score_rows(&[compiled], &rows, 20, 2, &mut sums);
         for (row, expected) in rows.chunks(2).zip(sums.chunks(3)) {
             assert_eq!(tree.leaf_distribution(row), expected);
         }
@@ -491,6 +435,22 @@ mod tests {
             n_classes: 2,
         };
         assert!(tree.validate(1, 2).is_err());
+    }
+
+    #[test]
+    fn validate_rejects_children_that_are_not_side_by_side() {
+        let leaf = |distribution| Node(LEAF, 0.0, distribution, 0);
+        let tree = DecisionTree {
+            nodes: vec![Node(0, 0.5, 1, 3), leaf(0), leaf(1), leaf(1)],
+            leaves: vec![1.0, 0.0, 0.0, 1.0],
+            n_classes: 2,
+        };
+        assert!(tree.validate(1, 2).is_err());
+        let fixed = DecisionTree {
+            nodes: vec![Node(0, 0.5, 1, 2), leaf(0), leaf(1)],
+            ..tree
+        };
+        assert_eq!(fixed.validate(1, 2), Ok(()));
     }
 
     #[test]
