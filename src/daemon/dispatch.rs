@@ -566,7 +566,7 @@ mod tests {
             .store
             .runs(Some("slow"), 10)
             .unwrap_or_default();
-        runs.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+        runs.sort_by_key(|r| r.started_at_ms);
         runs.iter().map(|r| r.status).collect()
     }
 
