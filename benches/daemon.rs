@@ -44,6 +44,11 @@ fn start(dir: &Path, debounce: &str) -> Daemon {
         .stderr(Stdio::null())
         .spawn()
         .expect("start the daemon");
+    // Owned by the guard at once, so the daemon is killed on every path.
+    let mut daemon = Daemon {
+        child,
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
     let info = dir.join(".dag/daemon.json");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -52,7 +57,8 @@ fn start(dir: &Path, debounce: &str) -> Daemon {
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
             .and_then(|v| v["addr"].as_str().and_then(|a| a.parse().ok()))
         {
-            return Daemon { child, addr };
+            daemon.addr = addr;
+            return daemon;
         }
         assert!(Instant::now() < deadline, "the daemon did not start");
         std::thread::sleep(Duration::from_millis(10));
