@@ -3,9 +3,11 @@
 //! (default `.dag`), so run `dag run obesity` (release build, the shipped
 //! 300-tree forest) first. Without that model the bench says so and skips.
 //!
-//! - single: 100 keep-alive HTTP/1.1 connections post `/predict` in a loop,
-//!   bounded by a request count and a time limit; prints throughput and
-//!   p50/p95/p99 latency.
+//! - single: 1, 10 and 100 keep-alive HTTP/1.1 connections post `/predict`
+//!   in a loop, bounded by a request count and a time limit; prints
+//!   throughput and p50/p95/p99 latency at each level, so queueing (latency
+//!   growing with connections at flat throughput) shows apart from service
+//!   time.
 //! - batch: `/predict/batch` with 10,000 records per request; prints rows/s.
 //!
 //! The client shares the machine (and its cores) with the server.
@@ -20,8 +22,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-const CONNECTIONS: usize = 100;
-const SINGLE_REQUESTS: usize = 100_000;
+/// Connections, and requests over all of them, per level.
+const LEVELS: [(usize, usize); 3] = [(1, 20_000), (10, 50_000), (100, 100_000)];
 const SINGLE_TIME_LIMIT: Duration = Duration::from_secs(20);
 const BATCH_RECORDS: usize = 10_000;
 const BATCH_ROUNDS: usize = 5;
@@ -52,15 +54,16 @@ impl Connection {
         })
     }
 
-    /// Sends one POST and reads the answer; returns the status.
+    /// Sends one POST (head and body in one write, as one segment) and
+    /// reads the answer; returns the status.
     async fn post(&mut self, path: &str, body: &[u8]) -> std::io::Result<u16> {
-        let head = format!(
+        let mut request = format!(
             "POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             body.len()
-        );
-        let stream = self.reader.get_mut();
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body).await?;
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        self.reader.get_mut().write_all(&request).await?;
         let mut line = String::new();
         self.reader.read_line(&mut line).await?;
         let status = line
@@ -91,15 +94,15 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted.get(index).copied().unwrap_or_default()
 }
 
-async fn single(addr: SocketAddr) {
+async fn single(addr: SocketAddr, connections: usize, requests: usize) {
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
         (0..256)
             .map(|i| record(i).to_string().into_bytes())
             .collect(),
     );
     let started = Instant::now();
-    let per_connection = SINGLE_REQUESTS / CONNECTIONS;
-    let tasks: Vec<_> = (0..CONNECTIONS)
+    let per_connection = requests / connections;
+    let tasks: Vec<_> = (0..connections)
         .map(|c| {
             let bodies = Arc::clone(&bodies);
             tokio::spawn(async move {
@@ -134,7 +137,7 @@ async fn single(addr: SocketAddr) {
     let elapsed = started.elapsed();
     latencies.sort_unstable();
     println!(
-        "single  {} requests over {CONNECTIONS} connections in {:.2}s: {:.0} predictions/s, p50 {:?} p95 {:?} p99 {:?}, {failures} failed",
+        "single  {} requests over {connections} connections in {:.2}s: {:.0} predictions/s, p50 {:?} p95 {:?} p99 {:?}, {failures} failed",
         latencies.len(),
         elapsed.as_secs_f64(),
         latencies.len() as f64 / elapsed.as_secs_f64(),
@@ -214,7 +217,9 @@ fn main() {
         let serving = tokio::spawn(server.run(async {
             let _ = stopped.await;
         }));
-        single(addr).await;
+        for (connections, requests) in LEVELS {
+            single(addr, connections, requests).await;
+        }
         batch(addr).await;
         let _ = stop.send(());
         let _ = serving.await;

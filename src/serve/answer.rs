@@ -3,7 +3,6 @@
 
 use dag_operators::ml::argmax;
 use serde::Serialize;
-use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Value, json};
 
 use crate::serve::slot::LoadedModel;
@@ -36,26 +35,43 @@ pub fn model_json(model: &LoadedModel) -> Value {
 /// row of `classes` values per record), with no intermediate JSON values.
 /// Keys come out sorted, as they would from a JSON object: a prediction is
 /// `{"class", "confidence", "model"?, "probabilities": {class: p}, "risk"}`.
+/// Class names are escaped once; numbers are written by `serde_json`, so the
+/// bytes are those of serialising the equivalent JSON object.
 pub struct AnswerWriter<'a> {
     classes: &'a [String],
     /// Class indices in name order, for the `probabilities` object.
     by_name: Vec<usize>,
-    model: Value,
+    /// Each class name as a JSON string.
+    quoted: Vec<Vec<u8>>,
+    /// Each class's `risk` as JSON.
+    risks: Vec<&'static [u8]>,
+    /// `{"name", "version"}` as JSON.
+    model: Vec<u8>,
 }
 
 impl<'a> AnswerWriter<'a> {
     pub fn new(model: &'a LoadedModel) -> Self {
-        Self::with_classes(model.model.classes(), model_json(model))
+        Self::with_classes(model.model.classes(), &model_json(model))
     }
 
     /// A writer for `classes` that names the model as `model`.
-    pub fn with_classes(classes: &'a [String], model: Value) -> Self {
+    pub fn with_classes(classes: &'a [String], model: &Value) -> Self {
         let mut by_name: Vec<usize> = (0..classes.len()).collect();
         by_name.sort_by(|a, b| classes[*a].cmp(&classes[*b]));
         Self {
             classes,
             by_name,
-            model,
+            quoted: classes.iter().map(to_json).collect(),
+            risks: classes
+                .iter()
+                .map(|c| match risk(c) {
+                    Some(Risk::Low) => &b"\"low\""[..],
+                    Some(Risk::Medium) => &b"\"medium\""[..],
+                    Some(Risk::High) => &b"\"high\""[..],
+                    None => &b"null"[..],
+                })
+                .collect(),
+            model: to_json(model),
         }
     }
 
@@ -68,12 +84,9 @@ impl<'a> AnswerWriter<'a> {
 
     /// The answer to `/predict`: one prediction with the model.
     pub fn single(&self, probabilities: &[f64]) -> Vec<u8> {
-        serde_json::to_vec(&Row {
-            writer: self,
-            probabilities,
-            with_model: true,
-        })
-        .unwrap_or_default()
+        let mut out = Vec::with_capacity(256 + 48 * probabilities.len());
+        self.write_row(&mut out, probabilities, true);
+        out
     }
 
     /// The predictions of consecutive rows, comma-separated: a piece of a
@@ -85,13 +98,7 @@ impl<'a> AnswerWriter<'a> {
             if i > 0 {
                 out.push(b',');
             }
-            let row = Row {
-                writer: self,
-                probabilities: row,
-                with_model: false,
-            };
-            // Writing to a Vec fails only on a non-string map key.
-            let _ = serde_json::to_writer(&mut out, &row);
+            self.write_row(&mut out, row, false);
         }
         out
     }
@@ -99,64 +106,61 @@ impl<'a> AnswerWriter<'a> {
     /// The answer to `/predict/batch`, `{"model", "predictions": [..]}`,
     /// from pieces made by [`rows`](Self::rows), in order.
     pub fn batch<'p>(&self, pieces: impl IntoIterator<Item = &'p [u8]>) -> Vec<u8> {
-        let mut out = Vec::new();
+        let pieces: Vec<&[u8]> = pieces.into_iter().filter(|p| !p.is_empty()).collect();
+        let size = pieces.iter().map(|p| p.len() + 1).sum::<usize>();
+        let mut out = Vec::with_capacity(size + self.model.len() + 32);
         out.extend_from_slice(b"{\"model\":");
-        let _ = serde_json::to_writer(&mut out, &self.model);
+        out.extend_from_slice(&self.model);
         out.extend_from_slice(b",\"predictions\":[");
-        let mut first = true;
-        for piece in pieces.into_iter().filter(|p| !p.is_empty()) {
-            if !first {
+        for (i, piece) in pieces.iter().enumerate() {
+            if i > 0 {
                 out.push(b',');
             }
-            first = false;
             out.extend_from_slice(piece);
         }
         out.extend_from_slice(b"]}");
         out
     }
-}
 
-/// One prediction, serialised without building a JSON value.
-struct Row<'w, 'a> {
-    writer: &'w AnswerWriter<'a>,
-    probabilities: &'w [f64],
-    with_model: bool,
-}
-
-impl Serialize for Row<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let class = self.writer.class(self.probabilities);
-        let confidence = self.probabilities.iter().copied().fold(0.0_f64, f64::max);
-        let mut map = serializer.serialize_map(Some(4 + usize::from(self.with_model)))?;
-        map.serialize_entry("class", class)?;
-        map.serialize_entry("confidence", &confidence)?;
-        if self.with_model {
-            map.serialize_entry("model", &self.writer.model)?;
+    fn write_row(&self, out: &mut Vec<u8>, probabilities: &[f64], with_model: bool) {
+        let class = argmax(probabilities);
+        let confidence = probabilities.iter().copied().fold(0.0_f64, f64::max);
+        out.extend_from_slice(b"{\"class\":");
+        out.extend_from_slice(self.quoted.get(class).map_or(&b"\"\""[..], Vec::as_slice));
+        out.extend_from_slice(b",\"confidence\":");
+        write_number(out, confidence);
+        if with_model {
+            out.extend_from_slice(b",\"model\":");
+            out.extend_from_slice(&self.model);
         }
-        map.serialize_entry("probabilities", &Probabilities(self))?;
-        map.serialize_entry("risk", &risk(class))?;
-        map.end()
-    }
-}
-
-/// `{class: p}` in class-name order.
-struct Probabilities<'r, 'w, 'a>(&'r Row<'w, 'a>);
-
-impl Serialize for Probabilities<'_, '_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let Row {
-            writer,
-            probabilities,
-            ..
-        } = self.0;
-        let mut map = serializer.serialize_map(Some(writer.by_name.len()))?;
-        for &i in &writer.by_name {
-            if let Some(p) = probabilities.get(i) {
-                map.serialize_entry(&writer.classes[i], p)?;
+        out.extend_from_slice(b",\"probabilities\":{");
+        let mut first = true;
+        for &i in &self.by_name {
+            let Some(p) = probabilities.get(i) else {
+                continue;
+            };
+            if !first {
+                out.push(b',');
             }
+            first = false;
+            out.extend_from_slice(&self.quoted[i]);
+            out.push(b':');
+            write_number(out, *p);
         }
-        map.end()
+        out.extend_from_slice(b"},\"risk\":");
+        out.extend_from_slice(self.risks.get(class).copied().unwrap_or(b"null"));
+        out.push(b'}');
     }
+}
+
+/// `x` as `serde_json` writes an `f64` (`null` when not finite).
+fn write_number(out: &mut Vec<u8>, x: f64) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(out, &x);
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -200,7 +204,7 @@ mod tests {
     {
         let classes = vec!["Obesity_Type_I".to_string(), "Normal_Weight".to_string()];
         let model = json!({"name": "obesity", "version": 3});
-        let writer = AnswerWriter::with_classes(&classes, model.clone());
+        let writer = AnswerWriter::with_classes(&classes, &model);
         let bytes = writer.single(&[0.75, 0.25]);
         let mut value = expected(&classes, &[0.75, 0.25]);
         value["model"] = model;
@@ -229,7 +233,7 @@ mod tests {
                 [x / 3.0, 1.0 / 3.0, (2.0 - x) / 3.0]
             })
             .collect();
-        let writer = AnswerWriter::with_classes(&classes, model.clone());
+        let writer = AnswerWriter::with_classes(&classes, &model);
         let (first, rest) = probabilities.split_at(3 * 1000);
         let pieces = [writer.rows(first), writer.rows(&[]), writer.rows(rest)];
         let bytes = writer.batch(pieces.iter().map(Vec::as_slice));

@@ -120,6 +120,9 @@ pub fn read_records_in_chunks(
     reader.finish()
 }
 
+/// Rows of room a block reserves up front at most.
+const MAX_RESERVED_ROWS: usize = 1024;
+
 struct Reader<'s, 'de, 'c> {
     encoder: Option<&'s RecordEncoder<'s>>,
     schema: &'s [Field],
@@ -226,6 +229,16 @@ impl<'s, 'de, 'c> Reader<'s, 'de, 'c> {
             let index = matches!(self.shape, Shape::Many { .. }).then_some(index);
             self.first_bad_field = Some((index, error));
             return Ok(());
+        }
+        if self.block.rows == 0 {
+            // A block is filled to `chunk_rows`; growing it step by step
+            // would copy it several times over.
+            let rows = self.chunk_rows.min(MAX_RESERVED_ROWS);
+            let width = self.encoder.map_or(0, RecordEncoder::width);
+            self.block.features.reserve(rows * width);
+            if self.keep_inputs {
+                self.block.inputs.reserve(rows * self.schema.len());
+            }
         }
         if let Some(encoder) = self.encoder
             && let Err(error) = encoder.encode(&self.inputs, &mut self.block.features)

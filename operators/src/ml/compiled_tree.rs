@@ -6,10 +6,13 @@
 //! `left + (value > threshold)`, without a branch. A leaf points to itself
 //! with an infinite threshold, so every row takes exactly `depth` steps and a
 //! group of rows (or of trees, for a single row) can walk in lockstep, which
-//! keeps many independent loads in flight. Every row adds its trees'
-//! distributions in tree order, so the sums are bit-for-bit those of walking
-//! each tree node by node. Fitting and the file format belong to
-//! [`crate::ml::tree`].
+//! keeps many independent loads in flight. A leaf keeps only the nonzero
+//! entries of its class distribution (most leaves are pure: one entry), so
+//! adding it to a row's sums is one or two additions instead of one per
+//! class. Every row adds its trees' distributions in tree order, and adding
+//! zero leaves a (non-negative) sum unchanged, so the sums are bit-for-bit
+//! those of walking each tree node by node and adding whole distributions.
+//! Fitting and the file format belong to [`crate::ml::tree`].
 
 /// A node as [`DecisionTree`](crate::ml::DecisionTree) stores it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,79 +41,86 @@ const ROW_LANES: usize = 16;
 /// Trees a single row walks together.
 const TREE_LANES: usize = 16;
 
+/// A nonzero entry of a leaf's class distribution.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Share {
+    p: f64,
+    class: u32,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompiledTree {
     /// Never empty; every `left` of a split is followed by its right sibling
     /// and a leaf's `left` is itself, so a walk never leaves `steps`.
     steps: Vec<Step>,
-    /// Offset in `leaves` of the distribution of each leaf step (0 for
-    /// splits); `n_classes` values from there are always in bounds.
-    leaf_at: Vec<usize>,
+    /// For each step, the range of `shares` holding its leaf distribution
+    /// (empty for splits); always within `shares`.
+    leaf: Vec<(u32, u32)>,
+    /// The nonzero entries of every leaf distribution, leaf after leaf;
+    /// every `class` is below `n_classes`.
+    shares: Vec<Share>,
     /// Steps from the root to the deepest leaf.
     depth: usize,
     /// Row width a walk needs: one more than the largest feature read.
     width: usize,
-    leaves: Vec<f64>,
     n_classes: usize,
 }
 
 impl CompiledTree {
     /// Lays out `nodes` (root first, children after their parent, the right
-    /// child right after the left one). A node breaking those rules (which
-    /// the tree's `validate` refuses) becomes an empty leaf rather than a
-    /// walk out of bounds.
+    /// child right after the left one) with their leaf distributions
+    /// (`n_classes` values per leaf in `leaves`). A node breaking those rules
+    /// (which the tree's `validate` refuses) becomes an empty leaf rather
+    /// than a walk out of bounds.
     pub fn new(nodes: &[TreeNode], leaves: &[f64], n_classes: usize) -> Self {
-        let mut leaves = leaves.to_vec();
-        if leaves.len() < n_classes {
-            leaves.resize(n_classes, 0.0);
-        }
-        let leaf = |i: usize, at: usize| {
-            let in_bounds = at
-                .checked_add(n_classes)
-                .is_some_and(|end| end <= leaves.len());
-            let at = if in_bounds { at } else { 0 };
-            (
-                Step {
-                    threshold: f64::INFINITY,
-                    feature: 0,
-                    left: i as u32,
-                },
-                at,
-            )
-        };
         let n = nodes.len().max(1);
         let mut steps = Vec::with_capacity(n);
-        let mut leaf_at = Vec::with_capacity(n);
+        let mut leaf = Vec::with_capacity(n);
+        let mut shares = Vec::new();
         let mut width = 1;
+        let leaf_step = |i: usize| Step {
+            threshold: f64::INFINITY,
+            feature: 0,
+            left: i as u32,
+        };
         for (i, node) in nodes.iter().enumerate() {
-            let (step, at) = match *node {
+            let start = shares.len() as u32;
+            match *node {
                 TreeNode::Split {
                     feature,
                     threshold,
                     left,
                 } if (left as usize) > i && (left as usize) + 1 < nodes.len() => {
                     width = width.max(feature as usize + 1);
-                    (
-                        Step {
-                            threshold,
-                            feature,
-                            left,
-                        },
-                        0,
-                    )
+                    steps.push(Step {
+                        threshold,
+                        feature,
+                        left,
+                    });
                 }
-                TreeNode::Split { .. } => leaf(i, 0),
+                TreeNode::Split { .. } => steps.push(leaf_step(i)),
                 TreeNode::Leaf { distribution } => {
-                    leaf(i, (distribution as usize).saturating_mul(n_classes))
+                    let from = (distribution as usize).saturating_mul(n_classes);
+                    let values = leaves.get(from..from.saturating_add(n_classes));
+                    shares.extend(
+                        values
+                            .unwrap_or_default()
+                            .iter()
+                            .zip(0u32..)
+                            .filter(|(p, _)| **p != 0.0)
+                            .map(|(p, class)| Share { p: *p, class }),
+                    );
+                    steps.push(leaf_step(i));
                 }
-            };
-            steps.push(step);
-            leaf_at.push(at);
+            }
+            // More shares than u32 can count would need a tree of billions
+            // of leaves; such a tree is not scored rather than misread.
+            let end = u32::try_from(shares.len()).unwrap_or(start);
+            leaf.push((start, end.max(start)));
         }
         if steps.is_empty() {
-            let (step, at) = leaf(0, 0);
-            steps.push(step);
-            leaf_at.push(at);
+            steps.push(leaf_step(0));
+            leaf.push((0, 0));
         }
         // Children follow their parent, so one backward pass gives heights.
         let mut height = vec![0usize; steps.len()];
@@ -122,18 +132,20 @@ impl CompiledTree {
         }
         Self {
             steps,
-            leaf_at,
+            leaf,
+            shares,
             depth: height[0],
             width,
-            leaves,
             n_classes,
         }
     }
 
-    /// The class distribution of the leaf step `at`.
-    fn distribution(&self, at: u32) -> &[f64] {
-        let from = self.leaf_at[at as usize];
-        &self.leaves[from..from + self.n_classes]
+    /// Adds the distribution of the leaf step `at` to one row's `sums`.
+    fn add_leaf(&self, at: u32, sums: &mut [f64]) {
+        let (start, end) = self.leaf[at as usize];
+        for share in &self.shares[start as usize..end as usize] {
+            sums[share.class as usize] += share.p;
+        }
     }
 
     /// Walks full groups of [`ROW_LANES`] rows and adds each row's leaf
@@ -166,10 +178,7 @@ impl CompiledTree {
             }
             for (lane, node) in at.iter().enumerate() {
                 let row = first + lane;
-                sums[row * k..(row + 1) * k]
-                    .iter_mut()
-                    .zip(self.distribution(*node))
-                    .for_each(|(s, p)| *s += p);
+                self.add_leaf(*node, &mut sums[row * k..(row + 1) * k]);
             }
         }
     }
@@ -235,9 +244,7 @@ fn accumulate_row(trees: &[CompiledTree], row: &[f64], sums: &mut [f64]) {
             }
         }
         for (tree, node) in group.iter().zip(&at) {
-            sums.iter_mut()
-                .zip(tree.distribution(*node))
-                .for_each(|(s, p)| *s += p);
+            tree.add_leaf(*node, sums);
         }
     }
 }
@@ -276,6 +283,20 @@ mod tests {
         let mut sums = vec![0.0; 80];
         score_rows(&[tree], &rows, 40, 1, &mut sums);
         assert!(sums.iter().all(|s| *s == 0.0));
+    }
+
+    #[test]
+    fn a_leaf_adds_only_its_nonzero_shares_and_a_missing_one_adds_nothing() {
+        let nodes = [
+            split(0, 0.5, 1),
+            TreeNode::Leaf { distribution: 0 },
+            TreeNode::Leaf { distribution: 9 },
+        ];
+        let tree = CompiledTree::new(&nodes, &[0.0, 0.25, 0.0, 0.75], 4);
+        assert_eq!(tree.shares.len(), 2);
+        let mut sums = vec![1.0; 8];
+        score_rows(&[tree], &[0.0, 1.0], 2, 1, &mut sums);
+        assert_eq!(sums, [1.0, 1.25, 1.0, 1.75, 1.0, 1.0, 1.0, 1.0]);
     }
 
     #[test]
