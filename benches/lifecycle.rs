@@ -36,6 +36,7 @@ fn main() {
         .build()
         .expect("runtime");
     let (mut cold, mut warm, mut forest) = (Vec::new(), Vec::new(), Vec::new());
+    let mut task_count = 0;
     for _ in 0..3 {
         let project = tempfile::tempdir().expect("temp project");
         copy_dir(&root.join("dags"), &project.path().join("dags"));
@@ -49,6 +50,7 @@ fn main() {
             load_dag_file(&project.path().join("dags/obesity.yaml"), &registry)
                 .unwrap_or_else(|d| panic!("{}", d[0].render(false))),
         );
+        task_count = dag.tasks.len();
         let (elapsed, _, tasks) = run_dag(
             &runtime,
             &dag,
@@ -79,7 +81,7 @@ fn main() {
         );
     }
     report(
-        "obesity lifecycle, cold (13 tasks, 5 stages)",
+        &format!("obesity lifecycle, cold ({} tasks, 5 stages)", task_count),
         &mut cold,
         None,
     );
