@@ -27,6 +27,8 @@ pub struct DagFile {
     schedule: Option<ScheduleEntry>,
     /// File globs; the daemon reruns the DAG when a matching file's content changes.
     watch: Option<Vec<String>>,
+    /// When the daemon starts after a crash, resume runs of this DAG the crash interrupted (default false).
+    resume_interrupted: Option<bool>,
     /// Tasks by id (lowercase letters, digits and `_`).
     tasks: Option<BTreeMap<String, TaskEntry>>,
 }

@@ -390,11 +390,6 @@ pub fn remote_command(daemon: &DaemonInfo, argv: &[String]) -> CliResult {
 /// `dag run` through the daemon: submit, then follow the run to its end,
 /// printing what the foreground run would print. Ctrl-C cancels the run.
 pub fn remote_run(daemon: &DaemonInfo, args: &RunArgs) -> CliResult {
-    if args.resume.is_some() {
-        return Err(Failure::invalid(
-            "`--resume` runs in the foreground only: stop the daemon (`dag daemon stop`) first",
-        ));
-    }
     let params = parse_param_overrides(&args.params)?;
     let dag = std::path::Path::new(&args.dag)
         .file_stem()
@@ -402,14 +397,17 @@ pub fn remote_run(daemon: &DaemonInfo, args: &RunArgs) -> CliResult {
         .map_or_else(|| args.dag.clone(), |s| s.to_string_lossy().into_owned());
     let options = json!({
         "only": args.only, "force": args.force, "force_tasks": args.force_tasks,
-        "max_parallel": args.max_parallel,
+        "max_parallel": args.max_parallel, "resume": args.resume,
     });
     let accepted = submit(
         daemon,
         &dag,
         &params,
         &options,
-        format!("dag run {}", args.dag),
+        match &args.resume {
+            Some(earlier) => format!("dag run {} --resume {earlier}", args.dag),
+            None => format!("dag run {}", args.dag),
+        },
     )?;
     let Some(run_id) = accepted
         .get("run_id")

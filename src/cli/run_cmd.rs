@@ -14,6 +14,7 @@ use super::workspace::{load, open_store, parse_param_overrides};
 use super::{CliResult, Exit, Failure, color_enabled};
 use crate::execute::{
     Engine, ExecuteError, Resume, RunRequest, execute_resumed, execute_run, humanize_ms,
+    prepare_resume,
 };
 use crate::record::{Recorder, error_chain};
 
@@ -289,9 +290,7 @@ fn label(status: &impl serde::Serialize) -> String {
         .unwrap_or_default()
 }
 
-/// The earlier run to resume and its params, or why it cannot be resumed:
-/// it does not exist, belongs to another DAG, or was made from a different
-/// definition of this one.
+/// The earlier run to resume and its params (see [`prepare_resume`]).
 fn resumable(
     store: &dag_state::Store,
     dag: &crate::model::Dag,
@@ -303,37 +302,8 @@ fn resumable(
     ),
     Failure,
 > {
-    let run = store
-        .run(run_id)
-        .map_err(|e| Failure::internal(error_chain(&e)))?
-        .ok_or_else(|| Failure::invalid(format!("no run `{run_id}`; `dag runs` lists them")))?;
-    if run.dag != dag.name {
-        return Err(Failure::invalid(format!(
-            "run `{run_id}` is a run of `{}`, not `{}`; resume it with `dag run {} --resume {run_id}`",
-            run.dag, dag.name, run.dag
-        )));
-    }
-    let now = dag.spec_hash();
-    if run.spec_hash != now {
-        return Err(Failure::invalid(format!(
-            "`{}` changed since run `{run_id}` (spec hash {} then, {} now); \
-             resuming would mix two definitions: start a fresh run with `dag run {}`",
-            dag.name,
-            short(&run.spec_hash),
-            short(&now),
-            dag.name
-        )));
-    }
-    let tasks = store
-        .tasks(run_id)
-        .map_err(|e| Failure::internal(error_chain(&e)))?;
-    let resume = Resume {
-        run_id: run_id.to_string(),
-        tasks,
-    };
-    Ok((resume, run.params))
-}
-
-fn short(hash: &str) -> &str {
-    hash.get(..12).unwrap_or(hash)
+    prepare_resume(store, dag, run_id).map_err(|error| match error {
+        crate::execute::ResumeError::Store(_) => Failure::internal(error_chain(&error)),
+        other => Failure::invalid(error_chain(&other)),
+    })
 }

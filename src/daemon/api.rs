@@ -231,7 +231,11 @@ async fn submit(State(state): State<Shared>, body: Bytes) -> Response {
     };
     match state.dispatcher.submit(submission) {
         Ok(accepted) => json_response(StatusCode::ACCEPTED, &accepted),
-        Err(e @ SubmitError::UnknownDag { .. }) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ SubmitError::UnknownDag { .. })
+        | Err(e @ SubmitError::Resume(crate::execute::ResumeError::NoRun(_))) => {
+            error(StatusCode::NOT_FOUND, e.to_string())
+        }
+        Err(e @ SubmitError::Resume(_)) => error(StatusCode::UNPROCESSABLE_ENTITY, error_chain(&e)),
         Err(e @ SubmitError::Invalid(_)) => {
             error(StatusCode::UNPROCESSABLE_ENTITY, error_chain(&e))
         }

@@ -25,7 +25,8 @@ use super::Fire;
 use super::dags::DagSet;
 use super::metrics::DaemonMetrics;
 use crate::execute::{
-    Engine, ExecuteError, RunRequest, execute_run, new_run_id, now_ms, validate_request,
+    Engine, ExecuteError, RunRequest, execute_resumed, execute_run, new_run_id, now_ms,
+    prepare_resume, validate_request,
 };
 use crate::model::{Dag, Overlap};
 use crate::record::error_chain;
@@ -38,6 +39,9 @@ pub struct RunOptions {
     pub force: bool,
     pub force_tasks: Vec<String>,
     pub max_parallel: Option<usize>,
+    /// Resume this earlier run of the DAG (as `dag run --resume`): its
+    /// params, its finished tasks carried over.
+    pub resume: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +85,8 @@ pub enum SubmitError {
     UnknownDag { name: String, help: Option<String> },
     #[error(transparent)]
     Invalid(ExecuteError),
+    #[error(transparent)]
+    Resume(crate::execute::ResumeError),
     #[error("the daemon is shutting down and accepts no new runs")]
     ShuttingDown,
 }
@@ -180,6 +186,12 @@ impl Dispatcher {
                 name: submission.fire.dag.clone(),
             });
         };
+        if let Some(earlier) = &submission.options.resume {
+            let (_, params) =
+                prepare_resume(&self.engine.store, &dag, earlier).map_err(SubmitError::Resume)?;
+            submission.fire.params = params;
+            submission.options.only.clear();
+        }
         validate_request(&dag, &submission.fire.params, &submission.options.only)
             .map_err(SubmitError::Invalid)?;
         submission.fire.dag = dag.name.clone();
@@ -274,9 +286,21 @@ impl Dispatcher {
             progress: None,
             run_id: Some(run_id.clone()),
         };
+        let resume = s.options.resume;
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            let outcome = execute_run(&this.engine, request).await;
+            let outcome = match resume {
+                // Read again at start: a queued resume sees the latest state.
+                Some(earlier) => match prepare_resume(&this.engine.store, &dag, &earlier) {
+                    Ok((resume, _)) => execute_resumed(&this.engine, request, resume).await,
+                    Err(error) => {
+                        tracing::error!(run_id = %run_id, "cannot resume run {earlier}: {}", error_chain(&error));
+                        this.finish(&run_id, &dag.name, None, started_ms);
+                        return;
+                    }
+                },
+                None => execute_run(&this.engine, request).await,
+            };
             // Durable before anyone is told the run ended.
             if let Err(error) = this.engine.recorder.flush().await {
                 tracing::error!(run_id = %run_id, "recording failed: {}", error_chain(&error));

@@ -185,6 +185,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
 
     let mut triggers: BTreeMap<String, Triggers> = BTreeMap::new();
     sync_triggers(&dispatcher, &config, &fires_tx, &mut triggers);
+    resume_interrupted(&dispatcher, &report.interrupted_runs);
 
     let state = Arc::new(ApiState {
         dispatcher: Arc::clone(&dispatcher),
@@ -333,6 +334,51 @@ fn sync_triggers(
                 _watch: watch,
             },
         );
+    }
+}
+
+/// Resumes the runs a crash interrupted, for DAGs with
+/// `resume_interrupted: true`; the others stay interrupted for a person to
+/// look at (`dag run --resume`).
+fn resume_interrupted(dispatcher: &Arc<Dispatcher>, interrupted: &[String]) {
+    for run_id in interrupted {
+        let Ok(Some(run)) = dispatcher.engine.store.run(run_id) else {
+            continue;
+        };
+        let Some(dag) = dispatcher.dag(&run.dag) else {
+            continue;
+        };
+        if !dag.resume_interrupted {
+            continue;
+        }
+        let submission = Submission {
+            fire: Fire {
+                dag: run.dag.clone(),
+                trigger: dag_state::Trigger {
+                    kind: "resume".into(),
+                    detail: format!(
+                        "daemon restart: resuming run {run_id}, interrupted by a crash"
+                    ),
+                },
+                logical_date: Some(run.logical_date.clone()),
+                params: BTreeMap::new(),
+                due_ms: now_ms(),
+            },
+            explicit: true,
+            options: RunOptions {
+                resume: Some(run_id.clone()),
+                ..RunOptions::default()
+            },
+        };
+        match dispatcher.submit(submission) {
+            Ok(accepted) => tracing::info!(
+                dag = %run.dag, interrupted = %run_id, run_id = accepted.run_id().unwrap_or("-"),
+                "resuming a run the crash interrupted"
+            ),
+            Err(error) => tracing::warn!(
+                dag = %run.dag, run_id, "cannot resume: {}", error_chain(&error)
+            ),
+        }
     }
 }
 

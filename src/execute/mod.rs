@@ -24,6 +24,6 @@ pub use explain::{
     ExplainContext, ExplainRequest, Explanation, TaskExplanation, Verdict, explain_run,
 };
 pub use fingerprint::Fingerprint;
-pub use resume::Resume;
+pub use resume::{Resume, ResumeError, prepare_resume};
 pub use run_loop::{DEFAULT_MAX_PARALLEL, execute_resumed, execute_run, validate_request};
 pub use task_runner::{humanize, humanize_ms};

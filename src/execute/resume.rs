@@ -65,6 +65,69 @@ impl Resume {
     }
 }
 
+/// Why a run cannot be resumed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    #[error("no run `{0}`; `dag runs` lists them")]
+    NoRun(String),
+    #[error(
+        "run `{run_id}` is a run of `{dag}`, not `{asked}`; resume it with `dag run {dag} --resume {run_id}`"
+    )]
+    OtherDag {
+        run_id: String,
+        dag: String,
+        asked: String,
+    },
+    #[error(
+        "`{dag}` changed since run `{run_id}` (spec hash {then} then, {now} now); \
+         resuming would mix two definitions: start a fresh run with `dag run {dag}`"
+    )]
+    Changed {
+        run_id: String,
+        dag: String,
+        then: String,
+        now: String,
+    },
+    #[error(transparent)]
+    Store(#[from] dag_state::StateError),
+}
+
+/// The earlier run to resume and its params, or why it cannot be resumed:
+/// it does not exist, belongs to another DAG, or was made from a different
+/// definition of this one.
+pub fn prepare_resume(
+    store: &dag_state::Store,
+    dag: &crate::model::Dag,
+    run_id: &str,
+) -> Result<(Resume, BTreeMap<String, Value>), ResumeError> {
+    let run = store
+        .run(run_id)?
+        .ok_or_else(|| ResumeError::NoRun(run_id.to_string()))?;
+    if run.dag != dag.name {
+        return Err(ResumeError::OtherDag {
+            run_id: run_id.to_string(),
+            dag: run.dag,
+            asked: dag.name.clone(),
+        });
+    }
+    let now = dag.spec_hash();
+    if run.spec_hash != now {
+        let short = |h: &str| h.get(..12).unwrap_or(h).to_string();
+        return Err(ResumeError::Changed {
+            run_id: run_id.to_string(),
+            dag: dag.name.clone(),
+            then: short(&run.spec_hash),
+            now: short(&now),
+        });
+    }
+    let tasks = store.tasks(run_id)?;
+    let resume = Resume {
+        run_id: run_id.to_string(),
+        tasks,
+    };
+    Ok((resume, run.params))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

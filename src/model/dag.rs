@@ -18,6 +18,9 @@ pub struct Dag {
     pub schedule: Option<Schedule>,
     /// File globs the daemon watches.
     pub watch: Vec<String>,
+    /// Whether the daemon resumes a run of this DAG that a crash left
+    /// interrupted, when it next starts.
+    pub resume_interrupted: bool,
     /// Tasks by id.
     pub tasks: BTreeMap<String, Task>,
     /// The file this DAG was loaded from, then its includes.

@@ -24,6 +24,7 @@ pub const DAG_KEYS: &[&str] = &[
     "max_parallel",
     "schedule",
     "watch",
+    "resume_interrupted",
     "tasks",
 ];
 pub const TASK_KEYS: &[&str] = &[
@@ -73,6 +74,7 @@ pub struct FileSpec {
     pub max_parallel: Option<usize>,
     pub schedule: Option<Schedule>,
     pub watch: Vec<String>,
+    pub resume_interrupted: bool,
     pub tasks: Vec<Task>,
     pub includes: Vec<Include>,
 }
@@ -90,6 +92,7 @@ pub fn build_file(
         max_parallel: None,
         schedule: None,
         watch: Vec::new(),
+        resume_interrupted: false,
         tasks: Vec::new(),
         includes: Vec::new(),
     };
@@ -118,6 +121,9 @@ pub fn build_file(
         .into_iter()
         .map(|(glob, _)| glob)
         .collect();
+    spec.resume_interrupted = fields
+        .boolean("resume_interrupted", diagnostics)
+        .unwrap_or(false);
     spec.params = read_params(&fields, diagnostics);
     spec.schedule = fields
         .node("schedule")

@@ -36,6 +36,7 @@ pub fn load_dag(
         max_parallel: main.max_parallel,
         schedule: main.schedule.clone(),
         watch: main.watch.clone(),
+        resume_interrupted: main.resume_interrupted,
         tasks: Default::default(),
         sources: vec![Arc::clone(&source)],
         path: path.to_path_buf(),

@@ -477,3 +477,76 @@ fn sigterm_drains_and_sigkill_loses_nothing_that_finished() {
         Some(Value::from("cancelled"))
     );
 }
+
+#[test]
+fn interrupted_runs_resume_after_a_crash_when_the_dag_asks_and_resume_works_through_the_daemon() {
+    let project = Project::new();
+    project.write(
+        "dags/resumable.yaml",
+        "name: resumable\nresume_interrupted: true\ntasks:\n  first:\n    operator: noop\n  second:\n    operator: shell\n    needs: [first]\n    params: { command: \"test -f go || sleep 30\" }\n",
+    );
+    let mut daemon = Daemon::start(&project, &[]);
+    let trigger = project.dag(&["trigger", "resumable", "--json"]);
+    let accepted: Value = serde_json::from_slice(&trigger.stdout).expect("json");
+    let crashed = accepted["run_id"].as_str().unwrap_or_default().to_string();
+    wait_for("the first task to finish", || {
+        let (_, run) = project.json(&["runs", "show", &crashed, "--json"]);
+        (run["tasks"]
+            .as_array()?
+            .iter()
+            .any(|t| t["id"] == "first" && t["status"] == "succeeded"))
+        .then_some(())
+    });
+    daemon.signal("-KILL");
+    daemon.wait_exit();
+    project.write("go", "");
+
+    let _daemon = Daemon::start(&project, &[]);
+    let resumed = wait_for("the resumed run to succeed", || {
+        runs(&project)
+            .into_iter()
+            .find(|r| r["trigger"] == "resume" && r["status"] == "succeeded")
+    });
+    let (_, run) = project.json(&[
+        "runs",
+        "show",
+        resumed["run_id"].as_str().unwrap_or_default(),
+        "--json",
+    ]);
+    assert_eq!(run["resumed_from"], Value::from(crashed.clone()), "{run:#}");
+    let status = |id: &str| {
+        run["tasks"].as_array().and_then(|t| {
+            t.iter()
+                .find(|t| t["id"] == id)
+                .map(|t| t["status"].clone())
+        })
+    };
+    assert_eq!(
+        status("first"),
+        Some(Value::from("up_to_date")),
+        "carried over, not rerun"
+    );
+    assert_eq!(status("second"), Some(Value::from("succeeded")));
+    let (_, old) = project.json(&["runs", "show", &crashed, "--json"]);
+    assert_eq!(old["status"], "interrupted");
+
+    // `dag run --resume` goes through the daemon too.
+    project.write(
+        "dags/flaky.yaml",
+        "name: flaky\ntasks:\n  a:\n    operator: noop\n  b:\n    operator: shell\n    needs: [a]\n    params: { command: \"test -f ok\" }\n",
+    );
+    let failed: Value = wait_for("the flaky DAG to load and fail", || {
+        let output = project.dag(&["run", "flaky", "--json"]);
+        (output.status.code() == Some(1))
+            .then(|| serde_json::from_slice(&output.stdout).ok())
+            .flatten()
+    });
+    project.write("ok", "");
+    let failed_id = failed["run_id"].as_str().unwrap_or_default();
+    let (exit, again) = project.json(&["run", "flaky", "--resume", failed_id, "--json"]);
+    assert_eq!(exit, 0, "{again:#}");
+    assert_eq!(again["resumed_from"], Value::from(failed_id));
+    let unknown = project.dag(&["run", "flaky", "--resume", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no run `nope`"));
+}
