@@ -87,8 +87,8 @@ pub struct DaemonArgs {
     /// cancelling them (e.g. `30s`, `2m`).
     #[arg(long, default_value = "30s", value_parser = crate::model::parse_duration)]
     pub grace: std::time::Duration,
-    /// How often the DAG directory is checked for edits.
-    #[arg(long, default_value = "1s", value_parser = crate::model::parse_duration)]
+    /// How often the DAG directory is checked for edits, besides watching it.
+    #[arg(long, default_value = "10s", value_parser = crate::model::parse_duration)]
     pub reload_every: std::time::Duration,
     /// Quiet time after the last change to a watched file before its DAG runs.
     #[arg(long, default_value = "200ms", value_parser = crate::model::parse_duration)]

@@ -205,11 +205,35 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     };
     tracing::info!(%addr, dags = dispatcher.dags.read().map(|d| d.dags.len()).unwrap_or(0), "daemon listening");
 
+    // Edits to the DAG directory reload at once (watched, confirmed by
+    // content hash); the interval is the fallback where watching fails.
+    let (edits_tx, mut edits) = mpsc::unbounded_channel::<Fire>();
+    let _dags_watch = match watch::spawn(
+        "dags".into(),
+        config.dags_dir.clone(),
+        vec!["*.yaml".into(), "*.yml".into()],
+        Duration::from_millis(50),
+        edits_tx,
+    ) {
+        Ok(handle) => Some(handle),
+        Err(error) => {
+            tracing::warn!(
+                "cannot watch `{}`; checking it every {:?}: {}",
+                config.dags_dir.display(),
+                config.reload_every,
+                error_chain(&error)
+            );
+            None
+        }
+    };
     let mut reload = tokio::time::interval(config.reload_every);
     reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
+            _ = async { edits.recv().await }, if _dags_watch.is_some() => {
+                reload.reset_immediately();
+            }
             _ = reload.tick() => {
                 let report = {
                     let mut dags = dispatcher.dags.write().unwrap_or_else(PoisonError::into_inner);

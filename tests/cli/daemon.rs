@@ -34,7 +34,7 @@ impl Daemon {
             "--addr",
             "127.0.0.1:0",
             "--reload-every",
-            "100ms",
+            "1h",
             "--debounce",
             "100ms",
         ];
