@@ -56,11 +56,7 @@ pub fn main() -> ExitCode {
 /// Commands that need the state store go through a running daemon, which
 /// holds it; `None` runs the command here.
 fn through_daemon(cli: &Cli) -> Option<CliResult> {
-    let needs_store = match &cli.command {
-        Command::Run(_) | Command::Runs(_) | Command::Logs(_) | Command::Lineage(_) => true,
-        Command::Plan(args) => args.why,
-        _ => false,
-    };
+    let needs_store = matches!(cli.command, Command::Run(_)) || runs_in_daemon(&cli.command);
     if !needs_store {
         return None;
     }
@@ -97,6 +93,17 @@ fn dispatch(cli: Cli) -> CliResult {
     }
 }
 
+/// Commands a running daemon executes for a client against its store: the
+/// readers, and `gc`. (`dag run` itself is submitted, not executed here.)
+fn runs_in_daemon(command: &Command) -> bool {
+    match command {
+        Command::Runs(_) | Command::Logs(_) | Command::Lineage(_) | Command::Gc(_) => true,
+        Command::Plan(args) => args.why,
+        Command::Run(args) => args.dry_run,
+        _ => false,
+    }
+}
+
 /// What a read-only command printed and how it ended, when a daemon runs
 /// it for a client.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -126,13 +133,7 @@ pub fn run_for_client(
             Ok(cli) => cli,
             Err(error) => return refuse(error.to_string()),
         };
-    let allowed = match &cli.command {
-        Command::Runs(_) | Command::Logs(_) | Command::Lineage(_) | Command::Gc(_) => true,
-        Command::Plan(args) => args.why,
-        Command::Run(args) => args.dry_run,
-        _ => false,
-    };
-    if !allowed {
+    if !runs_in_daemon(&cli.command) {
         return refuse(format!(
             "`dag {}` is not run through the daemon's command endpoint",
             argv.first().map_or("", String::as_str)

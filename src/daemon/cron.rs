@@ -143,24 +143,9 @@ mod tests {
 
     use super::*;
     use crate::daemon::clock::TokioClock;
-    use crate::model::{Catchup, Overlap, normalize_cron};
+    use crate::model::Catchup;
 
-    type TestResult = Result<(), Box<dyn Error>>;
-
-    fn at(text: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
-        DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc))
-    }
-
-    fn schedule(expression: &str, timezone: Option<&str>, catchup: Catchup) -> Schedule {
-        Schedule {
-            expression: expression.to_string(),
-            cron: normalize_cron(expression).unwrap_or_default(),
-            timezone: timezone.map(str::to_string),
-            catchup,
-            max_active_runs: 1,
-            overlap: Overlap::Skip,
-        }
-    }
+    use super::calendar::tests::{TestResult, at, schedule};
 
     /// A fire and the wall-clock time it reached the receiver.
     struct Received {

@@ -133,6 +133,30 @@ fn runs(project: &Project) -> Vec<Value> {
     value.as_array().cloned().unwrap_or_default()
 }
 
+/// Triggers `dag`, waits until its task `first` succeeded, then kills the
+/// daemon with SIGKILL; returns the run id.
+fn kill_after_first_task(project: &Project, daemon: &mut Daemon, dag: &str) -> String {
+    let trigger = project.dag(&["trigger", dag, "--json"]);
+    assert!(
+        trigger.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trigger.stderr)
+    );
+    let accepted: Value = serde_json::from_slice(&trigger.stdout).expect("json");
+    let run_id = accepted["run_id"].as_str().unwrap_or_default().to_string();
+    wait_for("the first task to finish", || {
+        let (_, run) = project.json(&["runs", "show", &run_id, "--json"]);
+        (run["tasks"]
+            .as_array()?
+            .iter()
+            .any(|t| t["id"] == "first" && t["status"] == "succeeded"))
+        .then_some(())
+    });
+    daemon.signal("-KILL");
+    daemon.wait_exit();
+    run_id
+}
+
 const QUICK: &str =
     "name: quick\ntasks:\n  a:\n    operator: noop\n  b:\n    operator: noop\n    needs: [a]\n";
 
@@ -171,6 +195,15 @@ fn the_cli_goes_through_the_daemon_and_a_second_daemon_is_refused() {
     let missing = project.dag(&["runs", "show", "nope"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no run `nope`"));
+
+    // Store maintenance goes through the daemon too.
+    let gc = project.dag(&["gc", "--dry-run"]);
+    assert_eq!(
+        gc.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&gc.stderr)
+    );
 
     // Status names the DAGs.
     let (exit, status) = project.json(&["daemon", "status", "--json"]);
@@ -422,24 +455,7 @@ fn sigterm_drains_and_sigkill_loses_nothing_that_finished() {
     // SIGKILL mid-run: the finished task survives, the run is interrupted
     // when the next daemon opens the store.
     let mut daemon = Daemon::start(&project, &[]);
-    let trigger = project.dag(&["trigger", "slow", "--json"]);
-    assert!(
-        trigger.status.success(),
-        "{}",
-        String::from_utf8_lossy(&trigger.stderr)
-    );
-    let accepted: Value = serde_json::from_slice(&trigger.stdout).expect("json");
-    let run_id = accepted["run_id"].as_str().unwrap_or_default().to_string();
-    wait_for("the first task to finish", || {
-        let (_, run) = project.json(&["runs", "show", &run_id, "--json"]);
-        (run["tasks"]
-            .as_array()?
-            .iter()
-            .any(|t| t["id"] == "first" && t["status"] == "succeeded"))
-        .then_some(())
-    });
-    daemon.signal("-KILL");
-    daemon.wait_exit();
+    let run_id = kill_after_first_task(&project, &mut daemon, "slow");
 
     let mut daemon = Daemon::start(&project, &["--grace", "200ms"]);
     let (_, run) = project.json(&["runs", "show", &run_id, "--json"]);
@@ -486,19 +502,7 @@ fn interrupted_runs_resume_after_a_crash_when_the_dag_asks_and_resume_works_thro
         "name: resumable\nresume_interrupted: true\ntasks:\n  first:\n    operator: noop\n  second:\n    operator: shell\n    needs: [first]\n    params: { command: \"test -f go || sleep 30\" }\n",
     );
     let mut daemon = Daemon::start(&project, &[]);
-    let trigger = project.dag(&["trigger", "resumable", "--json"]);
-    let accepted: Value = serde_json::from_slice(&trigger.stdout).expect("json");
-    let crashed = accepted["run_id"].as_str().unwrap_or_default().to_string();
-    wait_for("the first task to finish", || {
-        let (_, run) = project.json(&["runs", "show", &crashed, "--json"]);
-        (run["tasks"]
-            .as_array()?
-            .iter()
-            .any(|t| t["id"] == "first" && t["status"] == "succeeded"))
-        .then_some(())
-    });
-    daemon.signal("-KILL");
-    daemon.wait_exit();
+    let crashed = kill_after_first_task(&project, &mut daemon, "resumable");
     project.write("go", "");
 
     let _daemon = Daemon::start(&project, &[]);

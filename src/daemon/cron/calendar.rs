@@ -251,7 +251,7 @@ fn instant(wall: NaiveDateTime, offset: i32) -> Option<DateTime<Utc>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::error::Error;
 
     use chrono::{NaiveDate, Timelike};
@@ -259,13 +259,17 @@ mod tests {
     use super::*;
     use crate::model::{Overlap, normalize_cron};
 
-    type TestResult = Result<(), Box<dyn Error>>;
+    pub(in crate::daemon::cron) type TestResult = Result<(), Box<dyn Error>>;
 
-    fn at(text: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
+    pub(in crate::daemon::cron) fn at(text: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
         DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc))
     }
 
-    fn schedule(expression: &str, timezone: Option<&str>, catchup: Catchup) -> Schedule {
+    pub(in crate::daemon::cron) fn schedule(
+        expression: &str,
+        timezone: Option<&str>,
+        catchup: Catchup,
+    ) -> Schedule {
         Schedule {
             expression: expression.to_string(),
             cron: normalize_cron(expression).unwrap_or_default(),
