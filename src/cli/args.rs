@@ -93,6 +93,19 @@ pub struct DaemonArgs {
     /// Quiet time after the last change to a watched file before its DAG runs.
     #[arg(long, default_value = "200ms", value_parser = crate::model::parse_duration)]
     pub debounce: std::time::Duration,
+    /// Also serve predictions (as `dag serve` does) on this address, in the
+    /// daemon's process: `--serve` alone listens on 127.0.0.1:8080. The
+    /// serving options below apply. A non-loopback address requires
+    /// `DAG_API_TOKEN`.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = "127.0.0.1:8080"
+    )]
+    pub serve: Option<std::net::SocketAddr>,
+    #[command(flatten, next_help_heading = "Serving (with --serve)")]
+    pub serving: ServingArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -329,15 +342,22 @@ pub struct LineageArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// Where to listen. A non-loopback address requires `DAG_API_TOKEN`.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    #[command(flatten)]
+    pub serving: ServingArgs,
+}
+
+/// What the prediction server serves, for `dag serve` and `dag daemon --serve`.
+#[derive(Debug, Args)]
+pub struct ServingArgs {
     /// The registered model to serve.
     #[arg(long, default_value = "obesity")]
     pub model: String,
     /// The alias whose version answers requests; moving it swaps models live.
     #[arg(long, default_value = "production")]
     pub alias: String,
-    /// Where to listen. A non-loopback address requires `DAG_API_TOKEN`.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub addr: std::net::SocketAddr,
     /// An alias whose version takes a share of requests (A/B) or shadows them.
     #[arg(long, value_name = "ALIAS")]
     pub challenger_alias: Option<String>,

@@ -40,6 +40,9 @@ fn start(global: &Global, args: &DaemonArgs) -> CliResult {
         grace: args.grace,
         reload_every: args.reload_every,
         debounce: args.debounce,
+        serve: args
+            .serve
+            .map(|addr| super::serve_cmd::serve_config(global, addr, &args.serving)),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -52,6 +55,7 @@ fn start(global: &Global, args: &DaemonArgs) -> CliResult {
         Err(error @ (DaemonError::AlreadyRunning { .. } | DaemonError::TokenRequired(_))) => {
             Err(Failure::invalid(error_chain(&error)))
         }
+        Err(DaemonError::Serve(error)) => Err(super::serve_cmd::failure(error)),
         Err(DaemonError::Store(dag_state::StateError::Locked { .. })) => {
             Err(Failure::invalid(format!(
                 "the state store in `{}` is in use by another process (a `dag run`, or a daemon starting up)",
@@ -170,6 +174,18 @@ fn status(global: &Global, json: bool) -> CliResult {
             "accepting runs"
         }
     );
+    if let Some(serving) = status.get("serving").filter(|s| !s.is_null()) {
+        let version = serving.get("version").and_then(Value::as_u64).map_or_else(
+            || "no verified model yet".to_string(),
+            |v| format!("version {v}"),
+        );
+        println!(
+            "serving {}@{} at http://{} ({version})",
+            text(serving, "model"),
+            text(serving, "alias"),
+            text(serving, "addr"),
+        );
+    }
     println!("dags");
     for dag in status
         .get("dags")

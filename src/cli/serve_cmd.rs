@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::args::{Global, ServeArgs};
+use super::args::{Global, ServeArgs, ServingArgs};
 use super::{CliResult, Exit, Failure};
 use crate::record::error_chain;
 use crate::serve::{ChallengerConfig, LogConfig, ServeConfig, ServeError, Server};
@@ -13,12 +13,18 @@ use crate::serve::{ChallengerConfig, LogConfig, ServeConfig, ServeError, Server}
 /// Environment variable holding the bearer token requests must carry.
 const TOKEN_VAR: &str = "DAG_API_TOKEN";
 
-pub fn serve(global: &Global, args: &ServeArgs) -> CliResult {
-    let config = ServeConfig {
+/// The prediction server's configuration from the serving flags, shared by
+/// `dag serve` and `dag daemon --serve`.
+pub fn serve_config(
+    global: &Global,
+    addr: std::net::SocketAddr,
+    args: &ServingArgs,
+) -> ServeConfig {
+    ServeConfig {
         state_dir: global.state_dir.clone(),
         model: args.model.clone(),
         alias: args.alias.clone(),
-        addr: args.addr,
+        addr,
         challenger: args
             .challenger_alias
             .as_ref()
@@ -34,7 +40,11 @@ pub fn serve(global: &Global, args: &ServeArgs) -> CliResult {
         },
         token: std::env::var(TOKEN_VAR).ok().filter(|t| !t.is_empty()),
         poll_interval: Duration::from_millis(args.poll_ms),
-    };
+    }
+}
+
+pub fn serve(global: &Global, args: &ServeArgs) -> CliResult {
+    let config = serve_config(global, args.addr, &args.serving);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,8 +55,8 @@ pub fn serve(global: &Global, args: &ServeArgs) -> CliResult {
         if !server.is_ready() {
             tracing::warn!(
                 "no verified model for `{}@{}` yet; `/ready` answers 503 until the alias points at one",
-                args.model,
-                args.alias
+                args.serving.model,
+                args.serving.alias
             );
         }
         println!("listening on http://{addr}");
@@ -69,7 +79,7 @@ pub fn serve(global: &Global, args: &ServeArgs) -> CliResult {
     })
 }
 
-fn failure(error: ServeError) -> Failure {
+pub fn failure(error: ServeError) -> Failure {
     if error.is_usage() {
         Failure::invalid(error_chain(&error))
     } else {

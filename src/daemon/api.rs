@@ -46,6 +46,8 @@ pub struct ApiState {
     pub token: Option<String>,
     pub state_dir: PathBuf,
     pub dags_dir: PathBuf,
+    /// The prediction server running in the daemon's process, if any.
+    pub serving: Option<crate::serve::ServingStatus>,
 }
 
 type Shared = Arc<ApiState>;
@@ -197,6 +199,7 @@ async fn status(State(state): State<Shared>) -> Response {
             "state_dir": state.state_dir,
             "dags_dir": state.dags_dir,
             "dags": dags,
+            "serving": state.serving.as_ref().map(crate::serve::ServingStatus::describe),
             "active": dispatcher.active(),
             "queued": dispatcher.queued(),
         }),

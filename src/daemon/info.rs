@@ -20,6 +20,9 @@ pub const TOKEN_VAR: &str = "DAG_API_TOKEN";
 pub struct DaemonInfo {
     pub pid: u32,
     pub addr: SocketAddr,
+    /// Where the prediction server listens when the daemon runs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serve_addr: Option<SocketAddr>,
     /// Whether requests must carry `Authorization: Bearer $DAG_API_TOKEN`.
     pub token_required: bool,
     pub started_at_ms: i64,
@@ -85,6 +88,7 @@ mod tests {
         DaemonInfo {
             pid,
             addr,
+            serve_addr: None,
             token_required: false,
             started_at_ms: 0,
             version: "test".into(),

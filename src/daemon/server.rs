@@ -1,5 +1,6 @@
-//! [`run`]: the daemon's life — take the store, load the DAGs, listen, start
-//! the triggers, and on SIGTERM or Ctrl-C drain and exit cleanly.
+//! [`run`]: the daemon's life — take the store, load the DAGs, listen (and,
+//! with `--serve`, serve predictions on a second address), start the
+//! triggers, and on SIGTERM or Ctrl-C drain and exit cleanly.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use super::{Fire, cron, watch};
 use crate::execute::{Engine, now_ms};
 use crate::model::Dag;
 use crate::record::{Recorder, error_chain};
+use crate::serve::{ServeConfig, ServeError, Server};
 
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
@@ -38,6 +40,8 @@ pub struct DaemonConfig {
     pub reload_every: Duration,
     /// Quiet time after the last file event before a watch trigger fires.
     pub debounce: Duration,
+    /// A prediction server to run in the daemon's process (`--serve`).
+    pub serve: Option<ServeConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +71,8 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start the prediction server")]
+    Serve(#[source] ServeError),
     #[error("{0}")]
     Runtime(String),
 }
@@ -96,6 +102,9 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     }
     if !config.addr.ip().is_loopback() && config.token.as_deref().is_none_or(str::is_empty) {
         return Err(DaemonError::TokenRequired(config.addr));
+    }
+    if let Some(serve) = &config.serve {
+        serve.check().map_err(DaemonError::Serve)?;
     }
     std::fs::create_dir_all(&config.state_dir).map_err(|source| DaemonError::InfoFile {
         path: config.state_dir.display().to_string(),
@@ -138,9 +147,23 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         addr: config.addr,
         source,
     })?;
+    let predictions = match config.serve.clone() {
+        Some(serve) => {
+            let server = Server::bind(serve).await.map_err(DaemonError::Serve)?;
+            let status = server.status().map_err(DaemonError::Serve)?;
+            if !server.is_ready() {
+                tracing::warn!(
+                    "no verified model for the served alias yet; `/ready` answers 503 until it points at one"
+                );
+            }
+            Some((server, status))
+        }
+        None => None,
+    };
     let daemon_info = DaemonInfo {
         pid: std::process::id(),
         addr,
+        serve_addr: predictions.as_ref().map(|(_, status)| status.addr()),
         token_required: config.token.is_some(),
         started_at_ms: now_ms(),
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -193,8 +216,15 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         token: config.token.clone(),
         state_dir: config.state_dir.clone(),
         dags_dir: config.dags_dir.clone(),
+        serving: predictions.as_ref().map(|(_, status)| status.clone()),
     });
     let server_stop = CancellationToken::new();
+    // The prediction server answers until the drain is over, like the API.
+    let prediction_server = predictions.map(|(server, status)| {
+        tracing::info!(addr = %status.addr(), "serving predictions");
+        let stop = server_stop.clone();
+        tokio::spawn(server.run(async move { stop.cancelled().await }))
+    });
     let server = {
         let server_stop = server_stop.clone();
         tokio::spawn(async move {
@@ -258,6 +288,15 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!("API server ended with an error: {e}"),
         Err(e) => tracing::warn!("API server task failed: {e}"),
+    }
+    if let Some(prediction_server) = prediction_server {
+        match prediction_server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!("prediction server ended with an error: {}", error_chain(&e))
+            }
+            Err(e) => tracing::warn!("prediction server task failed: {e}"),
+        }
     }
     let store_flush = dispatcher.engine.recorder.flush().await;
     drop(dispatcher);

@@ -38,4 +38,4 @@ pub mod watcher;
 
 pub use config::{ChallengerConfig, LogConfig, ServeConfig};
 pub use error::ServeError;
-pub use server::{BackgroundServer, Server};
+pub use server::{BackgroundServer, Server, ServingStatus};

@@ -118,6 +118,15 @@ impl Server {
         self.state.champion.get().is_some()
     }
 
+    /// A view of what this server answers with, still valid after
+    /// [`run`](Self::run) has taken the server.
+    pub fn status(&self) -> Result<ServingStatus, ServeError> {
+        Ok(ServingStatus {
+            addr: self.local_addr()?,
+            state: Arc::clone(&self.state),
+        })
+    }
+
     /// Serves until `shutdown` completes, then lets in-flight requests
     /// finish, stops the watchers and flushes the prediction log.
     pub async fn run(
@@ -142,6 +151,49 @@ impl Server {
             log.close();
         }
         served
+    }
+}
+
+/// What a running [`Server`] serves: its address, model, alias and the
+/// version answering now, for a host process's status (`dag daemon status`).
+#[derive(Clone)]
+pub struct ServingStatus {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+}
+
+impl ServingStatus {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `{addr, model, alias, ready, version, challenger}`; `version` is null
+    /// until a verified model is loaded.
+    pub fn describe(&self) -> serde_json::Value {
+        let version = |slot: &ModelSlot| slot.get().map(|loaded| loaded.version.version);
+        serde_json::json!({
+            "addr": self.addr,
+            "model": self.state.name,
+            "alias": self.state.alias,
+            "ready": self.state.champion.get().is_some(),
+            "version": version(&self.state.champion),
+            "challenger": self.state.challenger.as_ref().map(|c| serde_json::json!({
+                "alias": c.alias,
+                "version": version(&c.slot),
+                "share": c.share,
+                "shadow": c.shadow,
+            })),
+        })
+    }
+}
+
+impl std::fmt::Debug for ServingStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServingStatus")
+            .field("addr", &self.addr)
+            .field("model", &self.state.name)
+            .field("alias", &self.state.alias)
+            .finish_non_exhaustive()
     }
 }
 

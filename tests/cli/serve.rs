@@ -556,3 +556,143 @@ fn sigterm_stops_the_server_cleanly() {
     let status = server.child.wait().expect("wait for dag serve");
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn the_daemon_serves_predictions_follows_promotions_and_drains_on_sigterm() {
+    let project = project_with_models();
+    std::fs::create_dir_all(project.path().join("dags")).expect("dags dir");
+    let mut child = project
+        .command(&[
+            "daemon",
+            "--addr",
+            "127.0.0.1:0",
+            "--serve",
+            "127.0.0.1:0",
+            "--poll-ms",
+            "50",
+            "--log-sample",
+            "0",
+        ])
+        .env_remove("DAG_API_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the daemon");
+    let pid = child.id();
+    let info = project.path().join(".dag/daemon.json");
+    let mut serve_addr = String::new();
+    wait_for("daemon.json with the prediction server's address", || {
+        let value: Option<Value> = std::fs::read_to_string(&info)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        match value {
+            Some(v) if v["pid"].as_u64() == Some(u64::from(pid)) => {
+                serve_addr = v["serve_addr"].as_str().unwrap_or_default().to_string();
+                !serve_addr.is_empty()
+            }
+            _ => false,
+        }
+    });
+    assert_eq!(get(&serve_addr, "/ready").status, 200);
+    assert_eq!(served_version(&serve_addr), json!(1));
+
+    let (code, status) = project.json(&["daemon", "status", "--json"]);
+    assert_eq!(code, 0, "{status}");
+    assert_eq!(status["serving"]["addr"], json!(serve_addr));
+    assert_eq!(status["serving"]["model"], json!("obesity"));
+    assert_eq!(status["serving"]["alias"], json!("production"));
+    assert_eq!(status["serving"]["ready"], json!(true));
+    assert_eq!(status["serving"]["version"], json!(1));
+    let text = project.dag(&["daemon", "status"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!(
+            "serving obesity@production at http://{serve_addr} (version 1)"
+        )),
+        "{text}"
+    );
+
+    let promote = project.dag(&["models", "promote", "obesity", "2"]);
+    assert!(promote.status.success(), "{promote:?}");
+    wait_for("the daemon's server to swap in version 2", || {
+        served_version(&serve_addr) == json!(2)
+    });
+    let (_, status) = project.json(&["daemon", "status", "--json"]);
+    assert_eq!(status["serving"]["version"], json!(2));
+
+    // SAFETY: sending a signal to the child this test started.
+    unsafe {
+        libc::kill(i32::try_from(pid).expect("pid fits"), libc::SIGTERM);
+    }
+    let exit = child.wait().expect("wait for the daemon");
+    assert_eq!(exit.code(), Some(0));
+    assert!(
+        TcpStream::connect(&serve_addr).is_err(),
+        "the prediction server still listens after the daemon stopped"
+    );
+    assert!(!info.exists(), "daemon.json is removed on a clean stop");
+}
+
+#[test]
+fn the_daemon_refuses_to_serve_off_loopback_without_a_token() {
+    let project = project_with_models();
+    let output = project
+        .command(&["daemon", "--addr", "127.0.0.1:0", "--serve", "0.0.0.0:0"])
+        .env_remove("DAG_API_TOKEN")
+        .output()
+        .expect("run dag daemon");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("DAG_API_TOKEN"), "{stderr}");
+    assert!(!project.path().join(".dag/daemon.json").exists());
+}
+
+#[test]
+fn the_prediction_log_is_what_the_monitoring_dag_checks_for_drift() {
+    let project = project_with_models();
+    copy_dir(&repo_root().join("dags"), &project.path().join("dags"));
+    let processed = project.path().join("data/processed");
+    std::fs::create_dir_all(&processed).expect("create data/processed");
+    std::fs::copy(
+        registry_template().join("data/processed/train.parquet"),
+        processed.join("train.parquet"),
+    )
+    .expect("copy the training split");
+    let mut server = serve(&project, &["--log-sample", "1"], None);
+    // The same record again and again: nothing like the training data.
+    for _ in 0..60 {
+        assert_eq!(post(&server.addr, "/predict", &record()).status, 200);
+    }
+    // SAFETY: sending a signal to the child this test started.
+    unsafe {
+        libc::kill(
+            i32::try_from(server.child.id()).expect("pid fits"),
+            libc::SIGTERM,
+        );
+    }
+    assert_eq!(server.child.wait().expect("wait").code(), Some(0));
+
+    let (code, run) = project.json(&[
+        "run",
+        "obesity_monitoring",
+        "--param",
+        "current=.dag/predictions/current.csv",
+        "--only",
+        "detect_drift",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{run}");
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(project.path().join("data/reports/drift.json"))
+            .expect("the drift report"),
+    )
+    .expect("the drift report is JSON");
+    assert_eq!(report["current_rows"], json!(60), "{report}");
+    assert_eq!(report["drift_detected"], json!(true), "{report}");
+    assert_eq!(
+        report["quality"]["extra_columns"],
+        json!(["predicted", "model_version"]),
+        "{report}"
+    );
+    assert_eq!(report["quality"]["missing_columns"], json!(["NObeyesdad"]));
+}
