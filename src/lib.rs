@@ -23,6 +23,7 @@
 //! Operators (`dag_operators`) compute; the engine records. The store
 //! (`dag_state`) is reached only through `record` (writes) and read APIs.
 
+pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod client;

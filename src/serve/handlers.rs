@@ -177,29 +177,19 @@ async fn not_found(request: Request) -> Response {
     .into_response()
 }
 
-/// Compares without stopping at the first difference.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 async fn authorize(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    if let Some(token) = &state.token {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !presented.is_some_and(|p| same_secret(p.as_bytes(), token.as_bytes())) {
-            let mut response = ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong `Authorization: Bearer <token>` header",
-            )
-            .into_response();
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
-        }
+    if let Some(token) = &state.token
+        && !crate::auth::bearer_matches(request.headers(), token)
+    {
+        let mut response = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong `Authorization: Bearer <token>` header",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
     }
     next.run(request).await
 }
@@ -212,17 +202,4 @@ async fn observe(State(state): State<Shared>, request: Request, next: Next) -> R
         .metrics
         .request(route, response.status().as_u16(), started.elapsed());
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_compare_equal_only_when_identical() {
-        assert!(same_secret(b"abc", b"abc"));
-        assert!(!same_secret(b"abc", b"abd"));
-        assert!(!same_secret(b"abc", b"abcd"));
-        assert!(!same_secret(b"", b"a"));
-    }
 }
