@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use dag_operators::ml::{Field, FieldInput, FieldKind};
-use serde_json::{Map, Value};
 
 use crate::serve::LogConfig;
 
@@ -34,30 +33,6 @@ pub struct LogEntry {
     pub values: Vec<String>,
     pub predicted: String,
     pub model_version: u32,
-}
-
-impl LogEntry {
-    pub fn new(
-        columns: Arc<[String]>,
-        record: &Map<String, Value>,
-        predicted: &str,
-        model_version: u32,
-    ) -> Self {
-        let values = columns
-            .iter()
-            .map(|c| match record.get(c) {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
-            })
-            .collect();
-        Self {
-            columns,
-            values,
-            predicted: predicted.into(),
-            model_version,
-        }
-    }
 }
 
 impl LogEntry {
@@ -325,16 +300,14 @@ impl LogFiles {
 )]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn entry(columns: &Arc<[String]>, age: u32) -> LogEntry {
-        let record = json!({"Gender": "Fe,male", "Age": age});
-        LogEntry::new(
-            Arc::clone(columns),
-            record.as_object().unwrap(),
-            "Normal_Weight",
-            2,
-        )
+        LogEntry {
+            columns: Arc::clone(columns),
+            values: vec!["Fe,male".into(), age.to_string()],
+            predicted: "Normal_Weight".into(),
+            model_version: 2,
+        }
     }
 
     fn columns() -> Arc<[String]> {
