@@ -23,10 +23,13 @@
 //! Operators (`dag_operators`) compute; the engine records. The store
 //! (`dag_state`) is reached only through `record` (writes) and read APIs.
 
+pub mod api;
+pub mod app;
 pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod client;
+pub mod control;
 pub mod daemon;
 pub mod execute;
 pub mod lineage;
@@ -39,3 +42,5 @@ pub mod render;
 pub mod scheduler;
 pub mod schema;
 pub mod serve;
+pub mod views;
+pub mod workspace;

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    dag::cli::main()
+    dag::app::main()
 }

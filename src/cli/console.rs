@@ -1,21 +1,35 @@
-//! Where command output goes: stdout, or — when a running daemon executes a
-//! read-only command on behalf of a client — a buffer sent back over the
-//! API. Commands write with [`outln!`] and [`out!`] instead of `println!`,
-//! so the same code prints the same text in both places.
+//! Where command output goes: stdout and stderr, or — when a running daemon
+//! executes a read-only command on behalf of a client — buffers sent back
+//! over the API, which the client prints to its own stdout and stderr.
+//! Commands write with [`outln!`], [`out!`] and [`errln!`] instead of
+//! `println!`/`eprintln!`, so the same code prints the same text, on the
+//! same stream, in both places.
 
 use std::cell::RefCell;
 use std::io::Write;
 
+/// What a captured command wrote: (stdout, stderr).
+type Buffers = (Vec<u8>, Vec<u8>);
+
 thread_local! {
-    static CAPTURE: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+    static CAPTURE: RefCell<Option<Buffers>> = const { RefCell::new(None) };
 }
 
-/// Writes to the capture buffer of this thread if one is set, else stdout.
-pub fn write(args: std::fmt::Arguments<'_>) {
+#[derive(Clone, Copy)]
+enum Stream {
+    Out,
+    Err,
+}
+
+fn write_to(stream: Stream, args: std::fmt::Arguments<'_>) {
     let captured = CAPTURE.with(|capture| {
         let mut capture = capture.borrow_mut();
         match capture.as_mut() {
-            Some(buffer) => {
+            Some((out, err)) => {
+                let buffer = match stream {
+                    Stream::Out => out,
+                    Stream::Err => err,
+                };
                 let _ = buffer.write_fmt(args);
                 true
             }
@@ -23,16 +37,36 @@ pub fn write(args: std::fmt::Arguments<'_>) {
         }
     });
     if !captured {
-        let _ = std::io::stdout().lock().write_fmt(args);
+        let _ = match stream {
+            Stream::Out => std::io::stdout().lock().write_fmt(args),
+            Stream::Err => std::io::stderr().lock().write_fmt(args),
+        };
     }
 }
 
-/// Runs `f` with this thread's output captured; returns what it wrote.
-pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Vec<u8>) {
-    CAPTURE.with(|capture| *capture.borrow_mut() = Some(Vec::new()));
+/// Writes to this thread's captured stdout if set, else stdout.
+pub fn write(args: std::fmt::Arguments<'_>) {
+    write_to(Stream::Out, args);
+}
+
+/// Writes to this thread's captured stderr if set, else stderr.
+pub fn write_err(args: std::fmt::Arguments<'_>) {
+    write_to(Stream::Err, args);
+}
+
+/// Whether this thread's output is being captured for a client (then it is
+/// never coloured: the client's terminal is not ours to ask).
+pub fn capturing() -> bool {
+    CAPTURE.with(|capture| capture.borrow().is_some())
+}
+
+/// Runs `f` with this thread's output captured; returns what it wrote to
+/// stdout and to stderr.
+pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Vec<u8>, Vec<u8>) {
+    CAPTURE.with(|capture| *capture.borrow_mut() = Some(Buffers::default()));
     let result = f();
-    let output = CAPTURE.with(|capture| capture.borrow_mut().take().unwrap_or_default());
-    (result, output)
+    let (out, err) = CAPTURE.with(|capture| capture.borrow_mut().take().unwrap_or_default());
+    (result, out, err)
 }
 
 macro_rules! out {
@@ -47,19 +81,28 @@ macro_rules! outln {
     }};
 }
 
-pub(crate) use {out, outln};
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        $crate::cli::console::write_err(format_args!($($arg)*));
+        $crate::cli::console::write_err(format_args!("\n"));
+    }};
+}
+
+pub(crate) use {errln, out, outln};
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn captured_output_is_returned_not_printed() {
-        let (value, bytes) = super::capture(|| {
+        let (value, out, err) = super::capture(|| {
             outln!("a {}", 1);
             out!("b");
             outln!();
+            errln!("problem {}", 2);
             7
         });
         assert_eq!(value, 7);
-        assert_eq!(String::from_utf8_lossy(&bytes), "a 1\nb\n");
+        assert_eq!(String::from_utf8_lossy(&out), "a 1\nb\n");
+        assert_eq!(String::from_utf8_lossy(&err), "problem 2\n");
     }
 }

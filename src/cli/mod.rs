@@ -9,8 +9,8 @@ mod gc_cmd;
 mod graph_cmd;
 mod lineage_cmd;
 mod models_cmd;
-mod output;
 mod progress;
+mod remote;
 mod run_cmd;
 mod runs_cmd;
 mod runs_diff;
@@ -24,19 +24,30 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use args::{Cli, Command};
-pub use exit::{CliResult, Exit, Failure};
-pub use output::{RunJson, RunListJson, TaskJson, run_json};
+use crate::control::CommandOutput;
 
-/// Entry point of the `dag` binary.
-pub fn main() -> ExitCode {
+pub use args::{Cli, Command, DaemonArgs, DaemonCommand, Global, ServingArgs};
+pub use exit::{CliResult, Exit, Failure};
+pub use serve_cmd::{failure as serve_failure, serve_config};
+
+/// Prepares the process for a command: the default SIGPIPE behaviour and
+/// the engine log on stderr, per the global flags.
+pub fn init(cli: &Cli) {
     restore_sigpipe();
-    let cli = Cli::parse();
     init_tracing(&cli.global);
-    let result = match through_daemon(&cli) {
+}
+
+/// Runs a parsed command line: through a running daemon when the command
+/// needs the store the daemon holds, else here.
+pub fn run(cli: Cli) -> CliResult {
+    match through_daemon(&cli) {
         Some(result) => result,
         None => dispatch(cli),
-    };
+    }
+}
+
+/// Prints a failure's message and turns the result into the exit code.
+pub fn finish(result: CliResult) -> ExitCode {
     match result {
         Ok(exit) => exit.into(),
         Err(failure) => {
@@ -61,12 +72,12 @@ fn through_daemon(cli: &Cli) -> Option<CliResult> {
         return None;
     }
     let daemon = daemon_cmd::running(&cli.global)?;
-    tracing::debug!(addr = %daemon.addr, pid = daemon.pid, "going through the daemon");
+    tracing::debug!(addr = %daemon.info.addr, pid = daemon.info.pid, "going through the daemon");
     Some(match &cli.command {
-        Command::Run(args) if !args.dry_run => daemon_cmd::remote_run(&daemon, args),
+        Command::Run(args) if !args.dry_run => remote::remote_run(&daemon, args),
         _ => {
             let argv: Vec<String> = std::env::args().skip(1).collect();
-            daemon_cmd::remote_command(&daemon, &argv)
+            remote::remote_command(&daemon, &argv)
         }
     })
 }
@@ -87,9 +98,17 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Schema => validate_cmd::schema(),
         Command::Serve(args) => serve_cmd::serve(global, &args),
         Command::Gc(args) => gc_cmd::gc(global, &args),
-        Command::Daemon(args) => daemon_cmd::daemon(global, &args),
-        Command::Trigger(args) => daemon_cmd::trigger(global, &args),
-        Command::Cancel(args) => daemon_cmd::cancel(global, &args),
+        Command::Daemon(args) => match &args.command {
+            Some(DaemonCommand::Status(flag)) => daemon_cmd::status(global, flag.json),
+            Some(DaemonCommand::Stop) => daemon_cmd::stop(global),
+            // Starting a daemon wires several front ends together: the
+            // binary does that, not the CLI.
+            None => Err(Failure::internal(
+                "`dag daemon` is started by the `dag` binary, not by the CLI library",
+            )),
+        },
+        Command::Trigger(args) => remote::trigger(global, &args),
+        Command::Cancel(args) => remote::cancel(global, &args),
     }
 }
 
@@ -104,19 +123,10 @@ fn runs_in_daemon(command: &Command) -> bool {
     }
 }
 
-/// What a read-only command printed and how it ended, when a daemon runs
-/// it for a client.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct CommandOutput {
-    pub exit: u8,
-    pub stdout: String,
-    /// The error message, when it failed.
-    pub error: String,
-}
-
 /// Runs a client's read-only command line (`argv` without the program name)
-/// in the daemon, against the daemon's store and directories. Commands that
-/// change things or run for long (`run`, `daemon`, `serve`, ...) are refused:
+/// in the daemon, against the daemon's store and directories: the CLI's
+/// [`CommandHost`](crate::control::CommandHost). Commands that change
+/// things or run for long (`run`, `daemon`, `serve`, ...) are refused:
 /// those have their own API calls.
 pub fn run_for_client(
     argv: &[String],
@@ -127,6 +137,7 @@ pub fn run_for_client(
         exit: Exit::Invalid as u8,
         stdout: String::new(),
         error,
+        stderr: String::new(),
     };
     let cli =
         match Cli::try_parse_from(std::iter::once("dag".to_string()).chain(argv.iter().cloned())) {
@@ -142,19 +153,18 @@ pub fn run_for_client(
     let mut cli = cli;
     cli.global.state_dir = state_dir.to_path_buf();
     cli.global.dags = dags.to_path_buf();
-    let (result, stdout) = console::capture(|| dispatch(cli));
+    let (result, stdout, stderr) = console::capture(|| dispatch(cli));
     let stdout = String::from_utf8_lossy(&stdout).into_owned();
-    match result {
-        Ok(exit) => CommandOutput {
-            exit: exit as u8,
-            stdout,
-            error: String::new(),
-        },
-        Err(failure) => CommandOutput {
-            exit: failure.exit as u8,
-            stdout,
-            error: failure.message,
-        },
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
+    let (exit, error) = match result {
+        Ok(exit) => (exit, String::new()),
+        Err(failure) => (failure.exit, failure.message),
+    };
+    CommandOutput {
+        exit: exit as u8,
+        stdout,
+        error,
+        stderr,
     }
 }
 

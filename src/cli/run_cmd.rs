@@ -8,7 +8,6 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use super::args::{Global, RunArgs};
-use super::output::{RunJson, run_json};
 use super::progress::{Mode, Progress, ProgressMap};
 use super::workspace::{load, open_store, parse_param_overrides};
 use super::{CliResult, Exit, Failure, color_enabled};
@@ -17,6 +16,7 @@ use crate::execute::{
     prepare_resume,
 };
 use crate::record::{Recorder, error_chain};
+use crate::views::{RunJson, run_json};
 
 pub fn run(global: &Global, args: &RunArgs) -> CliResult {
     if args.dry_run {

@@ -2,11 +2,11 @@
 
 use super::args::{Global, LogsArgs, RunsArgs, RunsCommand, ShowArgs};
 use super::console::{out, outln};
-use super::output::{RunListJson, run_json};
 use super::workspace::open_store;
 use super::{CliResult, Exit, Failure};
 use crate::execute::humanize_ms;
 use crate::record::error_chain;
+use crate::views::{RunListJson, run_json};
 
 pub fn runs(global: &Global, args: &RunsArgs) -> CliResult {
     if let Some(RunsCommand::Show(show_args)) = &args.command {

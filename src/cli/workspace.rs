@@ -1,7 +1,8 @@
-//! Finding DAG files, loading them with diagnostics, opening the store.
+//! The CLI's side of the [workspace](crate::workspace): the same lookups,
+//! with failures turned into messages and exit codes, and diagnostics
+//! printed to stderr.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dag_operators::Registry;
@@ -10,133 +11,53 @@ use dag_state::Store;
 use super::args::Global;
 use super::{Exit, Failure, color_enabled};
 use crate::model::Dag;
-use crate::parse::{Diagnostic, load_dag_file, parse_yaml};
+use crate::parse::Diagnostic;
+use crate::workspace::{self, LoadError, OpenError};
 
-/// Resolves `name_or_path`: an existing file, else `<dags>/<name>.yaml`.
-pub fn resolve_dag_path(global: &Global, name_or_path: &str) -> Result<PathBuf, Failure> {
-    let direct = PathBuf::from(name_or_path);
-    if direct.is_file() {
-        return Ok(direct);
-    }
-    for extension in ["yaml", "yml"] {
-        let candidate = global.dags.join(format!("{name_or_path}.{extension}"));
-        if candidate.is_file() {
-            return Ok(candidate);
+pub use crate::workspace::{dag_files, looks_like_dag};
+
+impl Global {
+    /// The workspace these flags name.
+    pub fn workspace(&self) -> workspace::Workspace {
+        workspace::Workspace {
+            dags_dir: self.dags.clone(),
+            state_dir: self.state_dir.clone(),
         }
-    }
-    let known: Vec<String> = dag_files(&global.dags)
-        .iter()
-        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .collect();
-    let help = crate::parse::did_you_mean(name_or_path, known.iter().map(String::as_str))
-        .map(|h| format!("; {h}"))
-        .unwrap_or_default();
-    Err(Failure::invalid(format!(
-        "no DAG file or DAG named `{name_or_path}` in `{}`{help}",
-        global.dags.display()
-    )))
-}
-
-/// The `.yaml`/`.yml` files directly in `dir`, sorted.
-pub fn dag_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.is_file()
-                        && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
-}
-
-/// Whether a file in the DAG directory is a DAG (has `tasks` or `include`)
-/// rather than a data file such as expectations.
-pub fn looks_like_dag(path: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return true;
-    };
-    match parse_yaml(&text) {
-        Ok(node) => match &node.value {
-            crate::parse::NodeValue::Map(entries) => entries
-                .iter()
-                .any(|(k, _)| matches!(k.scalar_text().as_str(), "tasks" | "include" | "name")),
-            _ => true,
-        },
-        Err(_) => true,
     }
 }
 
 /// Loads a DAG, printing its diagnostics to stderr on failure.
 pub fn load(global: &Global, name_or_path: &str, registry: &Registry) -> Result<Arc<Dag>, Failure> {
-    let path = resolve_dag_path(global, name_or_path)?;
-    load_dag_file(&path, registry)
-        .map(Arc::new)
-        .map_err(|diagnostics| {
+    workspace::load_dag(&global.dags, name_or_path, registry).map_err(|error| match error {
+        LoadError::Invalid(diagnostics) => {
             print_diagnostics(&diagnostics);
             Failure::silent(Exit::Invalid)
-        })
+        }
+        not_found @ LoadError::NotFound { .. } => Failure::invalid(not_found.to_string()),
+    })
 }
 
 pub fn print_diagnostics(diagnostics: &[Diagnostic]) {
-    let color = color_enabled(&std::io::stderr());
+    use super::console::errln;
+    let color = !super::console::capturing() && color_enabled(&std::io::stderr());
     for diagnostic in diagnostics {
-        eprintln!("{}", diagnostic.render(color));
+        errln!("{}", diagnostic.render(color));
     }
     let count = diagnostics.len();
-    eprintln!("{count} problem{} found", if count == 1 { "" } else { "s" });
+    errln!("{count} problem{} found", if count == 1 { "" } else { "s" });
 }
 
-/// The store of the daemon this process is, if it is one: commands the
-/// daemon runs for clients read it instead of opening the database (which
-/// the daemon holds).
-static DAEMON_STORE: std::sync::OnceLock<Arc<Store>> = std::sync::OnceLock::new();
-
-pub fn share_daemon_store(store: Arc<Store>) {
-    let _ = DAEMON_STORE.set(store);
-}
-
-/// Opens the store, reporting runs a dead process left behind.
+/// Opens the store; a store held by another process is an internal error
+/// (exit 3) with a hint.
 pub fn open_store(global: &Global) -> Result<Arc<Store>, Failure> {
-    if let Some(store) = DAEMON_STORE.get() {
-        return Ok(Arc::clone(store));
-    }
-    let dir = global.state_dir.join("db");
-    let (store, report) = Store::open(&dir).map_err(|error| match error {
-        dag_state::StateError::Locked { .. } => Failure::internal(format!(
-            "{}; is `dag daemon` or another `dag run` using `{}`?",
-            crate::record::error_chain(&error),
-            global.state_dir.display()
-        )),
-        other => Failure::internal(crate::record::error_chain(&other)),
-    })?;
-    for run_id in &report.interrupted_runs {
-        tracing::warn!(
-            run_id,
-            "run was left running by a process that died; marked interrupted"
-        );
-    }
-    Ok(Arc::new(store))
+    workspace::open_store(&global.state_dir).map_err(|error| match error {
+        OpenError::Locked { .. } | OpenError::Other(_) => Failure::internal(error.to_string()),
+    })
 }
 
 /// `key=value` pairs; values typed as YAML types them.
 pub fn parse_param_overrides(
     pairs: &[String],
 ) -> Result<BTreeMap<String, serde_json::Value>, Failure> {
-    pairs
-        .iter()
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').ok_or_else(|| {
-                Failure::invalid(format!("`--param {pair}` must look like `key=value`"))
-            })?;
-            let typed = parse_yaml(value)
-                .map_or_else(|_| serde_json::Value::String(value.into()), |n| n.to_json());
-            Ok((key.trim().to_string(), typed))
-        })
-        .collect()
+    workspace::parse_param_overrides(pairs).map_err(|error| Failure::invalid(error.to_string()))
 }

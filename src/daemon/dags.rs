@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use dag_operators::Registry;
 
-use crate::cli::workspace::{dag_files, looks_like_dag};
 use crate::model::Dag;
 use crate::parse::load_dag_file;
+use crate::workspace::{dag_files, looks_like_dag};
 
 #[derive(Debug, Clone)]
 pub struct Loaded {

@@ -1,4 +1,4 @@
-//! `dag daemon`: one long-lived process that owns the state store, loads
+//! The daemon: one long-lived process that owns the state store, loads
 //! every DAG in the DAG directory, and turns three kinds of triggers into
 //! runs:
 //!
@@ -12,9 +12,14 @@
 //!   can be driven on tokio's paused clock.
 //! - [`cron`]: `schedule:` → fires, with timezones and catch-up.
 //! - [`watch`]: `watch:` globs → fires, debounced and confirmed by content
-//!   hash.
+//!   hash; [`triggers`] keeps cron and watches in step with the loaded DAGs.
+//! - [`dispatch`]: the one run queue, and in-process run control (submit,
+//!   cancel, drain).
+//! - [`server`]: the daemon's life, from start-up to drain.
+//!
+//! This is the daemon's runtime, a library. Its HTTP front ends (the API,
+//! the web UI) are handed to [`server::run`] by the binary.
 
-pub mod api;
 pub mod clock;
 pub mod cron;
 pub mod dags;
@@ -22,6 +27,7 @@ pub mod dispatch;
 pub mod info;
 pub mod metrics;
 pub mod server;
+pub mod triggers;
 pub mod watch;
 
 use std::collections::BTreeMap;

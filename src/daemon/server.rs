@@ -1,29 +1,32 @@
-//! [`run`]: the daemon's life — take the store, load the DAGs, listen (and,
-//! with `--serve`, serve predictions on a second address), start the
-//! triggers, and on SIGTERM or Ctrl-C drain and exit cleanly.
+//! [`run`]: the daemon's life, as a sequence of named steps. Start-up takes
+//! the store, starts the runtime (engine, DAGs, run queue), listens, serves
+//! predictions if asked, publishes `daemon.json`, starts the triggers and
+//! resumes what a crash interrupted. Shutdown (SIGTERM or Ctrl-C) stops the
+//! triggers, drains the runs, stops the servers and closes the store.
+//!
+//! The daemon's HTTP front ends (its API, the web UI) are not known here:
+//! the caller passes [`FrontEnds`], which builds their routes from the
+//! running daemon's [`DaemonContext`].
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use dag_state::Store;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::api::{ApiState, router};
-use super::clock::{SystemClock, WallClock};
 use super::dags::{DagSet, Reload};
 use super::dispatch::{Dispatcher, RunOptions, Submission};
 use super::info::{self, DaemonInfo};
-use super::{Fire, cron, watch};
+use super::triggers::TriggerSet;
+use super::{Fire, watch};
 use crate::execute::{Engine, now_ms};
-use crate::model::Dag;
 use crate::record::{Recorder, error_chain};
-use crate::serve::{ServeConfig, ServeError, Server};
+use crate::serve::{ServeConfig, ServeError, Server, ServingStatus};
 
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
@@ -77,22 +80,46 @@ pub enum DaemonError {
     Runtime(String),
 }
 
-/// One DAG's running triggers; dropping it stops them.
-struct Triggers {
-    spec_hash: String,
-    cron: Option<CancellationToken>,
-    _watch: Option<watch::WatchHandle>,
+/// What the daemon's front ends see of it while it runs.
+pub struct DaemonContext {
+    pub dispatcher: Arc<Dispatcher>,
+    pub info: DaemonInfo,
+    pub token: Option<String>,
+    pub state_dir: PathBuf,
+    pub dags_dir: PathBuf,
+    /// The prediction server running in the daemon's process, if any.
+    pub serving: Option<ServingStatus>,
 }
 
-impl Drop for Triggers {
-    fn drop(&mut self) {
-        if let Some(cancel) = &self.cron {
-            cancel.cancel();
-        }
-    }
+/// Builds the routes of the daemon's HTTP front ends, served on its address.
+pub type FrontEnds = Box<dyn FnOnce(Arc<DaemonContext>) -> axum::Router + Send>;
+
+pub async fn run(config: DaemonConfig, front_ends: FrontEnds) -> Result<(), DaemonError> {
+    refuse_bad_config(&config)?;
+    let (store, interrupted) = take_store(&config)?;
+    let runtime = Runtime::start(&config, store);
+    let listener = listen(config.addr).await?;
+    let predictions = start_prediction_server(&config).await?;
+    let context = publish_daemon_file(&config, &runtime, &listener, predictions.as_ref())?;
+    let stop = stop_on_signal()?;
+    let mut triggers =
+        TriggerSet::start(&runtime.dispatcher, config.workdir.clone(), config.debounce);
+    resume_interrupted(&runtime.dispatcher, &interrupted);
+    let servers = HttpServers::start(listener, front_ends(context), predictions);
+    follow_dag_directory(&config, &runtime, &mut triggers, &stop).await;
+
+    triggers.stop().await;
+    runtime.dispatcher.drain(config.grace).await;
+    servers.stop().await;
+    runtime.close().await?;
+    info::remove_own(&config.state_dir);
+    tracing::info!("daemon stopped");
+    Ok(())
 }
 
-pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
+/// Refuses to start a second daemon on one state directory, a public
+/// address without a token, or an invalid serving configuration.
+fn refuse_bad_config(config: &DaemonConfig) -> Result<(), DaemonError> {
     if let Some(running) = info::running(&config.state_dir) {
         return Err(DaemonError::AlreadyRunning {
             pid: running.pid,
@@ -106,6 +133,12 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     if let Some(serve) = &config.serve {
         serve.check().map_err(DaemonError::Serve)?;
     }
+    Ok(())
+}
+
+/// Opens the store (the daemon holds it from now on, and shares it with
+/// the commands it runs for clients); returns the runs a crash interrupted.
+fn take_store(config: &DaemonConfig) -> Result<(Arc<Store>, Vec<String>), DaemonError> {
     std::fs::create_dir_all(&config.state_dir).map_err(|source| DaemonError::InfoFile {
         path: config.state_dir.display().to_string(),
         source,
@@ -118,52 +151,107 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         );
     }
     let store = Arc::new(store);
-    crate::cli::workspace::share_daemon_store(Arc::clone(&store));
+    crate::workspace::share_daemon_store(Arc::clone(&store));
+    Ok((store, report.interrupted_runs))
+}
 
-    let slot = Arc::new(crate::ops::SubmitSlot::default());
-    let registry = Arc::new(crate::ops::registry_with(
-        Arc::clone(&slot) as Arc<dyn crate::ops::Submit>
-    ));
-    let recorder = Recorder::spawn(Arc::clone(&store), None);
-    let engine = Engine {
-        registry: Arc::clone(&registry),
-        store: Arc::clone(&store),
-        recorder: recorder.handle(),
-        workdir: config.workdir.clone(),
-        state_dir: config.state_dir.clone(),
-    };
-    let mut dags = DagSet::default();
-    log_reload(&dags.reload(&config.dags_dir, &registry));
-    let dispatcher = Dispatcher::new(engine, dags);
-    slot.set(Arc::new(Arc::downgrade(&dispatcher)));
+/// The engine, the recorder and the run queue, with every DAG loaded.
+struct Runtime {
+    dispatcher: Arc<Dispatcher>,
+    registry: Arc<dag_operators::Registry>,
+    recorder: Recorder,
+}
 
-    let listener = tokio::net::TcpListener::bind(config.addr)
+impl Runtime {
+    fn start(config: &DaemonConfig, store: Arc<Store>) -> Self {
+        let slot = Arc::new(crate::ops::SubmitSlot::default());
+        let registry = Arc::new(crate::ops::registry_with(
+            Arc::clone(&slot) as Arc<dyn crate::ops::Submit>
+        ));
+        let recorder = Recorder::spawn(Arc::clone(&store), None);
+        let engine = Engine {
+            registry: Arc::clone(&registry),
+            store,
+            recorder: recorder.handle(),
+            workdir: config.workdir.clone(),
+            state_dir: config.state_dir.clone(),
+        };
+        let mut dags = DagSet::default();
+        log_reload(&dags.reload(&config.dags_dir, &registry));
+        let dispatcher = Dispatcher::new(engine, dags);
+        slot.set(Arc::new(Arc::downgrade(&dispatcher)));
+        Self {
+            dispatcher,
+            registry,
+            recorder,
+        }
+    }
+
+    fn reload_dags(&self, dags_dir: &std::path::Path) -> Reload {
+        let mut dags = self
+            .dispatcher
+            .dags
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        dags.reload(dags_dir, &self.registry)
+    }
+
+    /// Writes everything recorded to disk and stops the recorder.
+    async fn close(self) -> Result<(), DaemonError> {
+        let Self {
+            dispatcher,
+            recorder,
+            ..
+        } = self;
+        let flushed = dispatcher.engine.recorder.flush().await;
+        drop(dispatcher);
+        let finished = tokio::task::spawn_blocking(move || recorder.finish())
+            .await
+            .map_err(|e| DaemonError::Runtime(e.to_string()))?;
+        flushed.map_err(|e| DaemonError::Runtime(error_chain(&e)))?;
+        finished.map_err(|e| DaemonError::Runtime(error_chain(&e)))
+    }
+}
+
+async fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, DaemonError> {
+    tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| DaemonError::Bind {
-            addr: config.addr,
-            source,
-        })?;
+        .map_err(|source| DaemonError::Bind { addr, source })
+}
+
+/// Binds the prediction server (`--serve`), if asked for.
+async fn start_prediction_server(
+    config: &DaemonConfig,
+) -> Result<Option<(Server, ServingStatus)>, DaemonError> {
+    let Some(serve) = config.serve.clone() else {
+        return Ok(None);
+    };
+    let server = Server::bind(serve).await.map_err(DaemonError::Serve)?;
+    let status = server.status().map_err(DaemonError::Serve)?;
+    if !server.is_ready() {
+        tracing::warn!(
+            "no verified model for the served alias yet; `/ready` answers 503 until it points at one"
+        );
+    }
+    Ok(Some((server, status)))
+}
+
+/// Writes `daemon.json`, from which the CLI finds this daemon, once every
+/// address it names listens.
+fn publish_daemon_file(
+    config: &DaemonConfig,
+    runtime: &Runtime,
+    listener: &tokio::net::TcpListener,
+    predictions: Option<&(Server, ServingStatus)>,
+) -> Result<Arc<DaemonContext>, DaemonError> {
     let addr = listener.local_addr().map_err(|source| DaemonError::Bind {
         addr: config.addr,
         source,
     })?;
-    let predictions = match config.serve.clone() {
-        Some(serve) => {
-            let server = Server::bind(serve).await.map_err(DaemonError::Serve)?;
-            let status = server.status().map_err(DaemonError::Serve)?;
-            if !server.is_ready() {
-                tracing::warn!(
-                    "no verified model for the served alias yet; `/ready` answers 503 until it points at one"
-                );
-            }
-            Some((server, status))
-        }
-        None => None,
-    };
     let daemon_info = DaemonInfo {
         pid: std::process::id(),
         addr,
-        serve_addr: predictions.as_ref().map(|(_, status)| status.addr()),
+        serve_addr: predictions.map(|(_, status)| status.addr()),
         token_required: config.token.is_some(),
         started_at_ms: now_ms(),
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -173,9 +261,19 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         path: info::path(&config.state_dir).display().to_string(),
         source,
     })?;
+    Ok(Arc::new(DaemonContext {
+        dispatcher: Arc::clone(&runtime.dispatcher),
+        info: daemon_info,
+        token: config.token.clone(),
+        state_dir: config.state_dir.clone(),
+        dags_dir: config.dags_dir.clone(),
+        serving: predictions.map(|(_, status)| status.clone()),
+    }))
+}
 
-    // Registered before anything runs: a signal arriving earlier would kill
-    // the process without draining.
+/// A token cancelled by SIGTERM or SIGINT. Registered before anything runs:
+/// a signal arriving earlier would kill the process without draining.
+fn stop_on_signal() -> Result<CancellationToken, DaemonError> {
     let stop = CancellationToken::new();
     for kind in [SignalKind::interrupt(), SignalKind::terminate()] {
         let mut stream = signal(kind).map_err(|e| DaemonError::Runtime(e.to_string()))?;
@@ -187,58 +285,76 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             }
         });
     }
+    Ok(stop)
+}
 
-    let (fires_tx, mut fires_rx) = mpsc::unbounded_channel::<Fire>();
-    let feeder = {
-        let dispatcher = Arc::clone(&dispatcher);
-        tokio::spawn(async move {
-            while let Some(fire) = fires_rx.recv().await {
-                let dag = fire.dag.clone();
-                let submission = Submission {
-                    fire,
-                    explicit: false,
-                    options: RunOptions::default(),
-                };
-                if let Err(error) = dispatcher.submit(submission) {
-                    tracing::warn!(dag, "trigger not accepted: {}", error_chain(&error));
+/// The front ends on the daemon's address and the prediction server; both
+/// answer until the drain is over.
+struct HttpServers {
+    stop: CancellationToken,
+    api: JoinHandle<std::io::Result<()>>,
+    predictions: Option<JoinHandle<Result<(), ServeError>>>,
+}
+
+impl HttpServers {
+    fn start(
+        listener: tokio::net::TcpListener,
+        routes: axum::Router,
+        predictions: Option<(Server, ServingStatus)>,
+    ) -> Self {
+        let stop = CancellationToken::new();
+        let predictions = predictions.map(|(server, status)| {
+            tracing::info!(addr = %status.addr(), "serving predictions");
+            let stop = stop.clone();
+            tokio::spawn(server.run(async move { stop.cancelled().await }))
+        });
+        let addr = listener.local_addr().ok();
+        let api = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                axum::serve(listener, routes)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+            })
+        };
+        tracing::info!(addr = ?addr, "daemon listening");
+        Self {
+            stop,
+            api,
+            predictions,
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        match self.api.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("API server ended with an error: {e}"),
+            Err(e) => tracing::warn!("API server task failed: {e}"),
+        }
+        if let Some(predictions) = self.predictions {
+            match predictions.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!("prediction server ended with an error: {}", error_chain(&e))
                 }
+                Err(e) => tracing::warn!("prediction server task failed: {e}"),
             }
-        })
-    };
+        }
+    }
+}
 
-    let mut triggers: BTreeMap<String, Triggers> = BTreeMap::new();
-    sync_triggers(&dispatcher, &config, &fires_tx, &mut triggers);
-    resume_interrupted(&dispatcher, &report.interrupted_runs);
-
-    let state = Arc::new(ApiState {
-        dispatcher: Arc::clone(&dispatcher),
-        info: daemon_info,
-        token: config.token.clone(),
-        state_dir: config.state_dir.clone(),
-        dags_dir: config.dags_dir.clone(),
-        serving: predictions.as_ref().map(|(_, status)| status.clone()),
-    });
-    let server_stop = CancellationToken::new();
-    // The prediction server answers until the drain is over, like the API.
-    let prediction_server = predictions.map(|(server, status)| {
-        tracing::info!(addr = %status.addr(), "serving predictions");
-        let stop = server_stop.clone();
-        tokio::spawn(server.run(async move { stop.cancelled().await }))
-    });
-    let server = {
-        let server_stop = server_stop.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, router(state))
-                .with_graceful_shutdown(async move { server_stop.cancelled().await })
-                .await
-        })
-    };
-    tracing::info!(%addr, dags = dispatcher.dags.read().map(|d| d.dags.len()).unwrap_or(0), "daemon listening");
-
-    // Edits to the DAG directory reload at once (watched, confirmed by
-    // content hash); the interval is the fallback where watching fails.
+/// Until `stop`: reloads the DAG directory when it changes (watched,
+/// confirmed by content hash; the interval is the fallback where watching
+/// fails) and keeps the triggers in step with it.
+async fn follow_dag_directory(
+    config: &DaemonConfig,
+    runtime: &Runtime,
+    triggers: &mut TriggerSet,
+    stop: &CancellationToken,
+) {
     let (edits_tx, mut edits) = mpsc::unbounded_channel::<Fire>();
-    let _dags_watch = match watch::spawn(
+    let watching = match watch::spawn(
         "dags".into(),
         config.dags_dir.clone(),
         vec!["*.yaml".into(), "*.yml".into()],
@@ -261,53 +377,18 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
-            _ = async { edits.recv().await }, if _dags_watch.is_some() => {
+            _ = async { edits.recv().await }, if watching.is_some() => {
                 reload.reset_immediately();
             }
             _ = reload.tick() => {
-                let report = {
-                    let mut dags = dispatcher.dags.write().unwrap_or_else(PoisonError::into_inner);
-                    dags.reload(&config.dags_dir, &registry)
-                };
+                let report = runtime.reload_dags(&config.dags_dir);
                 if !report.is_empty() {
                     log_reload(&report);
-                    sync_triggers(&dispatcher, &config, &fires_tx, &mut triggers);
+                    triggers.sync();
                 }
             }
         }
     }
-
-    // Drain: no new triggers, no new runs; running ones get the grace
-    // period, then are cancelled; everything is recorded before exit.
-    triggers.clear();
-    dispatcher.drain(config.grace).await;
-    drop(fires_tx);
-    let _ = feeder.await;
-    server_stop.cancel();
-    match server.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!("API server ended with an error: {e}"),
-        Err(e) => tracing::warn!("API server task failed: {e}"),
-    }
-    if let Some(prediction_server) = prediction_server {
-        match prediction_server.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!("prediction server ended with an error: {}", error_chain(&e))
-            }
-            Err(e) => tracing::warn!("prediction server task failed: {e}"),
-        }
-    }
-    let store_flush = dispatcher.engine.recorder.flush().await;
-    drop(dispatcher);
-    let finished = tokio::task::spawn_blocking(move || recorder.finish())
-        .await
-        .map_err(|e| DaemonError::Runtime(e.to_string()))?;
-    info::remove_own(&config.state_dir);
-    store_flush.map_err(|e| DaemonError::Runtime(error_chain(&e)))?;
-    finished.map_err(|e| DaemonError::Runtime(error_chain(&e)))?;
-    tracing::info!("daemon stopped");
-    Ok(())
 }
 
 fn log_reload(report: &Reload) {
@@ -324,78 +405,6 @@ fn log_reload(report: &Reload) {
         tracing::error!(
             file = %path.display(),
             "DAG file does not load; the last valid version (if any) stays in use\n{diagnostics}"
-        );
-    }
-}
-
-/// Starts, restarts and stops triggers so they match the loaded DAGs.
-fn sync_triggers(
-    dispatcher: &Arc<Dispatcher>,
-    config: &DaemonConfig,
-    fires: &mpsc::UnboundedSender<Fire>,
-    triggers: &mut BTreeMap<String, Triggers>,
-) {
-    let loaded: Vec<(String, Arc<Dag>, String)> = {
-        let dags = dispatcher
-            .dags
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        dags.dags
-            .iter()
-            .map(|(name, l)| (name.clone(), Arc::clone(&l.dag), l.spec_hash.clone()))
-            .collect()
-    };
-    triggers.retain(|name, t| {
-        loaded
-            .iter()
-            .any(|(n, _, h)| n == name && *h == t.spec_hash)
-    });
-    for (name, dag, spec_hash) in loaded {
-        if triggers.contains_key(&name) {
-            continue;
-        }
-        let cron = dag.schedule.clone().map(|schedule| {
-            let cancel = CancellationToken::new();
-            let last = last_cron_fire(dispatcher, &name);
-            let clock: Arc<dyn WallClock> = Arc::new(SystemClock);
-            tracing::info!(dag = %name, schedule = %schedule.expression, "cron trigger started");
-            tokio::spawn(cron::run(
-                name.clone(),
-                schedule,
-                last,
-                clock,
-                fires.clone(),
-                cancel.clone(),
-            ));
-            cancel
-        });
-        let watch = if dag.watch.is_empty() {
-            None
-        } else {
-            match watch::spawn(
-                name.clone(),
-                config.workdir.clone(),
-                dag.watch.clone(),
-                config.debounce,
-                fires.clone(),
-            ) {
-                Ok(handle) => {
-                    tracing::info!(dag = %name, globs = ?dag.watch, "file watch started");
-                    Some(handle)
-                }
-                Err(error) => {
-                    tracing::error!(dag = %name, "cannot watch files: {}", error_chain(&error));
-                    None
-                }
-            }
-        };
-        triggers.insert(
-            name,
-            Triggers {
-                spec_hash,
-                cron,
-                _watch: watch,
-            },
         );
     }
 }
@@ -424,7 +433,7 @@ fn resume_interrupted(dispatcher: &Arc<Dispatcher>, interrupted: &[String]) {
                     ),
                 },
                 logical_date: Some(run.logical_date.clone()),
-                params: BTreeMap::new(),
+                params: std::collections::BTreeMap::new(),
                 due_ms: now_ms(),
             },
             explicit: true,
@@ -443,13 +452,4 @@ fn resume_interrupted(dispatcher: &Arc<Dispatcher>, interrupted: &[String]) {
             ),
         }
     }
-}
-
-/// The logical date of the newest cron-triggered run of `dag`, for catch-up.
-fn last_cron_fire(dispatcher: &Dispatcher, dag: &str) -> Option<DateTime<Utc>> {
-    let runs = dispatcher.engine.store.runs(Some(dag), 500).ok()?;
-    runs.iter()
-        .filter(|r| r.trigger.kind == "cron")
-        .find_map(|r| DateTime::parse_from_rfc3339(&r.logical_date).ok())
-        .map(|t| t.with_timezone(&Utc))
 }

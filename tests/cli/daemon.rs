@@ -554,3 +554,27 @@ fn interrupted_runs_resume_after_a_crash_when_the_dag_asks_and_resume_works_thro
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no run `nope`"));
 }
+
+#[test]
+fn diagnostics_of_a_command_the_daemon_runs_reach_the_user_who_ran_it() {
+    let project = Project::new();
+    project.write("dags/quick.yaml", QUICK);
+    project.write(
+        "dags/broken.yaml",
+        "name: broken\ntasks:\n  a:\n    operator: noop\n    needs: [nope]\n",
+    );
+    let daemon = Daemon::start(&project, &[]);
+    for args in [
+        &["plan", "broken", "--why"][..],
+        &["run", "broken", "--dry-run"][..],
+    ] {
+        let output = project.dag(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("dag::unknown_dependency") && stderr.contains("broken.yaml:5:"),
+            "{args:?} printed no diagnostic:\n{stderr}"
+        );
+    }
+    drop(daemon);
+}

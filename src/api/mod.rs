@@ -1,5 +1,6 @@
-//! The daemon's HTTP API (loopback by default). Every CLI command reaches
-//! the store through it while a daemon runs.
+//! The daemon's HTTP API (loopback by default), a front end of the daemon's
+//! runtime beside the CLI and the web UI. Every CLI command reaches the
+//! store through it while a daemon runs.
 //!
 //! | method and path | what |
 //! |---|---|
@@ -19,7 +20,6 @@
 //! (shutting down).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -32,22 +32,19 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::dispatch::{Cancelled, Dispatcher, RunOptions, SubmitError, api_fire};
-use super::info::DaemonInfo;
-use crate::cli::{RunListJson, run_for_client, run_json};
+use crate::control::CommandHost;
+use crate::daemon::dispatch::{Cancelled, RunOptions, Submission, SubmitError, api_fire};
+use crate::daemon::server::DaemonContext;
 use crate::record::error_chain;
+use crate::views::{RunListJson, run_json};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub struct ApiState {
-    pub dispatcher: Arc<Dispatcher>,
-    pub info: DaemonInfo,
-    pub token: Option<String>,
-    pub state_dir: PathBuf,
-    pub dags_dir: PathBuf,
-    /// The prediction server running in the daemon's process, if any.
-    pub serving: Option<crate::serve::ServingStatus>,
+    pub daemon: Arc<DaemonContext>,
+    /// Runs `POST /api/cli` command lines.
+    pub commands: CommandHost,
 }
 
 type Shared = Arc<ApiState>;
@@ -86,7 +83,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 async fn authorize(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    if let Some(token) = &state.token
+    if let Some(token) = &state.daemon.token
         && !crate::auth::bearer_matches(request.headers(), token)
     {
         let mut response = error(
@@ -144,13 +141,13 @@ async fn metrics(State(state): State<Shared>) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
-        state.dispatcher.metrics.render(),
+        state.daemon.dispatcher.metrics.render(),
     )
         .into_response()
 }
 
 async fn status(State(state): State<Shared>) -> Response {
-    let dispatcher = &state.dispatcher;
+    let dispatcher = &state.daemon.dispatcher;
     let now = chrono::Utc::now();
     let dags: Vec<Value> = {
         let set = dispatcher
@@ -167,7 +164,7 @@ async fn status(State(state): State<Shared>) -> Response {
                     "schedule": loaded.dag.schedule.as_ref().map(|s| &s.expression),
                     "timezone": loaded.dag.schedule.as_ref().and_then(|s| s.timezone.clone()),
                     "next_fire": loaded.dag.schedule.as_ref()
-                        .and_then(|s| super::cron::next_fire(s, now))
+                        .and_then(|s| crate::daemon::cron::next_fire(s, now))
                         .map(|t| crate::execute::rfc3339(t.timestamp_millis())),
                     "watch": loaded.dag.watch,
                     "error": loaded.error,
@@ -178,17 +175,17 @@ async fn status(State(state): State<Shared>) -> Response {
     json_response(
         StatusCode::OK,
         &json!({
-            "pid": state.info.pid,
-            "addr": state.info.addr,
-            "version": state.info.version,
-            "started_at": crate::execute::rfc3339(state.info.started_at_ms),
-            "uptime_ms": crate::execute::now_ms() - state.info.started_at_ms,
+            "pid": state.daemon.info.pid,
+            "addr": state.daemon.info.addr,
+            "version": state.daemon.info.version,
+            "started_at": crate::execute::rfc3339(state.daemon.info.started_at_ms),
+            "uptime_ms": crate::execute::now_ms() - state.daemon.info.started_at_ms,
             "accepting": dispatcher.is_accepting(),
-            "workdir": state.info.workdir,
-            "state_dir": state.state_dir,
-            "dags_dir": state.dags_dir,
+            "workdir": state.daemon.info.workdir,
+            "state_dir": state.daemon.state_dir,
+            "dags_dir": state.daemon.dags_dir,
             "dags": dags,
-            "serving": state.serving.as_ref().map(crate::serve::ServingStatus::describe),
+            "serving": state.daemon.serving.as_ref().map(crate::serve::ServingStatus::describe),
             "active": dispatcher.active(),
             "queued": dispatcher.queued(),
         }),
@@ -216,12 +213,12 @@ async fn submit(State(state): State<Shared>, body: Bytes) -> Response {
     let detail = body
         .detail
         .unwrap_or_else(|| format!("POST /api/runs {}", body.dag));
-    let submission = super::dispatch::Submission {
+    let submission = Submission {
         fire: api_fire(&body.dag, body.params, detail),
         explicit: true,
         options: body.options,
     };
-    match state.dispatcher.submit(submission) {
+    match state.daemon.dispatcher.submit(submission) {
         Ok(accepted) => json_response(StatusCode::ACCEPTED, &accepted),
         Err(e @ SubmitError::UnknownDag { .. })
         | Err(e @ SubmitError::Resume(crate::execute::ResumeError::NoRun(_))) => {
@@ -242,7 +239,7 @@ async fn list_runs(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Resp
         Some(Ok(n)) => n.min(10_000),
         Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "`limit` must be a number"),
     };
-    let store = Arc::clone(&state.dispatcher.engine.store);
+    let store = Arc::clone(&state.daemon.dispatcher.engine.store);
     let dag = query.get("dag").cloned();
     match tokio::task::spawn_blocking(move || store.runs(dag.as_deref(), limit)).await {
         Ok(Ok(runs)) => {
@@ -256,6 +253,7 @@ async fn list_runs(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Resp
 
 async fn show_run(State(state): State<Shared>, Path(id): Path<String>) -> Response {
     if let Some(queued) = state
+        .daemon
         .dispatcher
         .queued()
         .into_iter()
@@ -266,7 +264,7 @@ async fn show_run(State(state): State<Shared>, Path(id): Path<String>) -> Respon
             &json!({ "run_id": queued.run_id, "dag": queued.dag, "status": "queued", "trigger": queued.trigger, "tasks": [] }),
         );
     }
-    let store = Arc::clone(&state.dispatcher.engine.store);
+    let store = Arc::clone(&state.daemon.dispatcher.engine.store);
     let found = tokio::task::spawn_blocking(move || {
         let run = store.run(&id).map_err(|e| error_chain(&e))?;
         match run {
@@ -290,7 +288,7 @@ async fn show_run(State(state): State<Shared>, Path(id): Path<String>) -> Respon
 }
 
 async fn cancel(State(state): State<Shared>, Path(id): Path<String>) -> Response {
-    match state.dispatcher.cancel(&id) {
+    match state.daemon.dispatcher.cancel(&id) {
         Cancelled::Unknown => error(StatusCode::NOT_FOUND, format!("no run `{id}`")),
         finished @ Cancelled::Finished { .. } => json_response(StatusCode::CONFLICT, &finished),
         other => json_response(StatusCode::OK, &other),
@@ -307,8 +305,8 @@ async fn logs(
         Some(Ok(n)) => Some(n),
         Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "`attempt` must be a number"),
     };
-    let store = Arc::clone(&state.dispatcher.engine.store);
-    let state_dir = state.state_dir.clone();
+    let store = Arc::clone(&state.daemon.dispatcher.engine.store);
+    let state_dir = state.daemon.state_dir.clone();
     let read = tokio::task::spawn_blocking(move || -> Result<String, (StatusCode, String)> {
         let internal = |m: String| (StatusCode::INTERNAL_SERVER_ERROR, m);
         let attempts = store.attempts(&id).map_err(|e| internal(error_chain(&e)))?;
@@ -365,11 +363,10 @@ async fn cli(State(state): State<Shared>, body: Bytes) -> Response {
         Ok(body) => body,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("malformed request: {e}")),
     };
-    let state_dir = state.state_dir.clone();
-    let dags_dir = state.dags_dir.clone();
-    match tokio::task::spawn_blocking(move || run_for_client(&body.args, &state_dir, &dags_dir))
-        .await
-    {
+    let state_dir = state.daemon.state_dir.clone();
+    let dags_dir = state.daemon.dags_dir.clone();
+    let commands = Arc::clone(&state.commands);
+    match tokio::task::spawn_blocking(move || commands(&body.args, &state_dir, &dags_dir)).await {
         Ok(output) => json_response(StatusCode::OK, &output),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }

@@ -1,4 +1,7 @@
-//! The `--json` shapes of runs: a public interface, documented in README.
+//! The public shapes of a run and its tasks: `dag run --json`,
+//! `dag runs --json`, `dag runs show --json`, the daemon's API and the web
+//! UI all serve these. They are a public interface, documented in README;
+//! fields are added, never renamed or removed.
 
 use dag_state::{RunRecord, RunStatus, Store, TaskRecord, TaskStatus};
 use serde::{Deserialize, Serialize};
@@ -71,12 +74,14 @@ pub fn run_json(
 ) -> Result<RunJson, dag_state::StateError> {
     let mut tasks: Vec<TaskRecord> = store.tasks(&run.run_id)?;
     if let Some(order) = order {
-        tasks.sort_by_key(|t| {
-            order
-                .iter()
-                .position(|id| *id == t.task_id)
-                .unwrap_or(usize::MAX)
-        });
+        // One index of the plan order, then a sort by it: linear in the
+        // number of tasks, where a search per comparison was quadratic.
+        let rank: std::collections::HashMap<&str, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        tasks.sort_by_cached_key(|t| rank.get(t.task_id.as_str()).copied().unwrap_or(usize::MAX));
     }
     Ok(RunJson {
         run_id: run.run_id.clone(),

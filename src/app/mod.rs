@@ -1,0 +1,26 @@
+//! The `dag` binary's composition root: the one module that knows every
+//! front end. It parses the command line, hands ordinary commands to the
+//! CLI, and starts the daemon with its HTTP front ends wired to its
+//! runtime. Front ends never import each other; this is where they meet.
+
+mod daemon;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{self, Cli, Command};
+
+/// Entry point of the `dag` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::init(&cli);
+    let result = match &cli.command {
+        Command::Daemon(args) if args.command.is_none() => daemon::start(&cli.global, args),
+        _ => cli::run(cli),
+    };
+    cli::finish(result)
+}
+
+#[cfg(test)]
+mod layers_tests;

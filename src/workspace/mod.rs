@@ -1,0 +1,25 @@
+//! The workspace: a project's DAG directory and state directory, as every
+//! front end sees them. Finding DAG files and loading them (with their
+//! diagnostics), reading `--param` overrides, and opening the state store.
+//!
+//! Nothing here prints or picks an exit code: the CLI, the daemon's API and
+//! the web UI each report these results in their own way.
+
+mod dag_files;
+mod params;
+mod store;
+
+use std::path::PathBuf;
+
+pub use dag_files::{LoadError, dag_files, load_dag, looks_like_dag, resolve_dag_path};
+pub use params::{BadParam, parse_param_overrides};
+pub use store::{OpenError, open_store, share_daemon_store};
+
+/// Where a project keeps its DAG files and its run state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    /// Where DAG names are looked up (`dags/`).
+    pub dags_dir: PathBuf,
+    /// Run state, logs and the model registry (`.dag/`).
+    pub state_dir: PathBuf,
+}
