@@ -57,13 +57,17 @@ fn run_dag(dir: &Path, args: &[&str]) -> Sample {
     let started = Instant::now();
     let binary =
         std::env::var_os("DAG_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_dag").into());
+    #[expect(
+        clippy::zombie_processes,
+        reason = "reaped below by wait4, which also reports its resource usage"
+    )]
     let child = Command::new(binary)
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("start dag");
     let pid = child.id() as libc::pid_t;
