@@ -1,6 +1,7 @@
 //! CLI tests: the real `dag` binary in temporary directories.
 //!
 //! - `validate`: one fixture per failure mode, every shipped DAG validates
+//! - `commands`: `dag graph` formats, `--log-format json`, exit 3 on a held store
 //! - `run`: run semantics seen from outside (JSON shape, exit codes, rules)
 //! - `daemon`: the daemon as a process: CLI through its API, triggers, drain, SIGKILL
 //! - `durability`: kill -9 and Ctrl-C lose nothing that finished
@@ -12,6 +13,7 @@
 //! - `why`: `plan --why` / `run --dry-run` predict what runs and say why
 //! - `serve`: the prediction server: requests, auth, live model swaps, A/B, log
 
+mod commands;
 mod daemon;
 mod durability;
 mod incremental;
