@@ -85,5 +85,5 @@ fn lifecycle_dag_tasks_pass_operator_checks() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 9);
+    assert_eq!(checked, 10);
 }
