@@ -4,7 +4,9 @@
 //! The walk follows the plan in topological order and predicts each task the
 //! way the executor decides it: the same cacheability rule, the same cache
 //! key, the same search for an earlier result whose outputs are on disk or
-//! in the run cache ("restore from cache"). Run-cache entries are not
+//! in the run cache ("restore from cache"), the same question to the
+//! operator whether that result's effect outside its outputs (a registry
+//! alias) still holds. Run-cache entries are not
 //! re-verified here; one found corrupt at run time makes the task run. What it cannot know in
 //! advance (the digests a rerun upstream task will write) it says rather
 //! than guesses. Trigger rules beyond skip propagation and operator
@@ -13,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use dag_operators::Registry;
+use dag_operators::{Earlier, Registry};
 use dag_state::{Store, TaskRecord, TaskStatus};
 use serde::Serialize;
 use serde_json::Value;
@@ -290,6 +292,26 @@ impl Walk<'_> {
             };
             (Verdict::Skip, reasons, outcome)
         };
+        let state_dir = self
+            .context
+            .store
+            .path()
+            .parent()
+            .unwrap_or(self.context.workdir);
+        if let Ok(Some(Reuse::Intact(record) | Reuse::Restorable { record, .. })) = &found
+            && let Err(reason) = operator.effect_holds(&Earlier {
+                params: &fingerprint.params,
+                values: &record.values,
+                state_dir,
+            })
+        {
+            return run(
+                vec![format!(
+                    "its earlier result's effect no longer holds: {reason}"
+                )],
+                Some(key),
+            );
+        }
         match found {
             Ok(Some(Reuse::Intact(earlier))) => {
                 return stands(vec![format!(
