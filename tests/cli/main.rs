@@ -4,6 +4,7 @@
 //! - `run`: run semantics seen from outside (JSON shape, exit codes, rules)
 //! - `daemon`: the daemon as a process: CLI through its API, triggers, drain, SIGKILL
 //! - `durability`: kill -9 and Ctrl-C lose nothing that finished
+//! - `evidence`: data too thin to learn or judge from never reaches production
 //! - `incremental`: exactly the tasks affected by a change rerun
 //! - `lifecycle`: the shipped obesity lifecycle and its feedback loop
 //! - `lineage`: `dag lineage` from models, files and tasks, both ways
@@ -14,6 +15,7 @@
 
 mod daemon;
 mod durability;
+mod evidence;
 mod incremental;
 mod lifecycle;
 mod lineage;
