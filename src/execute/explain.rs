@@ -74,6 +74,9 @@ struct Predicted {
     skipped: bool,
     /// The task's cache key after the run, when it is certain.
     key: Option<String>,
+    /// It runs again with its key unchanged because its effect no longer
+    /// holds, and may write other bytes than its earlier result did.
+    rewrites: bool,
 }
 
 /// Predicts every task of a run of `request.dag`, in plan order.
@@ -153,6 +156,7 @@ impl Walk<'_> {
                 will_run: true,
                 skipped: false,
                 key,
+                rewrites: false,
             };
             (Verdict::Run, reasons, outcome)
         };
@@ -221,6 +225,15 @@ impl Walk<'_> {
             match &predicted[up].key {
                 Some(key) => {
                     upstream_keys.insert(up_id.clone(), key.clone());
+                    if predicted[up].rewrites {
+                        for (name, path) in &self.plan.inputs[index] {
+                            if self.plan.outputs[up].values().any(|p| p == path) {
+                                reasons.push(format!(
+                                    "input `{name}` is written by `{up_id}`, which runs again, and may change"
+                                ));
+                            }
+                        }
+                    }
                 }
                 None if predicted[up].will_run => {
                     reasons.push(format!("upstream `{up_id}` will run"));
@@ -289,6 +302,7 @@ impl Walk<'_> {
                 will_run: false,
                 skipped: false,
                 key: Some(key.clone()),
+                rewrites: false,
             };
             (Verdict::Skip, reasons, outcome)
         };
@@ -305,12 +319,14 @@ impl Walk<'_> {
                 state_dir,
             })
         {
-            return run(
+            let (verdict, reasons, mut outcome) = run(
                 vec![format!(
                     "its earlier result's effect no longer holds: {reason}"
                 )],
                 Some(key),
             );
+            outcome.rewrites = true;
+            return (verdict, reasons, outcome);
         }
         match found {
             Ok(Some(Reuse::Intact(earlier))) => {
