@@ -12,6 +12,7 @@
 //! - `run_cache`: outputs restored from the run cache instead of recomputed; `dag gc`
 //! - `why`: `plan --why` / `run --dry-run` predict what runs and say why
 //! - `serve`: the prediction server: requests, auth, live model swaps, A/B, log
+//! - `soak`: 32 cycles of the closed loop with every invariant checked after each
 
 mod daemon;
 mod durability;
@@ -23,6 +24,7 @@ mod resume;
 mod run;
 mod run_cache;
 mod serve;
+mod soak;
 mod support;
 mod validate;
 mod why;
