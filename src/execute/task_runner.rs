@@ -80,7 +80,7 @@ struct Reused {
 
 /// What the earlier results with a task's key mean for it.
 enum Standing {
-    Reused(Reused),
+    Reused(Box<Reused>),
     /// One was found, but its effect no longer holds (the reason).
     Stale(String),
     Runs,
@@ -138,11 +138,11 @@ pub async fn run_task(job: TaskJob) -> TaskResult {
             job.recorder.write(Write::Event(stale_event(&job, reason)));
             result.stale = Some(reason.clone());
         }
-        if let Standing::Reused(Reused {
-            record: previous,
-            restored,
-        }) = standing
-        {
+        if let Standing::Reused(reused) = standing {
+            let Reused {
+                record: previous,
+                restored,
+            } = *reused;
             if !restored.is_empty() {
                 job.recorder.write(Write::Event(restored_event(
                     &job,
@@ -281,17 +281,17 @@ fn reuse_blocking(
             // Results recorded before the run cache existed, or collected
             // since, become restorable again.
             cache_outputs(&run_cache, workdir, &record.outputs, task_id);
-            Standing::Reused(Reused {
+            Standing::Reused(Box::new(Reused {
                 record,
                 restored: Vec::new(),
-            })
+            }))
         }
         Reuse::Restorable { record, damaged } => {
             match run_cache.restore(&Reuse::restores(&damaged, workdir)) {
-                Ok(()) => Standing::Reused(Reused {
+                Ok(()) => Standing::Reused(Box::new(Reused {
                     restored: damaged.into_iter().map(|d| d.artifact.name).collect(),
                     record,
-                }),
+                })),
                 Err(error) => {
                     tracing::warn!(
                         task = task_id,

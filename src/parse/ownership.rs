@@ -88,6 +88,9 @@ impl<'a> Producer<'a> {
     }
 }
 
+/// A path two producers write: `(path, first's output name, second's)`.
+type Clash = (String, String, String);
+
 /// Every pair of DAGs in `dags` whose producers of some path differ, one
 /// conflict per pair of tasks, with a diagnostic pointing at both
 /// declarations.
@@ -104,8 +107,8 @@ pub fn check_ownership(dags: &[&Dag]) -> Vec<Conflict> {
         .collect();
     // path → (producer, output name) of its first producer
     let mut owners: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
-    // (first producer, second producer) → [(path, first output, second output)]
-    let mut clashes: BTreeMap<(usize, usize), Vec<(String, String, String)>> = BTreeMap::new();
+    // (first producer, second producer) → the paths both write
+    let mut clashes: BTreeMap<(usize, usize), Vec<Clash>> = BTreeMap::new();
     for (index, producer) in producers.iter().enumerate() {
         for (name, path) in &producer.outputs {
             let Some(&(first, first_name)) = owners.get(path.as_str()) else {
@@ -144,11 +147,7 @@ fn only_params(template: &str) -> bool {
     })
 }
 
-fn diagnostic(
-    first: &Producer<'_>,
-    second: &Producer<'_>,
-    paths: &[(String, String, String)],
-) -> Diagnostic {
+fn diagnostic(first: &Producer<'_>, second: &Producer<'_>, paths: &[Clash]) -> Diagnostic {
     let listed: Vec<String> = paths.iter().map(|(p, _, _)| format!("`{p}`")).collect();
     let shown = if listed.len() > 3 {
         format!("{} and {} more", listed[..3].join(", "), listed.len() - 3)

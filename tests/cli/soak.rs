@@ -68,7 +68,7 @@ fn step(cycle: usize) -> Step {
             shift: 0,
             new_category: 0.5,
         },
-        _ if round % 2 == 0 => Step::WeakExperiment,
+        _ if round.is_multiple_of(2) => Step::WeakExperiment,
         _ => Step::RollbackAndReplay,
     }
 }
