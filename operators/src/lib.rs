@@ -21,12 +21,14 @@ mod operator;
 mod params;
 mod registry;
 mod shell;
+mod suggest;
 pub mod table;
 
 pub use context::{Context, LogSink, ProgressSink};
 pub use error::{OperatorError, error_chain};
 pub use noop::Noop;
-pub use operator::{BoxFuture, Operator, Outcome, Problem, TaskSpec, run_blocking};
+pub use operator::{BoxFuture, Earlier, Operator, Outcome, Problem, TaskSpec, run_blocking};
 pub use params::{parse_params, require_names};
 pub use registry::Registry;
 pub use shell::Shell;
+pub use suggest::{closest, did_you_mean};

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 
 use serde_json::Value;
@@ -46,6 +47,18 @@ pub trait Operator: Send + Sync + 'static {
         true
     }
 
+    /// Whether the effect of an earlier success still holds, for operators
+    /// whose result lives partly outside their declared outputs (an alias in
+    /// the model registry, a verdict against the registry's champion). The
+    /// engine asks before it declares a task up to date or restores its
+    /// outputs from the run cache; `Err(reason)` makes the task run again,
+    /// and the reason is recorded with it. Called off the async runtime; it
+    /// may read files, and should be quick.
+    fn effect_holds(&self, earlier: &Earlier<'_>) -> Result<(), String> {
+        let _ = earlier;
+        Ok(())
+    }
+
     /// Checks a task declaration at load time, before anything runs.
     /// Returns every problem found, not just the first.
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem>;
@@ -61,6 +74,17 @@ pub struct TaskSpec<'a> {
     pub params: &'a Value,
     pub inputs: &'a BTreeMap<String, String>,
     pub outputs: &'a BTreeMap<String, String>,
+}
+
+/// An earlier success of a task, as [`Operator::effect_holds`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Earlier<'a> {
+    /// The task's params, rendered for the run asking.
+    pub params: &'a Value,
+    /// The values that success returned ([`Outcome::values`]).
+    pub values: &'a BTreeMap<String, Value>,
+    /// The state directory (the model registry lives under it).
+    pub state_dir: &'a Path,
 }
 
 /// One problem in a task declaration found by [`Operator::check`].

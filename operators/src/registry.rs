@@ -31,6 +31,7 @@ impl Registry {
         registry.add(crate::ml::PredictBatch);
         registry.add(crate::models::Register);
         registry.add(crate::models::Promote);
+        registry.add(crate::models::Data);
         registry
     }
 

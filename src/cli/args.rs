@@ -305,11 +305,18 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Move an alias back to where it pointed before its last move.
+    /// Move an alias back to where it pointed before its last move; the
+    /// aliases the same promotion moved there go back with it.
     Rollback {
         model: String,
         #[arg(long, default_value = "production")]
         alias: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every alias move: when, from which version to which, by which run or command.
+    History {
+        model: String,
         #[arg(long)]
         json: bool,
     },
@@ -384,6 +391,11 @@ pub struct ServingArgs {
     /// How often aliases are re-read, in milliseconds.
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..))]
     pub poll_ms: u64,
+    /// A record outside the training range or with an unknown category:
+    /// `reject` answers 422 naming the field, `flag` scores it and says why
+    /// in `flagged`. Either way it is logged, with its status and reason.
+    #[arg(long, value_enum, default_value = "reject")]
+    pub invalid_records: crate::serve::InvalidRecords,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,4 @@
-//! `dag models list|show|promote|rollback`: the model registry.
+//! `dag models list|show|promote|rollback|history`: the model registry.
 
 use dag_operators::models::{ModelRegistry, ModelVersion};
 
@@ -68,6 +68,14 @@ pub fn models(global: &Global, args: &ModelsArgs) -> CliResult {
                 print_json(&moved);
             } else {
                 println!("{model} {moved}");
+            }
+        }
+        ModelsCommand::History { model, json } => {
+            let events = registry.history(model).map_err(user_error)?;
+            if *json {
+                print_json(&events);
+            } else {
+                events.iter().for_each(|event| println!("{event}"));
             }
         }
         ModelsCommand::Rollback { model, alias, json } => {

@@ -40,6 +40,7 @@ pub fn serve_config(
         },
         token: std::env::var(TOKEN_VAR).ok().filter(|t| !t.is_empty()),
         poll_interval: Duration::from_millis(args.poll_ms),
+        invalid: args.invalid_records,
     }
 }
 

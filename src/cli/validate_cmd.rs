@@ -29,12 +29,22 @@ pub fn validate(global: &Global, args: &ValidateArgs) -> CliResult {
     }
     let mut all = Vec::new();
     let mut valid = Vec::new();
+    let mut dags = Vec::new();
     for file in &files {
         match load_dag_file(file, &registry) {
-            Ok(dag) => valid.push((file.clone(), dag.name.clone(), dag.tasks.len())),
+            Ok(dag) => {
+                valid.push((file.clone(), dag.name.clone(), dag.tasks.len()));
+                dags.push(dag);
+            }
             Err(diagnostics) => all.extend(diagnostics),
         }
     }
+    let loaded: Vec<&crate::model::Dag> = dags.iter().collect();
+    all.extend(
+        crate::parse::check_ownership(&loaded)
+            .into_iter()
+            .map(|c| c.diagnostic),
+    );
     if args.json {
         let json = serde_json::json!({
             "valid": all.is_empty(),

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use dag_operators::Registry;
 
 use crate::model::Dag;
-use crate::parse::load_dag_file;
 use crate::workspace::{dag_files, looks_like_dag};
 
 #[derive(Debug, Clone)]
@@ -63,9 +62,15 @@ impl DagSet {
     pub fn reload(&mut self, dir: &Path, registry: &Registry) -> Reload {
         let mut report = Reload::default();
         let mut seen = BTreeMap::new();
-        for path in dag_files(dir).into_iter().filter(|p| looks_like_dag(p)) {
+        let files: Vec<PathBuf> = dag_files(dir)
+            .into_iter()
+            .filter(|p| looks_like_dag(p))
+            .collect();
+        // Two DAGs that would write one path differently both fail to load.
+        let loaded = crate::parse::load_dag_directory(&files, registry);
+        for (path, result) in files.into_iter().zip(loaded) {
             let text_hash = std::fs::read(&path).map(|bytes| blake3::hash(&bytes)).ok();
-            match load_dag_file(&path, registry) {
+            match result {
                 Ok(dag) => {
                     self.broken.remove(&path);
                     let spec_hash = dag.spec_hash();

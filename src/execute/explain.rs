@@ -4,7 +4,9 @@
 //! The walk follows the plan in topological order and predicts each task the
 //! way the executor decides it: the same cacheability rule, the same cache
 //! key, the same search for an earlier result whose outputs are on disk or
-//! in the run cache ("restore from cache"). Run-cache entries are not
+//! in the run cache ("restore from cache"), the same question to the
+//! operator whether that result's effect outside its outputs (a registry
+//! alias) still holds. Run-cache entries are not
 //! re-verified here; one found corrupt at run time makes the task run. What it cannot know in
 //! advance (the digests a rerun upstream task will write) it says rather
 //! than guesses. Trigger rules beyond skip propagation and operator
@@ -13,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use dag_operators::Registry;
+use dag_operators::{Earlier, Registry};
 use dag_state::{Store, TaskRecord, TaskStatus};
 use serde::Serialize;
 use serde_json::Value;
@@ -72,6 +74,9 @@ struct Predicted {
     skipped: bool,
     /// The task's cache key after the run, when it is certain.
     key: Option<String>,
+    /// It runs again with its key unchanged because its effect no longer
+    /// holds, and may write other bytes than its earlier result did.
+    rewrites: bool,
 }
 
 /// Predicts every task of a run of `request.dag`, in plan order.
@@ -151,6 +156,7 @@ impl Walk<'_> {
                 will_run: true,
                 skipped: false,
                 key,
+                rewrites: false,
             };
             (Verdict::Run, reasons, outcome)
         };
@@ -219,6 +225,15 @@ impl Walk<'_> {
             match &predicted[up].key {
                 Some(key) => {
                     upstream_keys.insert(up_id.clone(), key.clone());
+                    if predicted[up].rewrites {
+                        for (name, path) in &self.plan.inputs[index] {
+                            if self.plan.outputs[up].values().any(|p| p == path) {
+                                reasons.push(format!(
+                                    "input `{name}` is written by `{up_id}`, which runs again, and may change"
+                                ));
+                            }
+                        }
+                    }
                 }
                 None if predicted[up].will_run => {
                     reasons.push(format!("upstream `{up_id}` will run"));
@@ -287,9 +302,32 @@ impl Walk<'_> {
                 will_run: false,
                 skipped: false,
                 key: Some(key.clone()),
+                rewrites: false,
             };
             (Verdict::Skip, reasons, outcome)
         };
+        let state_dir = self
+            .context
+            .store
+            .path()
+            .parent()
+            .unwrap_or(self.context.workdir);
+        if let Ok(Some(Reuse::Intact(record) | Reuse::Restorable { record, .. })) = &found
+            && let Err(reason) = operator.effect_holds(&Earlier {
+                params: &fingerprint.params,
+                values: &record.values,
+                state_dir,
+            })
+        {
+            let (verdict, reasons, mut outcome) = run(
+                vec![format!(
+                    "its earlier result's effect no longer holds: {reason}"
+                )],
+                Some(key),
+            );
+            outcome.rewrites = true;
+            return (verdict, reasons, outcome);
+        }
         match found {
             Ok(Some(Reuse::Intact(earlier))) => {
                 return stands(vec![format!(

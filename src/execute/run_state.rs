@@ -307,7 +307,11 @@ impl RunState<'_> {
                 "restored {restored} output{} from the run cache (result of run {run})",
                 if restored == 1 { "" } else { "s" }
             )),
-            (None, _) => outcome.short_circuit.clone().or(result.error),
+            (None, _) => outcome
+                .short_circuit
+                .clone()
+                .or(result.error)
+                .or_else(|| result.stale.map(|reason| format!("ran again: {reason}"))),
         };
         // A short-circuiting result is not reused: its skip must happen again.
         let cacheable = matches!(status, TaskStatus::Succeeded | TaskStatus::UpToDate)

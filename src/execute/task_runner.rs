@@ -1,14 +1,15 @@
 //! One task: attempts with retries, exponential backoff, timeouts and
 //! cancellation; input and output artifacts hashed around them; an earlier
 //! result reused (its outputs restored from the run cache if need be)
-//! instead of running, and the outputs of a new result copied into the run
-//! cache.
+//! instead of running — unless its operator says the effect it had outside
+//! its outputs no longer holds — and the outputs of a new result copied
+//! into the run cache.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dag_operators::{Context, LogSink, Operator, OperatorError, Outcome};
+use dag_operators::{Context, Earlier, LogSink, Operator, OperatorError, Outcome};
 use dag_state::{ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, Store, Write};
 
 use tokio_util::sync::CancellationToken;
@@ -65,6 +66,9 @@ pub struct TaskResult {
     pub reused_from: Option<String>,
     /// For an up-to-date task: the outputs restored from the run cache.
     pub restored: Vec<String>,
+    /// Why a task with an earlier result ran anyway: its operator said the
+    /// effect of that result no longer holds.
+    pub stale: Option<String>,
 }
 
 /// An earlier result that stands for this task.
@@ -72,6 +76,14 @@ struct Reused {
     record: dag_state::TaskRecord,
     /// Names of the outputs brought back from the run cache.
     restored: Vec<String>,
+}
+
+/// What the earlier results with a task's key mean for it.
+enum Standing {
+    Reused(Box<Reused>),
+    /// One was found, but its effect no longer holds (the reason).
+    Stale(String),
+    Runs,
 }
 
 enum AttemptEnd {
@@ -98,6 +110,7 @@ pub async fn run_task(job: TaskJob) -> TaskResult {
         fingerprint: None,
         reused_from: None,
         restored: Vec::new(),
+        stale: None,
     };
     // Hashing reads files, so it runs on a blocking thread; a task with no
     // inputs skips the hop.
@@ -121,12 +134,20 @@ pub async fn run_task(job: TaskJob) -> TaskResult {
             .map(|a| (a.name.clone(), a.digest.clone()))
             .collect();
         let key = fingerprint.key();
-        if !cache.force
-            && let Some(Reused {
+        let standing = if cache.force {
+            Standing::Runs
+        } else {
+            reuse(&job, cache, &key).await
+        };
+        if let Standing::Stale(reason) = &standing {
+            job.recorder.write(Write::Event(stale_event(&job, reason)));
+            result.stale = Some(reason.clone());
+        }
+        if let Standing::Reused(reused) = standing {
+            let Reused {
                 record: previous,
                 restored,
-            }) = reuse(&job, cache, &key).await
-        {
+            } = *reused;
             if !restored.is_empty() {
                 job.recorder.write(Write::Event(restored_event(
                     &job,
@@ -223,63 +244,76 @@ fn finished(mut result: TaskResult, error: String) -> TaskResult {
 /// An earlier result with this key that can stand for the task, with any
 /// outputs that were deleted or overwritten restored from the run cache.
 /// Any failure here means the task runs.
-async fn reuse(job: &TaskJob, cache: &CacheSetup, key: &str) -> Option<Reused> {
+async fn reuse(job: &TaskJob, cache: &CacheSetup, key: &str) -> Standing {
     // An index lookup: cheap enough for this thread, and most first runs
     // end here without starting a blocking task.
     let candidates = match cache.store.successes_with_key(key, CANDIDATES) {
-        Ok(candidates) if candidates.is_empty() => return None,
+        Ok(candidates) if candidates.is_empty() => return Standing::Runs,
         Ok(candidates) => candidates,
         Err(error) => {
             tracing::warn!(task = %job.context.task_id, error = %error_chain(&error), "cache lookup failed; running the task");
-            return None;
+            return Standing::Runs;
         }
     };
     let store = Arc::clone(&cache.store);
-    let workdir = job.context.workdir.clone();
-    let task_id = job.context.task_id.clone();
-    tokio::task::spawn_blocking(move || reuse_blocking(&store, candidates, &workdir, &task_id))
+    let operator = Arc::clone(&job.operator);
+    let context = job.context.clone();
+    tokio::task::spawn_blocking(move || reuse_blocking(&store, candidates, operator.as_ref(), &context))
         .await
         .unwrap_or_else(|join| {
             tracing::warn!(task = %job.context.task_id, error = %join, "cache lookup failed; running the task");
-            None
+            Standing::Runs
         })
 }
 
 fn reuse_blocking(
     store: &Store,
     candidates: Vec<dag_state::TaskRecord>,
-    workdir: &Path,
-    task_id: &str,
-) -> Option<Reused> {
+    operator: &dyn Operator,
+    context: &Context,
+) -> Standing {
+    let (workdir, task_id) = (context.workdir.as_path(), context.task_id.as_str());
     let memo = DigestMemo::new(store);
     let run_cache = RunCache::beside(store);
-    match judge(candidates, workdir, &memo, &run_cache)? {
+    let Some(found) = judge(candidates, workdir, &memo, &run_cache) else {
+        return Standing::Runs;
+    };
+    if let Reuse::Intact(record) | Reuse::Restorable { record, .. } = &found
+        && let Err(reason) = operator.effect_holds(&Earlier {
+            params: &context.params,
+            values: &record.values,
+            state_dir: &context.state_dir,
+        })
+    {
+        return Standing::Stale(reason);
+    }
+    match found {
         Reuse::Intact(record) => {
             // Results recorded before the run cache existed, or collected
             // since, become restorable again.
             cache_outputs(&run_cache, workdir, &record.outputs, task_id);
-            Some(Reused {
+            Standing::Reused(Box::new(Reused {
                 record,
                 restored: Vec::new(),
-            })
+            }))
         }
         Reuse::Restorable { record, damaged } => {
             match run_cache.restore(&Reuse::restores(&damaged, workdir)) {
-                Ok(()) => Some(Reused {
+                Ok(()) => Standing::Reused(Box::new(Reused {
                     restored: damaged.into_iter().map(|d| d.artifact.name).collect(),
                     record,
-                }),
+                })),
                 Err(error) => {
                     tracing::warn!(
                         task = task_id,
                         error = %error_chain(&error),
                         "cannot restore outputs from the run cache; running the task"
                     );
-                    None
+                    Standing::Runs
                 }
             }
         }
-        Reuse::Lost { .. } => None,
+        Reuse::Lost { .. } => Standing::Runs,
     }
 }
 
@@ -301,6 +335,17 @@ fn cache_outputs(cache: &RunCache, workdir: &Path, outputs: &[ArtifactRecord], t
                 );
             }
         }
+    }
+}
+
+fn stale_event(job: &TaskJob, reason: &str) -> EventRecord {
+    EventRecord {
+        run_id: job.context.run_id.clone(),
+        seq: 0,
+        at_ms: now_ms(),
+        kind: "effect_stale".into(),
+        task_id: Some(job.context.task_id.clone()),
+        detail: serde_json::json!({ "reason": reason }),
     }
 }
 

@@ -273,6 +273,7 @@ impl Operator for Smoke {
                 },
                 token: None,
                 poll_interval: Duration::from_millis(250),
+                invalid: crate::serve::InvalidRecords::Reject,
             })
             .map_err(|e| {
                 failed(format!(

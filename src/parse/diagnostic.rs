@@ -1,5 +1,6 @@
 //! [`Diagnostic`]: a problem in text a user wrote, rendered like a compiler
-//! error with a stable code, `--> file:line:col`, an excerpt and a help line.
+//! error with a stable code, `--> file:line:col`, an excerpt and a help line,
+//! and — when two places are involved — a `:::` excerpt of the other.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -19,6 +20,16 @@ pub struct Diagnostic {
     pub label: Option<String>,
     /// Hints, most specific first (`did you mean ...?` before a list of choices).
     pub help: Vec<String>,
+    /// Other places the problem involves, each with its own label.
+    pub related: Vec<Related>,
+}
+
+/// A second place a [`Diagnostic`] points at.
+#[derive(Debug, Clone)]
+pub struct Related {
+    pub file: Arc<SourceFile>,
+    pub span: Span,
+    pub label: String,
 }
 
 impl Diagnostic {
@@ -29,7 +40,18 @@ impl Diagnostic {
             location: None,
             label: None,
             help: Vec::new(),
+            related: Vec::new(),
         }
+    }
+
+    /// Adds another place the problem involves.
+    pub fn also_at(mut self, file: &Arc<SourceFile>, span: Span, label: impl Into<String>) -> Self {
+        self.related.push(Related {
+            file: Arc::clone(file),
+            span,
+            label: label.into(),
+        });
+        self
     }
 
     pub fn at(mut self, file: &Arc<SourceFile>, span: Span) -> Self {
@@ -72,29 +94,18 @@ impl Diagnostic {
             "{red}error[{}]{reset}{bold}: {}{reset}",
             self.code, self.message
         );
+        let styles = (red, blue, reset);
         if let Some((file, span)) = &self.location {
-            let (line, col) = file.line_col(span.offset);
-            let gutter = line.to_string().len();
-            let pad = " ".repeat(gutter);
-            let text = file.line_text(line);
-            let _ = writeln!(
-                out,
-                "{pad}{blue}-->{reset} {}:{line}:{col}",
-                file.path.display()
-            );
-            let _ = writeln!(out, "{pad} {blue}|{reset}");
-            let _ = writeln!(out, "{blue}{line}{reset} {blue}|{reset} {text}");
-            let width = caret_width(text, col, span.len);
-            let carets = "^".repeat(width);
-            let label = self
-                .label
-                .as_deref()
-                .map(|l| format!(" {l}"))
-                .unwrap_or_default();
-            let indent = " ".repeat(col.saturating_sub(1));
-            let _ = writeln!(
-                out,
-                "{pad} {blue}|{reset} {indent}{red}{carets}{label}{reset}"
+            excerpt(&mut out, "-->", file, *span, self.label.as_deref(), styles);
+        }
+        for related in &self.related {
+            excerpt(
+                &mut out,
+                ":::",
+                &related.file,
+                related.span,
+                Some(&related.label),
+                styles,
             );
         }
         for help in &self.help {
@@ -112,8 +123,50 @@ impl Diagnostic {
             line: position.as_ref().map(|p| p.1),
             column: position.as_ref().map(|p| p.2),
             help: self.help.clone(),
+            related: self
+                .related
+                .iter()
+                .map(|r| {
+                    let (line, column) = r.file.line_col(r.span.offset);
+                    RelatedJson {
+                        file: r.file.path.display().to_string(),
+                        line,
+                        column,
+                        label: r.label.clone(),
+                    }
+                })
+                .collect(),
         }
     }
+}
+
+/// `  --> file:line:col`, the line, and carets under the span with a label.
+fn excerpt(
+    out: &mut String,
+    arrow: &str,
+    file: &SourceFile,
+    span: Span,
+    label: Option<&str>,
+    (red, blue, reset): (&str, &str, &str),
+) {
+    let (line, col) = file.line_col(span.offset);
+    let gutter = line.to_string().len();
+    let pad = " ".repeat(gutter);
+    let text = file.line_text(line);
+    let _ = writeln!(
+        out,
+        "{pad}{blue}{arrow}{reset} {}:{line}:{col}",
+        file.path.display()
+    );
+    let _ = writeln!(out, "{pad} {blue}|{reset}");
+    let _ = writeln!(out, "{blue}{line}{reset} {blue}|{reset} {text}");
+    let carets = "^".repeat(caret_width(text, col, span.len));
+    let label = label.map(|l| format!(" {l}")).unwrap_or_default();
+    let indent = " ".repeat(col.saturating_sub(1));
+    let _ = writeln!(
+        out,
+        "{pad} {blue}|{reset} {indent}{red}{carets}{label}{reset}"
+    );
 }
 
 /// The `--json` shape of a diagnostic.
@@ -125,6 +178,18 @@ pub struct DiagnosticJson {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub help: Vec<String>,
+    /// Other places involved, when there are any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<RelatedJson>,
+}
+
+/// The `--json` shape of a [`Related`] place.
+#[derive(Debug, Serialize)]
+pub struct RelatedJson {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub label: String,
 }
 
 /// Carets cover the span but never run past the end of the line.
@@ -187,6 +252,23 @@ mod tests {
             "error[dag::unknown_dependency]: task `b` needs unknown task `clen`\n \
              --> d.yaml:3:13\n  |\n3 |     needs: [clen]\n  |             ^^^^ not a task\n  \
              = help: did you mean `clean`?\n"
+        );
+    }
+
+    #[test]
+    fn a_related_place_is_rendered_after_the_primary_one() {
+        let a = SourceFile::new("a.yaml", "outputs: { data: x.csv }\n");
+        let b = SourceFile::new("b.yaml", "x\n  data: x.csv\n");
+        let text = Diagnostic::new("dag::output_conflict_across_dags", "two producers")
+            .at(&a, Span::new(17, 5))
+            .label("written here")
+            .also_at(&b, Span::new(10, 5), "and here")
+            .render(false);
+        assert_eq!(
+            text,
+            "error[dag::output_conflict_across_dags]: two producers\n \
+             --> a.yaml:1:18\n  |\n1 | outputs: { data: x.csv }\n  |                  ^^^^^ written here\n \
+             ::: b.yaml:2:9\n  |\n2 |   data: x.csv\n  |         ^^^^^ and here\n"
         );
     }
 

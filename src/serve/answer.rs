@@ -5,6 +5,7 @@ use dag_operators::ml::argmax;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::serve::records::Flag;
 use crate::serve::slot::LoadedModel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -84,21 +85,34 @@ impl<'a> AnswerWriter<'a> {
 
     /// The answer to `/predict`: one prediction with the model.
     pub fn single(&self, probabilities: &[f64]) -> Vec<u8> {
+        self.single_flagged(probabilities, None)
+    }
+
+    /// [`single`](Self::single), with `"flagged": <reason>` for a record
+    /// scored despite a value the model never saw.
+    pub fn single_flagged(&self, probabilities: &[f64], flag: Option<&str>) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 + 48 * probabilities.len());
-        self.write_row(&mut out, probabilities, true);
+        self.write_row(&mut out, probabilities, true, flag);
         out
     }
 
     /// The predictions of consecutive rows, comma-separated: a piece of a
     /// batch answer (see [`batch`](Self::batch)).
     pub fn rows(&self, probabilities: &[f64]) -> Vec<u8> {
+        self.rows_flagged(probabilities, &[])
+    }
+
+    /// [`rows`](Self::rows), with `"flagged"` on the rows `flags` names.
+    pub fn rows_flagged(&self, probabilities: &[f64], flags: &[Flag]) -> Vec<u8> {
         let k = self.classes.len().max(1);
         let mut out = Vec::with_capacity(probabilities.len() / k * (64 + 48 * k));
+        let mut flags = flags.iter().peekable();
         for (i, row) in probabilities.chunks_exact(k).enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            self.write_row(&mut out, row, false);
+            let flag = flags.next_if(|f| f.row == i).map(|f| f.reason.as_str());
+            self.write_row(&mut out, row, false, flag);
         }
         out
     }
@@ -122,13 +136,23 @@ impl<'a> AnswerWriter<'a> {
         out
     }
 
-    fn write_row(&self, out: &mut Vec<u8>, probabilities: &[f64], with_model: bool) {
+    fn write_row(
+        &self,
+        out: &mut Vec<u8>,
+        probabilities: &[f64],
+        with_model: bool,
+        flag: Option<&str>,
+    ) {
         let class = argmax(probabilities);
         let confidence = probabilities.iter().copied().fold(0.0_f64, f64::max);
         out.extend_from_slice(b"{\"class\":");
         out.extend_from_slice(self.quoted.get(class).map_or(&b"\"\""[..], Vec::as_slice));
         out.extend_from_slice(b",\"confidence\":");
         write_number(out, confidence);
+        if let Some(reason) = flag {
+            out.extend_from_slice(b",\"flagged\":");
+            out.extend_from_slice(&to_json(reason));
+        }
         if with_model {
             out.extend_from_slice(b",\"model\":");
             out.extend_from_slice(&self.model);
@@ -219,6 +243,27 @@ mod tests {
                 "model": {"name": "obesity", "version": 3}
             })
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_flagged_row_says_why_in_key_order() -> Result<(), serde_json::Error> {
+        let classes: Vec<String> = ["a", "b"].map(String::from).into();
+        let model = json!({"name": "m", "version": 1});
+        let writer = AnswerWriter::with_classes(&classes, &model);
+        let flags = [Flag {
+            row: 1,
+            reason: "field `Age`: 300 is \"high\"".into(),
+            values: Vec::new(),
+        }];
+        let bytes = writer.batch([writer
+            .rows_flagged(&[0.9, 0.1, 0.2, 0.8], &flags)
+            .as_slice()]);
+        let mut second = expected(&classes, &[0.2, 0.8]);
+        second["flagged"] = json!("field `Age`: 300 is \"high\"");
+        let value =
+            json!({"predictions": [expected(&classes, &[0.9, 0.1]), second], "model": model});
+        assert_eq!(bytes, serde_json::to_vec(&value)?);
         Ok(())
     }
 

@@ -1,8 +1,9 @@
 //! [`AppState`]: what every request sees, and how a body becomes
 //! predictions: which model answers, reading the records, scoring them (a
 //! batch in blocks, while the rest is still being read), shadowing the
-//! challenger, counting and logging. Turning HTTP into these calls and back
-//! is [`crate::serve::handlers`]' job.
+//! challenger, counting and logging — refused records too, with their
+//! reason, so monitoring sees what the server was asked. Turning HTTP into
+//! these calls and back is [`crate::serve::handlers`]' job.
 
 use std::sync::Arc;
 
@@ -11,11 +12,14 @@ use dag_operators::ml::RecordEncoder;
 
 use crate::serve::answer::AnswerWriter;
 use crate::serve::metrics::{Metrics, Role};
-use crate::serve::prediction_log::{LogEntry, PredictionLog};
-use crate::serve::records::{ReadError, Records, Shape, read_records, read_records_in_chunks};
+use crate::serve::prediction_log::{LogEntry, PredictionLog, Status};
+use crate::serve::records::{
+    ReadError, Reading, Records, Shape, read_records, read_records_as, read_records_in_chunks,
+};
 use crate::serve::response::ApiError;
 use crate::serve::routing::choose;
 use crate::serve::slot::{LoadedModel, ModelSlot};
+use crate::serve::validate::{InvalidRecords, check_record, record_values};
 
 /// The challenger side of an A/B pair.
 pub struct Challenger {
@@ -33,6 +37,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub log: Option<Arc<PredictionLog>>,
     pub token: Option<String>,
+    /// What a record outside the training range or categories gets.
+    pub invalid: InvalidRecords,
 }
 
 /// Rows per block a batch is scored in: small enough that the first blocks
@@ -77,9 +83,11 @@ fn read(
     body: &[u8],
     shape: Shape,
     keep_inputs: bool,
+    invalid: InvalidRecords,
 ) -> Result<Records, ApiError> {
     let encoder = encoder(model)?;
-    read_records(body, Some(&encoder), shape, keep_inputs).map_err(|e| refused(model, e))
+    read_records_as(body, Some(&encoder), shape, keep_inputs, invalid)
+        .map_err(|e| refused(model, e))
 }
 
 fn refused(model: &LoadedModel, error: ReadError) -> ApiError {
@@ -103,7 +111,9 @@ fn score_part(
     writer: Option<&AnswerWriter<'_>>,
 ) -> Result<Part, ApiError> {
     let probabilities = score(model, &records)?;
-    let answer = writer.map(|w| w.rows(&probabilities)).unwrap_or_default();
+    let answer = writer
+        .map(|w| w.rows_flagged(&probabilities, &records.flags))
+        .unwrap_or_default();
     Ok(Part {
         records,
         probabilities,
@@ -117,7 +127,7 @@ fn score_in_blocks(
     model: &LoadedModel,
     body: &[u8],
     shape: Shape,
-    keep_inputs: bool,
+    reading: Reading,
 ) -> Result<Vec<Part>, ApiError> {
     let encoder = encoder(model)?;
     let writer = AnswerWriter::new(model);
@@ -131,14 +141,7 @@ fn score_in_blocks(
                 let _ = sender.send((index, score_part(model, records, Some(writer))));
             });
         };
-        read_records_in_chunks(
-            body,
-            Some(&encoder),
-            shape,
-            keep_inputs,
-            SCORE_BLOCK,
-            on_block,
-        )
+        read_records_in_chunks(body, Some(&encoder), shape, reading, on_block)
     });
     drop(sender);
     read.map_err(|e| refused(model, e))?;
@@ -191,12 +194,26 @@ impl AppState {
             };
         };
         let keep_inputs = self.log.is_some();
-        let parts = match shape {
-            Shape::One => {
-                let records = read(&model, body, shape, keep_inputs)?;
-                vec![score_part(&model, records, None)?]
+        let scored = match shape {
+            Shape::One => read(&model, body, shape, keep_inputs, self.invalid)
+                .and_then(|records| Ok(vec![score_part(&model, records, None)?])),
+            Shape::Many { .. } => {
+                let reading = Reading {
+                    keep_inputs,
+                    invalid: self.invalid,
+                    chunk_rows: SCORE_BLOCK,
+                };
+                score_in_blocks(&model, body, shape, reading)
             }
-            Shape::Many { .. } => score_in_blocks(&model, body, shape, keep_inputs)?,
+        };
+        let parts = match scored {
+            Ok(parts) => parts,
+            Err(error) => {
+                if error.status == StatusCode::UNPROCESSABLE_ENTITY {
+                    self.log_rejected(&model, body);
+                }
+                return Err(error);
+            }
         };
         if parts.is_empty() {
             return Ok(None);
@@ -235,7 +252,7 @@ impl AppState {
                 Ok(all)
             })
         } else {
-            match read(shadow, body, shape, false) {
+            match read(shadow, body, shape, false, self.invalid) {
                 Ok(records) => score(shadow, &records),
                 Err(_) => return,
             }
@@ -275,20 +292,85 @@ impl AppState {
         let columns: Arc<[String]> = schema.iter().map(|f| f.name.clone()).collect();
         for part in parts {
             let inputs = part.records.inputs.chunks_exact(schema.len().max(1));
-            for (scores, inputs) in rows(model, &part.probabilities).zip(inputs) {
+            let mut flags = part.records.flags.iter().peekable();
+            for (row, (scores, inputs)) in rows(model, &part.probabilities).zip(inputs).enumerate()
+            {
+                let flag = flags.next_if(|f| f.row == row);
                 if !log.sample() {
                     continue;
                 }
-                let entry = LogEntry::from_inputs(
-                    Arc::clone(&columns),
-                    schema,
-                    inputs,
-                    writer.class(scores),
-                    model.version.version,
-                );
+                let predicted = writer.class(scores);
+                let entry = match flag {
+                    // As given: an unknown category is encoded as none, but logged by name.
+                    Some(flag) => LogEntry {
+                        columns: Arc::clone(&columns),
+                        values: flag.values.clone(),
+                        predicted: predicted.into(),
+                        model_version: model.version.version,
+                        status: Status::Flagged,
+                        reason: flag.reason.clone(),
+                    },
+                    None => LogEntry::from_inputs(
+                        Arc::clone(&columns),
+                        schema,
+                        inputs,
+                        predicted,
+                        model.version.version,
+                    ),
+                };
                 if !log.push(entry) {
                     self.metrics.log_dropped();
                 }
+            }
+        }
+    }
+
+    /// Logs each record of a refused body that fails validation, with the
+    /// values it was sent and the reason. Only the error path pays for this
+    /// second reading; a body that is not JSON logs nothing.
+    fn log_rejected(&self, model: &LoadedModel, body: &[u8]) {
+        let Some(log) = &self.log else { return };
+        let records: Vec<serde_json::Map<String, serde_json::Value>> =
+            match serde_json::from_slice(body) {
+                Ok(serde_json::Value::Object(record)) => vec![record],
+                Ok(serde_json::Value::Array(items)) => items
+                    .into_iter()
+                    .filter_map(|item| match item {
+                        serde_json::Value::Object(record) => Some(record),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => return,
+            };
+        let columns: Arc<[String]> = model
+            .model
+            .schema()
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
+        for record in &records {
+            let Err(problem) = check_record(&model.model, record) else {
+                continue;
+            };
+            if !log.sample() {
+                continue;
+            }
+            let entry = LogEntry {
+                columns: Arc::clone(&columns),
+                values: model
+                    .model
+                    .schema()
+                    .iter()
+                    .zip(record_values(&model.model, record))
+                    .map(|(field, value)| value.to_cell(field))
+                    .collect(),
+                predicted: String::new(),
+                model_version: model.version.version,
+                status: Status::Rejected,
+                reason: problem.to_string(),
+            };
+            if !log.push(entry) {
+                self.metrics.log_dropped();
             }
         }
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::serve::ServeError;
+use crate::serve::validate::InvalidRecords;
 
 /// Requests bigger than this are refused with 413 on `/predict`.
 pub const MAX_SINGLE_BYTES: usize = 1 << 20;
@@ -27,6 +28,9 @@ pub struct ServeConfig {
     pub token: Option<String>,
     /// How often aliases are re-read.
     pub poll_interval: Duration,
+    /// A record outside the training range or categories: 422, or scored
+    /// and flagged. Logged either way.
+    pub invalid: InvalidRecords,
 }
 
 #[derive(Debug, Clone)]
@@ -95,6 +99,7 @@ mod tests {
             },
             token: token.map(str::to_string),
             poll_interval: Duration::from_millis(250),
+            invalid: InvalidRecords::Reject,
         }
     }
 

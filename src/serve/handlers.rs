@@ -65,7 +65,8 @@ async fn predict(State(state): State<Shared>, body: Result<Bytes, BytesRejection
             .as_ref()
             .and_then(|s| Some((s, s.parts.first()?)))
             .ok_or_else(|| state.not_ready())?;
-        Ok(AnswerWriter::new(&part.0.model).single(&part.1.probabilities))
+        let flag = part.1.records.flags.first().map(|f| f.reason.as_str());
+        Ok(AnswerWriter::new(&part.0.model).single_flagged(&part.1.probabilities, flag))
     });
     match answer {
         Ok(body) => json_bytes(StatusCode::OK, body),

@@ -10,11 +10,12 @@
 //! - [`slot`]: the atomically swappable model in use
 //! - [`watcher`]: polls an alias and swaps in verified versions
 //! - [`records`]: request bodies read straight into model-ready columns
-//! - [`validate`]: strict record checks against the training schema
+//! - [`validate`]: strict record checks against the training schema, and
+//!   what a record failing them gets ([`InvalidRecords`])
 //! - [`answer`]: the prediction JSON and the risk level of a class
 //! - [`routing`]: which model answers a request
 //! - [`metrics`]: counters and the latency histogram, rendered for Prometheus
-//! - [`prediction_log`]: sampled, rotated CSV of what was predicted
+//! - [`prediction_log`]: sampled, rotated CSV of what was asked and answered
 //! - [`app`]: the request path from body to predictions, shared by the routes
 //! - [`handlers`], [`response`] and [`server`]: the axum routes, their JSON
 //!   answers and refusals, and the listener
@@ -39,3 +40,4 @@ pub mod watcher;
 pub use config::{ChallengerConfig, LogConfig, ServeConfig};
 pub use error::ServeError;
 pub use server::{BackgroundServer, Server, ServingStatus};
+pub use validate::InvalidRecords;

@@ -1,7 +1,9 @@
-//! [`PredictionLog`]: a sampled CSV of scored records, `current.csv` under
-//! `<state_dir>/predictions/`, with the model's input columns plus
-//! `predicted` and `model_version`, so a monitoring DAG can read it as its
-//! "current" batch.
+//! [`PredictionLog`]: a sampled CSV of what the server was asked,
+//! `current.csv` under `<state_dir>/predictions/`: the model's input
+//! columns plus `predicted`, `model_version`, `status` (`answered`,
+//! `flagged`, `rejected`) and `reason`, so a monitoring DAG can read it as
+//! its "current" batch — refused records included, since the most drifted
+//! traffic is what monitoring must see.
 //!
 //! Requests only hand entries to a bounded channel; one writer thread owns
 //! the files, flushes whenever the channel runs dry and rotates
@@ -31,8 +33,32 @@ pub struct LogEntry {
     pub columns: Arc<[String]>,
     /// CSV-ready values of those columns.
     pub values: Vec<String>,
+    /// Empty for a rejected record.
     pub predicted: String,
     pub model_version: u32,
+    pub status: Status,
+    /// Why a record was flagged or rejected; empty when answered.
+    pub reason: String,
+}
+
+/// What the server did with a logged record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Answered,
+    /// Answered, though a value was outside what the model knows.
+    Flagged,
+    /// Refused (422); logged with the values it was sent.
+    Rejected,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Answered => "answered",
+            Self::Flagged => "flagged",
+            Self::Rejected => "rejected",
+        }
+    }
 }
 
 impl LogEntry {
@@ -62,6 +88,8 @@ impl LogEntry {
             values,
             predicted: predicted.into(),
             model_version,
+            status: Status::Answered,
+            reason: String::new(),
         }
     }
 }
@@ -176,8 +204,9 @@ fn csv_field(value: &str) -> String {
 
 fn header(columns: &[String]) -> String {
     let mut fields: Vec<String> = columns.iter().map(|c| csv_field(c)).collect();
-    fields.push("predicted".into());
-    fields.push("model_version".into());
+    for column in ["predicted", "model_version", "status", "reason"] {
+        fields.push(column.into());
+    }
     fields.join(",")
 }
 
@@ -236,6 +265,8 @@ impl LogFiles {
         let mut line: Vec<String> = entry.values.iter().map(|v| csv_field(v)).collect();
         line.push(csv_field(&entry.predicted));
         line.push(entry.model_version.to_string());
+        line.push(entry.status.as_str().to_string());
+        line.push(csv_field(&entry.reason));
         let line = line.join(",") + "\n";
         open.out.write_all(line.as_bytes())?;
         open.bytes += line.len() as u64;
@@ -307,6 +338,8 @@ mod tests {
             values: vec!["Fe,male".into(), age.to_string()],
             predicted: "Normal_Weight".into(),
             model_version: 2,
+            status: Status::Answered,
+            reason: String::new(),
         }
     }
 
@@ -324,12 +357,18 @@ mod tests {
         };
         let log = PredictionLog::start(dir.path().to_path_buf(), &config).unwrap();
         assert!(log.push(entry(&columns(), 21)));
-        assert!(log.push(entry(&columns(), 22)));
+        let rejected = LogEntry {
+            predicted: String::new(),
+            status: Status::Rejected,
+            reason: "field `Age`: 300, outside 14 to 61".into(),
+            ..entry(&columns(), 300)
+        };
+        assert!(log.push(rejected));
         log.close();
         let text = std::fs::read_to_string(dir.path().join("current.csv")).unwrap();
         assert_eq!(
             text,
-            "Gender,Age,predicted,model_version\n\"Fe,male\",21,Normal_Weight,2\n\"Fe,male\",22,Normal_Weight,2\n"
+            "Gender,Age,predicted,model_version,status,reason\n\"Fe,male\",21,Normal_Weight,2,answered,\n\"Fe,male\",300,,2,rejected,\"field `Age`: 300, outside 14 to 61\"\n"
         );
         assert!(
             !log.push(entry(&columns(), 23)),
@@ -359,10 +398,10 @@ mod tests {
         for name in &names {
             let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
             assert!(
-                text.starts_with("Gender,Age,predicted,model_version\n"),
+                text.starts_with("Gender,Age,predicted,model_version,status,reason\n"),
                 "{name}: {text}"
             );
-            assert!(text.len() <= 80 + 40, "{name} is {} bytes", text.len());
+            assert!(text.len() <= 80 + 60, "{name} is {} bytes", text.len());
         }
     }
 

@@ -1,7 +1,7 @@
 //! [`read_records`]: a request body read straight into the feature rows a
 //! model scores, in one pass: keys are matched against the model's schema as
 //! they stream by, values stay borrowed from the body until their record has
-//! been checked ([`check_fields`]), and each good record is encoded by the
+//! been checked ([`check_or_flag`]), and each good record is encoded by the
 //! model's [`RecordEncoder`] at once. No `serde_json::Value`, string or
 //! table is built for a well-formed record. [`read_records_in_chunks`] hands
 //! over blocks of rows while it reads, so a caller can score the first rows
@@ -13,6 +13,10 @@
 //! not an object, then the first record with a bad field. So the whole body
 //! is always parsed, but records after the first problem are only skimmed.
 //!
+//! With [`InvalidRecords::Flag`] a well-typed record outside the training
+//! range or with an unknown category is read like a good one and listed in
+//! [`Records::flags`] with its reason and its values as given.
+//!
 //! It does not score, and it does not decide which model answers.
 
 mod visitors;
@@ -21,7 +25,7 @@ use dag_operators::ml::{Field, FieldError, FieldInput, MlError, RecordEncoder};
 use serde::de::{self, Deserializer as _, MapAccess};
 use serde_json::Value;
 
-use crate::serve::validate::{FieldValue, check_fields};
+use crate::serve::validate::{FieldValue, InvalidRecords, check_or_flag};
 use visitors::{BodyVisitor, KeySeed, Skip, ValueSeed, skip_map};
 
 /// What a request body must hold.
@@ -69,6 +73,20 @@ pub struct Records {
     /// Each record's checked values, one per schema field, record after
     /// record; kept only when asked for (the prediction log writes them).
     pub inputs: Vec<FieldInput>,
+    /// Records scored despite a value outside what the model knows, in
+    /// row order (only with [`InvalidRecords::Flag`]).
+    pub flags: Vec<Flag>,
+}
+
+/// A record read despite a value outside the training range or an unknown
+/// category.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flag {
+    /// The record's row within its block.
+    pub row: usize,
+    pub reason: String,
+    /// Its values as given, one per schema field, as CSV cells.
+    pub values: Vec<String>,
 }
 
 /// Reads `body` as records for `encoder`'s model. Without an encoder (no
@@ -80,11 +98,38 @@ pub fn read_records(
     shape: Shape,
     keep_inputs: bool,
 ) -> Result<Records, ReadError> {
+    read_records_as(body, encoder, shape, keep_inputs, InvalidRecords::Reject)
+}
+
+/// [`read_records`] with a choice of what a record failing the range and
+/// category checks does.
+pub fn read_records_as(
+    body: &[u8],
+    encoder: Option<&RecordEncoder<'_>>,
+    shape: Shape,
+    keep_inputs: bool,
+    invalid: InvalidRecords,
+) -> Result<Records, ReadError> {
     let mut whole = Records::default();
-    read_records_in_chunks(body, encoder, shape, keep_inputs, usize::MAX, |records| {
+    let reading = Reading {
+        keep_inputs,
+        invalid,
+        chunk_rows: usize::MAX,
+    };
+    read_records_in_chunks(body, encoder, shape, reading, |records| {
         whole = records;
     })?;
     Ok(whole)
+}
+
+/// How [`read_records_in_chunks`] reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading {
+    /// Keep each record's values besides its features (for the log).
+    pub keep_inputs: bool,
+    pub invalid: InvalidRecords,
+    /// Records per block handed over.
+    pub chunk_rows: usize,
 }
 
 /// Like [`read_records`], but hands the records to `on_chunk` in order, in
@@ -96,8 +141,7 @@ pub fn read_records_in_chunks(
     body: &[u8],
     encoder: Option<&RecordEncoder<'_>>,
     shape: Shape,
-    keep_inputs: bool,
-    chunk_rows: usize,
+    reading: Reading,
     on_chunk: impl FnMut(Records),
 ) -> Result<usize, ReadError> {
     let Ok(text) = std::str::from_utf8(body) else {
@@ -108,7 +152,7 @@ pub fn read_records_in_chunks(
         return Err(ReadError::Syntax(error));
     };
     let mut on_chunk = on_chunk;
-    let mut reader = Reader::new(encoder, shape, keep_inputs, chunk_rows.max(1));
+    let mut reader = Reader::new(encoder, shape, reading);
     reader.on_chunk = Some(&mut on_chunk);
     let mut parser = serde_json::Deserializer::from_str(text);
     parser
@@ -128,6 +172,7 @@ struct Reader<'s, 'de, 'c> {
     schema: &'s [Field],
     shape: Shape,
     keep_inputs: bool,
+    invalid: InvalidRecords,
     /// Items seen so far (records or not).
     items: usize,
     wrong_shape: bool,
@@ -148,18 +193,14 @@ struct Reader<'s, 'de, 'c> {
 }
 
 impl<'s, 'de, 'c> Reader<'s, 'de, 'c> {
-    fn new(
-        encoder: Option<&'s RecordEncoder<'s>>,
-        shape: Shape,
-        keep_inputs: bool,
-        chunk_rows: usize,
-    ) -> Self {
+    fn new(encoder: Option<&'s RecordEncoder<'s>>, shape: Shape, reading: Reading) -> Self {
         let schema = encoder.map_or(&[][..], |e| e.transformer().fields.as_slice());
         Self {
             encoder,
             schema,
             shape,
-            keep_inputs,
+            keep_inputs: reading.keep_inputs,
+            invalid: reading.invalid,
             items: 0,
             wrong_shape: false,
             first_non_record: None,
@@ -170,7 +211,7 @@ impl<'s, 'de, 'c> Reader<'s, 'de, 'c> {
             next_field: 0,
             block: Records::default(),
             handed_over: 0,
-            chunk_rows,
+            chunk_rows: reading.chunk_rows.max(1),
             on_chunk: None,
         }
     }
@@ -225,11 +266,15 @@ impl<'s, 'de, 'c> Reader<'s, 'de, 'c> {
                 }
             }
         }
-        if let Err(error) = check_fields(self.schema, &self.values, &mut self.inputs) {
-            let index = matches!(self.shape, Shape::Many { .. }).then_some(index);
-            self.first_bad_field = Some((index, error));
-            return Ok(());
-        }
+        let flagged = match check_or_flag(self.schema, &self.values, &mut self.inputs, self.invalid)
+        {
+            Ok(flagged) => flagged,
+            Err(error) => {
+                let index = matches!(self.shape, Shape::Many { .. }).then_some(index);
+                self.first_bad_field = Some((index, error));
+                return Ok(());
+            }
+        };
         if self.block.rows == 0 {
             // A block is filled to `chunk_rows`; growing it step by step
             // would copy it several times over.
@@ -248,6 +293,18 @@ impl<'s, 'de, 'c> Reader<'s, 'de, 'c> {
         }
         if self.keep_inputs {
             self.block.inputs.extend_from_slice(&self.inputs);
+        }
+        if let Some(problem) = flagged {
+            self.block.flags.push(Flag {
+                row: self.block.rows,
+                reason: problem.to_string(),
+                values: self
+                    .schema
+                    .iter()
+                    .zip(&self.values)
+                    .map(|(field, value)| value.to_cell(field))
+                    .collect(),
+            });
         }
         self.block.rows += 1;
         if self.block.rows >= self.chunk_rows {
@@ -433,6 +490,47 @@ mod tests {
     }
 
     #[test]
+    fn flagging_reads_out_of_range_records_and_lists_them_with_their_values() {
+        let (_dir, model) = model();
+        let encoder = model.transformer().record_encoder().unwrap();
+        let body = br#"[{"Gender": "Male", "Age": 30}, {"Gender": "Robot", "Age": 300}, {"Gender": "Female"}]"#;
+        let shape = Shape::Many { max: 10 };
+        let refused = read_records_as(
+            &body[..],
+            Some(&encoder),
+            shape,
+            false,
+            InvalidRecords::Flag,
+        );
+        assert!(
+            matches!(refused, Err(ReadError::Field { index: Some(2), .. })),
+            "a missing field is still refused: {refused:?}"
+        );
+        let body = br#"[{"Gender": "Male", "Age": 30}, {"Gender": "Robot", "Age": 300}]"#;
+        let records = read_records_as(
+            &body[..],
+            Some(&encoder),
+            shape,
+            false,
+            InvalidRecords::Flag,
+        )
+        .unwrap();
+        assert_eq!(records.rows, 2);
+        assert_eq!(records.flags.len(), 1);
+        assert_eq!(records.flags[0].row, 1);
+        assert_eq!(records.flags[0].values, ["Robot", "300"]);
+        assert!(
+            records.flags[0].reason.contains("`Gender`"),
+            "{}",
+            records.flags[0].reason
+        );
+        assert!(matches!(
+            read_records(&body[..], Some(&encoder), shape, false),
+            Err(ReadError::Field { index: Some(1), .. })
+        ));
+    }
+
+    #[test]
     fn without_a_model_records_are_only_counted() {
         let body = br#"[{"anything": 1}, {}]"#;
         let records = read_records(body, None, Shape::Many { max: 10 }, true).unwrap();
@@ -458,7 +556,12 @@ mod tests {
         .to_string();
         let mut blocks = Vec::new();
         let shape = Shape::Many { max: 10 };
-        let rows = read_records_in_chunks(body.as_bytes(), Some(&encoder), shape, true, 3, |b| {
+        let reading = Reading {
+            keep_inputs: true,
+            invalid: InvalidRecords::Reject,
+            chunk_rows: 3,
+        };
+        let rows = read_records_in_chunks(body.as_bytes(), Some(&encoder), shape, reading, |b| {
             blocks.push(b)
         })
         .unwrap();

@@ -88,6 +88,7 @@ impl Server {
                 metrics,
                 log,
                 token: config.token.clone().filter(|t| !t.is_empty()),
+                invalid: config.invalid,
             }),
             stops: Vec::new(),
             watchers: Vec::new(),

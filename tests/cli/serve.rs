@@ -531,7 +531,7 @@ fn predictions_are_logged_as_csv_with_the_raw_columns() {
     let raw = std::fs::read_to_string(repo_root().join("data/raw/ObesityDataSet.csv"))
         .expect("read the data set");
     let raw_header = raw.lines().next().expect("header");
-    let expected = raw_header.replace(",NObeyesdad", "") + ",predicted,model_version";
+    let expected = raw_header.replace(",NObeyesdad", "") + ",predicted,model_version,status,reason";
     assert_eq!(text.lines().next(), Some(expected.as_str()));
     let row = text.lines().nth(1).expect("a row");
     assert!(
@@ -540,7 +540,86 @@ fn predictions_are_logged_as_csv_with_the_raw_columns() {
         ),
         "{row}"
     );
-    assert!(row.ends_with(",1"), "{row}");
+    assert!(row.ends_with(",1,answered,"), "{row}");
+}
+
+#[test]
+fn refused_records_are_logged_with_their_reason_and_flagging_answers_them() {
+    let project = project_with_models();
+    let log: PathBuf = project.path().join(".dag/predictions/current.csv");
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    let odd = with("Weight", json!(300));
+    let odd = {
+        let mut odd = odd;
+        odd["MTRANS"] = json!("Scooter");
+        odd
+    };
+    {
+        let server = serve(&project, &["--log-sample", "1"], None);
+        let reply = post(&server.addr, "/predict", &odd);
+        assert_eq!(reply.status, 422, "{}", reply.body);
+        let batch = post(
+            &server.addr,
+            "/predict/batch",
+            &json!([record(), with("Age", json!("old")), odd.clone()]),
+        );
+        assert_eq!(batch.status, 422, "{}", batch.body);
+        wait_for("three rejected rows", || read().lines().count() == 4);
+    }
+    let text = read();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    // The values as sent; a mistyped one is left empty, so the column keeps its type.
+    assert!(rows[0].starts_with("Female,21,1.62,300,"), "{}", rows[0]);
+    assert!(rows[0].contains(",Scooter,,1,rejected,"), "{}", rows[0]);
+    assert!(rows[1].starts_with("Female,,1.62,64,"), "{}", rows[1]);
+    assert!(
+        rows[1].contains(",rejected,") && rows[1].contains("`Age`"),
+        "{}",
+        rows[1]
+    );
+    assert!(rows[2].contains(",Scooter,,1,rejected,"), "{}", rows[2]);
+
+    let server = serve(
+        &project,
+        &["--log-sample", "1", "--invalid-records", "flag"],
+        None,
+    );
+    let reply = post(&server.addr, "/predict", &odd);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let answer: Value = serde_json::from_str(&reply.body).expect("JSON answer");
+    let flagged = answer["flagged"].as_str().unwrap_or_default();
+    assert!(flagged.contains("`Weight`"), "{answer}");
+    assert!(answer["class"].is_string(), "{answer}");
+    let batch = post(&server.addr, "/predict/batch", &json!([record(), odd]));
+    assert_eq!(batch.status, 200, "{}", batch.body);
+    let answers: Value = serde_json::from_str(&batch.body).expect("JSON answer");
+    assert!(
+        answers["predictions"][0].get("flagged").is_none(),
+        "{answers}"
+    );
+    assert!(
+        answers["predictions"][1]["flagged"].is_string(),
+        "{answers}"
+    );
+    wait_for("three more rows", || read().lines().count() == 7);
+    let text = read();
+    let statuses: Vec<&str> = text
+        .lines()
+        .skip(4)
+        .map(|row| {
+            if row.contains(",flagged,") {
+                "flagged"
+            } else {
+                "answered"
+            }
+        })
+        .collect();
+    assert_eq!(statuses, ["flagged", "answered", "flagged"], "{text}");
+    assert!(
+        text.lines()
+            .nth(4)
+            .is_some_and(|row| row.contains(",300,") && row.contains(",Scooter,"))
+    );
 }
 
 #[test]
@@ -651,17 +730,15 @@ fn the_daemon_refuses_to_serve_off_loopback_without_a_token() {
 fn the_prediction_log_is_what_the_monitoring_dag_checks_for_drift() {
     let project = project_with_models();
     copy_dir(&repo_root().join("dags"), &project.path().join("dags"));
-    let processed = project.path().join("data/processed");
-    std::fs::create_dir_all(&processed).expect("create data/processed");
-    std::fs::copy(
-        registry_template().join("data/processed/train.parquet"),
-        processed.join("train.parquet"),
-    )
-    .expect("copy the training split");
     let mut server = serve(&project, &["--log-sample", "1"], None);
-    // The same record again and again: nothing like the training data.
-    for _ in 0..60 {
+    // The same record again and again: nothing like the training data; and
+    // records the server refuses, which monitoring must count all the same.
+    for _ in 0..120 {
         assert_eq!(post(&server.addr, "/predict", &record()).status, 200);
+    }
+    for _ in 0..30 {
+        let reply = post(&server.addr, "/predict", &with("Weight", json!(300)));
+        assert_eq!(reply.status, 422);
     }
     // SAFETY: sending a signal to the child this test started.
     unsafe {
@@ -687,11 +764,30 @@ fn the_prediction_log_is_what_the_monitoring_dag_checks_for_drift() {
             .expect("the drift report"),
     )
     .expect("the drift report is JSON");
-    assert_eq!(report["current_rows"], json!(60), "{report}");
+    assert_eq!(report["current_rows"], json!(150), "{report}");
     assert_eq!(report["drift_detected"], json!(true), "{report}");
+    // The reference is the training data of the version `production` points at.
+    let (_, production) = project.json(&["models", "show", "obesity@production", "--json"]);
+    assert_eq!(
+        report["reference"]["version"], production["version"],
+        "{report}"
+    );
+    assert_eq!(
+        report["reference"]["digest"], production["data_digests"]["train"],
+        "{report}"
+    );
+    assert_eq!(
+        report["traffic"]["counts"],
+        json!({"answered": 120, "rejected": 30})
+    );
+    assert_eq!(
+        report["quality"]["out_of_range"]["Weight"],
+        json!(0.2),
+        "{report}"
+    );
     assert_eq!(
         report["quality"]["extra_columns"],
-        json!(["predicted", "model_version"]),
+        json!(["predicted", "model_version", "status", "reason"]),
         "{report}"
     );
     assert_eq!(report["quality"]["missing_columns"], json!(["NObeyesdad"]));

@@ -90,6 +90,54 @@ fn every_shipped_dag_validates() {
 }
 
 #[test]
+fn two_dags_writing_one_path_differently_fail_validation_pointing_at_both() {
+    let project = Project::new();
+    let stage = std::fs::read_to_string(repo_root().join("dags/obesity_data.yaml"))
+        .expect("read the data stage");
+    project.write("dags/obesity_data.yaml", &stage);
+    // Reuses the data stage on other raw data but keeps its paths: running
+    // it would overwrite `obesity_data`'s artifacts.
+    project.write(
+        "dags/clash.yaml",
+        "name: clash\nparams:\n  raw_data: data/incoming/batch.csv\ninclude: [obesity_data.yaml]\n",
+    );
+    let (exit, json) = project.json(&["validate", "--json"]);
+    assert_eq!(exit, 2, "{json:#}");
+    let conflicts: Vec<&serde_json::Value> = json["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter(|d| d["code"] == "dag::output_conflict_across_dags")
+        .collect();
+    assert_eq!(conflicts.len(), 1, "{json:#}");
+    let conflict = conflicts[0];
+    assert!(
+        conflict["message"].as_str().is_some_and(|m| m.starts_with(
+            "DAGs `clash` and `obesity_data` both write `data/interim/clean.parquet`, `data/reports/quality.json`"
+        )),
+        "{conflict:#}"
+    );
+    assert_eq!(conflict["file"], "dags/obesity_data.yaml");
+    assert!(
+        conflict["help"][0].as_str().is_some_and(
+            |h| h.starts_with("`params.raw_data` is \"data/incoming/batch.csv\" in `clash`")
+        ),
+        "{conflict:#}"
+    );
+    // Giving the reuse its own paths resolves it.
+    project.write(
+        "dags/clash.yaml",
+        "name: clash\nparams:\n  raw_data: data/incoming/batch.csv\n  data_dir: data/clash\ninclude: [obesity_data.yaml]\n",
+    );
+    let output = project.dag(&["validate"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
 fn schema_lists_task_keys() {
     let project = Project::new();
     let (exit, schema) = project.json(&["schema"]);

@@ -34,7 +34,8 @@ fn load_dag(file: &str) -> (Value, Vec<String>) {
     (serde_yaml::from_value(ordered).unwrap(), ids)
 }
 
-/// Renders strings that are exactly `{{ params.x }}`, keeping the value's type.
+/// Renders `{{ params.x }}` in strings: a string that is exactly one
+/// template keeps the value's type, others get the value as text.
 fn render(value: &Value, params: &Value) -> Value {
     match value {
         Value::String(text) => {
@@ -42,11 +43,24 @@ fn render(value: &Value, params: &Value) -> Value {
                 .trim()
                 .strip_prefix("{{")
                 .and_then(|t| t.strip_suffix("}}"))
-                .map(str::trim);
-            match inner.and_then(|t| t.strip_prefix("params.")) {
-                Some(name) => params[name].clone(),
-                None => value.clone(),
+                .map(str::trim)
+                .filter(|t| !t.contains("{{"));
+            if let Some(name) = inner.and_then(|t| t.strip_prefix("params.")) {
+                return params[name].clone();
             }
+            let mut out = text.clone();
+            while let Some(start) = out.find("{{ params.") {
+                let Some(end) = out[start..].find("}}").map(|e| start + e + 2) else {
+                    break;
+                };
+                let name = out[start + 10..end - 2].trim().to_string();
+                let value = match &params[&name] {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                out.replace_range(start..end, &value);
+            }
+            Value::String(out)
         }
         Value::Array(items) => Value::Array(items.iter().map(|i| render(i, params)).collect()),
         Value::Object(map) => Value::Object(
@@ -204,6 +218,20 @@ fn monitoring_dag_detects_a_weight_shift_and_nothing_without_one() {
             .1
             .clone()
     };
+
+    // The reference is the training data of the `production` version.
+    let registry = crate::models::ModelRegistry::open(&work.path().join(".dag")).unwrap();
+    let (digest, blob) = registry
+        .store_data(&work.path().join("data/processed/train.parquet"))
+        .unwrap();
+    let info = crate::models::RegisterInfo {
+        data_digests: [("train".to_string(), digest)].into(),
+        data_blobs: [("train".to_string(), blob)].into(),
+        ..Default::default()
+    };
+    let model = crate::ml::test_fixtures::tiny_model(work.path(), 1);
+    registry.register("obesity", &model, info).unwrap();
+    registry.set_alias("obesity", "production", 1).unwrap();
 
     run_dag("obesity_batch.yaml", work.path(), &[]);
     let quiet = drift_of(&run_dag("obesity_monitoring.yaml", work.path(), &[]));

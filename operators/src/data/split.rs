@@ -30,6 +30,22 @@ struct Params {
     seed: u64,
     #[serde(default = "yes")]
     stratify: bool,
+    #[serde(default = "default_min_rows")]
+    min_rows: usize,
+    #[serde(default = "default_min_rows_per_class")]
+    min_rows_per_class: usize,
+    #[serde(default = "default_min_test_rows")]
+    min_test_rows: usize,
+}
+
+fn default_min_rows() -> usize {
+    20
+}
+fn default_min_rows_per_class() -> usize {
+    2
+}
+fn default_min_test_rows() -> usize {
+    5
 }
 
 fn default_test_size() -> f64 {
@@ -103,7 +119,16 @@ fn split(ctx: &Context) -> Result<Outcome, OperatorError> {
         };
         groups.entry(key).or_default().push(row as IdxSize);
     }
+    enough_evidence(&params, input, frame.height(), &groups)?;
     let (train, test) = assign(groups.into_values(), params.test_size, params.seed);
+    if test.len() < params.min_test_rows {
+        return Err(OperatorError::failed(format!(
+            "the test split of `{}` would hold {} rows, at least {} needed (`min_test_rows`); add rows or raise `test_size`",
+            input.display(),
+            test.len(),
+            params.min_test_rows
+        )));
+    }
     let take = |rows: Vec<IdxSize>| {
         frame
             .take(&IdxCa::from_vec("rows".into(), rows))
@@ -123,6 +148,42 @@ fn split(ctx: &Context) -> Result<Outcome, OperatorError> {
         .metric("train_rows", train.height() as f64)
         .metric("test_rows", test.height() as f64)
         .summary(summary))
+}
+
+/// Refuses a table too small to split: too few rows, or (stratified) a
+/// class too small to appear on both sides.
+fn enough_evidence(
+    params: &Params,
+    input: &std::path::Path,
+    rows: usize,
+    groups: &BTreeMap<&str, Vec<IdxSize>>,
+) -> Result<(), OperatorError> {
+    if rows < params.min_rows {
+        let noun = if rows == 1 { "row" } else { "rows" };
+        return Err(OperatorError::failed(format!(
+            "`{}` has {rows} {noun}; a train/test split needs at least {} (`min_rows`)",
+            input.display(),
+            params.min_rows
+        )));
+    }
+    if !params.stratify {
+        return Ok(());
+    }
+    if let Some((class, members)) = groups
+        .iter()
+        .min_by_key(|(class, rows)| (rows.len(), **class))
+        .filter(|(_, rows)| rows.len() < params.min_rows_per_class)
+    {
+        let count = members.len();
+        let noun = if count == 1 { "row" } else { "rows" };
+        return Err(OperatorError::failed(format!(
+            "class `{class}` of `{}` in `{}` has {count} {noun}; each class needs at least {} (`min_rows_per_class`) to be both learnt and tested",
+            params.target,
+            input.display(),
+            params.min_rows_per_class
+        )));
+    }
+    Ok(())
 }
 
 /// Shuffles each group with one seeded generator (groups in the given
@@ -177,7 +238,8 @@ mod tests {
     fn split_fixture(seed: u64) -> (Outcome, DataFrame, DataFrame) {
         let dir = tempfile::tempdir().unwrap();
         let input = write_file(dir.path(), "in.csv", &fixture());
-        let params = json!({"target": "label", "seed": seed, "test_size": 0.3});
+        let params =
+            json!({"target": "label", "seed": seed, "test_size": 0.3, "min_rows_per_class": 1});
         let ctx = context(
             dir.path(),
             params,
@@ -258,5 +320,64 @@ mod tests {
         );
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].at, "params.test_size");
+    }
+
+    fn split_text(csv: &str, params: serde_json::Value) -> Result<Outcome, OperatorError> {
+        let dir = tempfile::tempdir().unwrap();
+        let input = write_file(dir.path(), "in.csv", csv);
+        let ctx = context(
+            dir.path(),
+            params,
+            &[("data", &input)],
+            &[("train", "train.parquet"), ("test", "test.parquet")],
+        );
+        run(&Split, &ctx)
+    }
+
+    #[test]
+    fn too_few_rows_are_refused_with_the_count_and_the_threshold() {
+        let one = split_text("x,label\n1,a\n", json!({"target": "label", "seed": 1}));
+        let message = one.unwrap_err().to_string();
+        assert!(
+            message.ends_with("has 1 row; a train/test split needs at least 20 (`min_rows`)"),
+            "{message}"
+        );
+        let five: String = (0..5)
+            .map(|i| format!("{i},{}\n", ["a", "b"][i % 2]))
+            .collect();
+        let message = split_text(
+            &format!("x,label\n{five}"),
+            json!({"target": "label", "seed": 1}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(message.contains("has 5 rows"), "{message}");
+    }
+
+    #[test]
+    fn a_class_with_one_row_is_refused_by_name() {
+        let message = split_text(&fixture(), json!({"target": "label", "seed": 1}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("class `lonely` of `label` in `")
+                && message.ends_with("has 1 row; each class needs at least 2 (`min_rows_per_class`) to be both learnt and tested"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_test_split_below_its_minimum_is_refused() {
+        let rows: String = (0..20)
+            .map(|i| format!("{i},{}\n", ["a", "b"][i % 2]))
+            .collect();
+        let params = json!({"target": "label", "seed": 1, "test_size": 0.1});
+        let message = split_text(&format!("x,label\n{rows}"), params)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("would hold 2 rows, at least 5 needed (`min_test_rows`)"),
+            "{message}"
+        );
     }
 }

@@ -3,6 +3,8 @@
 //!
 //! A class present in the test split but unknown to the model is kept in the
 //! report (it can only be mispredicted); it does not fail the evaluation.
+//! A test split of fewer than `min_rows` rows does: its metrics would be
+//! noise (the message names the count and the threshold).
 
 use std::collections::BTreeMap;
 
@@ -22,12 +24,19 @@ use crate::{
 
 pub struct Evaluate;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
     /// Columns whose values split the per-group accuracy report.
     #[serde(default)]
     group_by: GroupBy,
+    /// Fewer test rows than this fail the evaluation.
+    #[serde(default = "default_min_rows")]
+    min_rows: usize,
+}
+
+fn default_min_rows() -> usize {
+    10
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -187,7 +196,16 @@ impl Operator for Evaluate {
             let params: Params =
                 parse_params(&ctx.params).map_err(|p| OperatorError::Params(p.message))?;
             let model = TrainedModel::load(ctx.input("model")?)?;
-            let table = Table::read(ctx.input("test")?)?;
+            let test = ctx.input("test")?;
+            let table = Table::read(test)?;
+            if table.rows < params.min_rows {
+                return Err(OperatorError::failed(format!(
+                    "`{}` has {} test rows; an evaluation needs at least {} (`min_rows`)",
+                    test.display(),
+                    table.rows,
+                    params.min_rows
+                )));
+            }
             let evaluation = evaluate(&model, &table, &params.group_by.columns())?;
             let bytes = serde_json::to_vec_pretty(&evaluation.report).map_err(|source| {
                 MlError::Encode {
@@ -270,7 +288,7 @@ mod tests {
         let mut ctx = Context::detached(dir.path(), json!({"group_by": "g"}));
         ctx.inputs.insert("model".into(), tiny_model(dir.path(), 1));
         ctx.inputs
-            .insert("test".into(), write(dir.path(), "test.csv", &tiny_csv(9)));
+            .insert("test".into(), write(dir.path(), "test.csv", &tiny_csv(12)));
         ctx.outputs
             .insert("metrics".into(), dir.path().join("m.json"));
         ctx.outputs
@@ -289,6 +307,29 @@ mod tests {
             std::fs::read(dir.path().join("c.png"))
                 .unwrap()
                 .starts_with(b"\x89PNG")
+        );
+    }
+
+    #[test]
+    fn too_few_test_rows_fail_with_the_count_and_the_threshold() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = Context::detached(dir.path(), json!({}));
+        ctx.inputs.insert("model".into(), tiny_model(dir.path(), 1));
+        ctx.inputs
+            .insert("test".into(), write(dir.path(), "test.csv", &tiny_csv(2)));
+        ctx.outputs
+            .insert("metrics".into(), dir.path().join("m.json"));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let message = runtime
+            .block_on(Evaluate.execute(&ctx))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.ends_with("has 2 test rows; an evaluation needs at least 10 (`min_rows`)"),
+            "{message}"
         );
     }
 

@@ -1,168 +1,252 @@
-//! `ml.gate`: decides whether an evaluated model may move on, from absolute
-//! criteria, a regression margin against the registry's champion, and a
-//! fairness bound on per-group accuracy. A rejection succeeds the task but
+//! `ml.gate`: decides whether a registered version (the challenger) may move
+//! on. It scores the challenger *and* the registry's champion on the same
+//! evaluation rows (`inputs.data`), then checks minimum evidence, absolute
+//! criteria (overall or per class, `recall[Obesity_Type_III] >= 0.9`), a
+//! regression margin against the champion, and a fairness bound on
+//! per-group accuracy. The verdict — both scores, the rows (digest, count),
+//! every check with its threshold — goes to `outputs.verdict` and into the
+//! registry with the version. A rejection succeeds the task but
 //! short-circuits everything downstream, with the reasons.
 //!
-//! It does not move aliases; `models.promote` does, downstream of the gate.
+//! The verdict stands while the champion is the version it was compared
+//! with (or the challenger itself, once promoted). It does not move
+//! aliases; `models.promote` does, downstream of the gate.
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use serde_json::Value;
 
 use crate::ml::atomic::write_atomic;
-use crate::ml::criterion::Criterion;
-use crate::models::{ModelRegistry, RegistryError};
+use crate::ml::dataset::Table;
+use crate::ml::evaluate_op::evaluate;
+use crate::ml::gate_judge::{GateParams, Judgement, judge, judge_evidence, metric_map};
+use crate::ml::model::TrainedModel;
+use crate::models::{
+    Actor, EvaluationRows, GateRecord, ModelRegistry, ModelVersion, ScoredVersion,
+};
 use crate::{
-    BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
+    BoxFuture, Context, Earlier, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
     require_names, run_blocking,
 };
 
 pub struct Gate;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChampionRule {
-    pub model: String,
-    #[serde(default = "default_alias")]
-    pub alias: String,
-    pub max_regression: f64,
-    #[serde(default = "default_metric")]
-    pub metric: String,
-}
-
-fn default_alias() -> String {
-    "champion".into()
-}
-fn default_metric() -> String {
-    "f1_macro".into()
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FairnessRule {
-    pub group: String,
-    pub max_gap: f64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GateParams {
-    #[serde(default)]
-    pub criteria: Vec<String>,
-    #[serde(default)]
-    pub champion: Option<ChampionRule>,
-    #[serde(default)]
-    pub fairness: Option<FairnessRule>,
-}
-
-/// The gate's decision: every check's outcome, failures first in `reasons`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
-    pub passed: bool,
-    pub reasons: Vec<String>,
-    pub notes: Vec<String>,
-}
-
-/// The champion's value of a metric, if a champion exists.
-pub type ChampionLookup<'a> = &'a dyn Fn(&ChampionRule) -> Result<Option<f64>, String>;
-
-/// Judges an evaluation report.
-pub fn judge(
-    params: &GateParams,
-    report: &Value,
-    champion: ChampionLookup<'_>,
-) -> Result<Verdict, String> {
-    let mut reasons = Vec::new();
-    let mut notes = Vec::new();
-    let metric = |name: &str| {
-        report
-            .get(name)
-            .and_then(Value::as_f64)
-            .ok_or_else(|| format!("the metrics have no numeric `{name}`"))
-    };
-    for text in &params.criteria {
-        let criterion = Criterion::parse(text)?;
-        match criterion.judge(metric(&criterion.metric)?) {
-            Ok(note) => notes.push(note),
-            Err(reason) => reasons.push(reason),
-        }
+/// Rows per class in the evaluation data, over its labels and the classes
+/// the model knows (a known class without rows counts 0).
+fn support(model: &TrainedModel, table: &Table) -> Result<BTreeMap<String, usize>, OperatorError> {
+    let mut counts: BTreeMap<String, usize> =
+        model.classes().iter().map(|c| (c.clone(), 0)).collect();
+    for label in model.transformer().labels(table)? {
+        *counts.entry(label).or_default() += 1;
     }
-    if let Some(rule) = &params.champion {
-        let candidate = metric(&rule.metric)?;
-        match champion(rule)? {
-            None => notes.push(format!(
-                "no `{}` of `{}` yet; champion check passes",
-                rule.alias, rule.model
-            )),
-            Some(best) if candidate >= best - rule.max_regression => notes.push(format!(
-                "{} {candidate:.4} is within {} of the {} ({best:.4})",
-                rule.metric, rule.max_regression, rule.alias
-            )),
-            Some(best) => reasons.push(format!(
-                "{} {candidate:.4} is worse than the {} ({best:.4}) by more than {}",
-                rule.metric, rule.alias, rule.max_regression
-            )),
-        }
-    }
-    if let Some(rule) = &params.fairness {
-        let groups = report
-            .get("groups")
-            .and_then(|g| g.get(&rule.group))
-            .and_then(Value::as_object)
-            .ok_or_else(|| {
-                format!(
-                    "the metrics have no `groups.{}` section; evaluate with `group_by: {}`",
-                    rule.group, rule.group
-                )
-            })?;
-        let accuracies: Vec<(&String, f64)> = groups
-            .iter()
-            .filter_map(|(k, v)| v.get("accuracy").and_then(Value::as_f64).map(|a| (k, a)))
-            .collect();
-        let lowest = accuracies.iter().min_by(|a, b| a.1.total_cmp(&b.1));
-        let highest = accuracies.iter().max_by(|a, b| a.1.total_cmp(&b.1));
-        if let (Some(lowest), Some(highest)) = (lowest, highest) {
-            let gap = highest.1 - lowest.1;
-            let text = format!(
-                "{} accuracy gap {gap:.4} ({} {:.4}, {} {:.4})",
-                rule.group, lowest.0, lowest.1, highest.0, highest.1
-            );
-            if gap <= rule.max_gap {
-                notes.push(format!("{text} <= {}", rule.max_gap));
-            } else {
-                reasons.push(format!("{text} > {}", rule.max_gap));
-            }
-        }
-    }
-    Ok(Verdict {
-        passed: reasons.is_empty(),
-        reasons,
-        notes,
+    Ok(counts)
+}
+
+struct Scored {
+    version: ModelVersion,
+    metrics: BTreeMap<String, f64>,
+    report: Value,
+}
+
+fn score(
+    registry: &ModelRegistry,
+    version: ModelVersion,
+    table: &Table,
+    group_by: &[String],
+) -> Result<Scored, OperatorError> {
+    let model = registry.load_verified(&version)?;
+    let evaluation = evaluate(&model, table, group_by)?;
+    Ok(Scored {
+        metrics: metric_map(&evaluation.report),
+        report: evaluation.report,
+        version,
     })
 }
 
-fn registry_champion(
-    state_dir: &std::path::Path,
-) -> impl Fn(&ChampionRule) -> Result<Option<f64>, String> + '_ {
-    move |rule| {
-        let registry = ModelRegistry::open(state_dir).map_err(|e| crate::ml::chain(&e))?;
-        match registry.resolve(&rule.model, &rule.alias) {
-            Ok(version) => version
-                .metrics
-                .get(&rule.metric)
-                .copied()
-                .map(Some)
-                .ok_or_else(|| {
-                    format!(
-                        "{} v{} has no metric `{}` recorded",
-                        rule.model, version.version, rule.metric
-                    )
-                }),
-            Err(RegistryError::UnknownModel { .. } | RegistryError::UnknownReference { .. }) => {
-                Ok(None)
-            }
-            Err(other) => Err(crate::ml::chain(&other)),
-        }
+fn scored_version(scored: &Scored, alias: Option<&str>) -> ScoredVersion {
+    ScoredVersion {
+        version: scored.version.version,
+        alias: alias.map(str::to_string),
+        digest: scored.version.digest.clone(),
+        metrics: scored.metrics.clone(),
     }
+}
+
+fn gate(ctx: &Context) -> Result<Outcome, OperatorError> {
+    let params: GateParams =
+        parse_params(&ctx.params).map_err(|p| OperatorError::Params(p.message))?;
+    let reference = params.challenger().map_err(OperatorError::Params)?;
+    let registry = ModelRegistry::open(&ctx.state_dir)?;
+    let challenger = registry.resolve(&params.model, &reference)?;
+    let path = ctx.input("data")?;
+    let bytes = std::fs::read(path).map_err(|e| OperatorError::io("read", path, e))?;
+    let rows_digest = blake3::hash(&bytes).to_hex().to_string();
+    let table = Table::read(path)?;
+    let model = registry.load_verified(&challenger)?;
+    let mut judgement = judge_evidence(&params, table.rows, &support(&model, &table)?);
+    let group_by: Vec<String> = params.fairness.iter().map(|f| f.group.clone()).collect();
+    let (challenger, champion) = if judgement.passed() {
+        let challenger = score(&registry, challenger, &table, &group_by)?;
+        let champion = match &params.champion {
+            None => None,
+            Some(rule) => match registry.alias_target(&params.model, &rule.alias)? {
+                None => None,
+                Some(v) if v == challenger.version.version => Some(Scored {
+                    version: challenger.version.clone(),
+                    metrics: challenger.metrics.clone(),
+                    report: Value::Null,
+                }),
+                Some(v) => Some(score(
+                    &registry,
+                    registry.get(&params.model, v)?,
+                    &table,
+                    &group_by,
+                )?),
+            },
+        };
+        let compared = champion.as_ref().map(|c| (c.version.version, &c.metrics));
+        let checks = judge(&params, &challenger.metrics, &challenger.report, compared)
+            .map_err(|message| OperatorError::failed(format!("`{}`: {message}", path.display())))?;
+        judgement.criteria.extend(checks.criteria);
+        judgement.reasons.extend(checks.reasons);
+        (challenger, champion)
+    } else {
+        let unscored = Scored {
+            version: challenger,
+            metrics: BTreeMap::new(),
+            report: Value::Null,
+        };
+        (unscored, None)
+    };
+    let champion_alias = params.champion.as_ref().map(|r| r.alias.as_str());
+    let record = GateRecord {
+        passed: judgement.passed(),
+        rows: EvaluationRows {
+            count: table.rows,
+            digest: rows_digest,
+        },
+        challenger: scored_version(&challenger, None),
+        champion: champion.as_ref().map(|c| scored_version(c, champion_alias)),
+        criteria: judgement.criteria.clone(),
+        tracked: tracked(&params),
+        reasons: judgement.reasons.clone(),
+        at: None,
+        by: None,
+    };
+    let json =
+        serde_json::to_vec_pretty(&record).map_err(|e| OperatorError::failed(e.to_string()))?;
+    write_atomic(ctx.output("verdict")?, &json)?;
+    registry.record_gate(
+        &params.model,
+        challenger.version.version,
+        GateRecord {
+            at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            by: Some(Actor::of_context(ctx)),
+            ..record
+        },
+    )?;
+    Ok(outcome(
+        &params,
+        &judgement,
+        &challenger,
+        champion.as_ref(),
+        table.rows,
+    ))
+}
+
+/// The metrics the gate's rules name: what a promotion reports lowering.
+fn tracked(params: &GateParams) -> Vec<String> {
+    let mut names: Vec<String> = params
+        .criteria
+        .iter()
+        .filter_map(|text| crate::ml::Criterion::parse(text).ok())
+        .map(|c| c.key())
+        .chain(params.champion.iter().map(|rule| rule.metric.clone()))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn outcome(
+    params: &GateParams,
+    judgement: &Judgement,
+    challenger: &Scored,
+    champion: Option<&Scored>,
+    rows: usize,
+) -> Outcome {
+    let champion_version = champion.map(|c| c.version.version);
+    let against = match champion_version {
+        Some(v) => format!(
+            "v{} against {} v{v}",
+            challenger.version.version,
+            params
+                .champion
+                .as_ref()
+                .map_or("champion", |r| r.alias.as_str())
+        ),
+        None => format!("v{}", challenger.version.version),
+    };
+    let outcome = Outcome::default()
+        .value("passed", judgement.passed())
+        .value("reasons", judgement.reasons.clone())
+        .value("challenger_version", challenger.version.version)
+        .value("champion_version", champion_version)
+        .metric("passed", if judgement.passed() { 1.0 } else { 0.0 })
+        .metric("rows", rows as f64);
+    if judgement.passed() {
+        let checks: Vec<String> = judgement
+            .criteria
+            .iter()
+            .map(|c| {
+                if c.value.fract() == 0.0 && c.value.abs() < 1e15 {
+                    format!("{} ({})", c.criterion, c.value)
+                } else {
+                    format!("{} ({:.4})", c.criterion, c.value)
+                }
+            })
+            .collect();
+        outcome.summary(format!(
+            "gate passed {against} on {rows} rows: {}",
+            checks.join("; ")
+        ))
+    } else {
+        let reason = format!(
+            "gate rejected {against} on {rows} rows: {}",
+            judgement.reasons.join("; ")
+        );
+        outcome.summary(reason.clone()).short_circuit(reason)
+    }
+}
+
+/// Whether an earlier verdict still applies: the champion is the version it
+/// was compared with, or the challenger itself (promoted since).
+fn verdict_holds(earlier: &Earlier<'_>) -> Result<(), String> {
+    let params: GateParams = parse_params(earlier.params).map_err(|p| p.message)?;
+    let Some(rule) = &params.champion else {
+        return Ok(());
+    };
+    let version = |name: &str| earlier.values.get(name).and_then(Value::as_u64);
+    let compared = version("champion_version");
+    let challenger = version("challenger_version");
+    let registry = ModelRegistry::open(earlier.state_dir).map_err(|e| crate::error_chain(&e))?;
+    let now = registry
+        .alias_target(&params.model, &rule.alias)
+        .map_err(|e| crate::error_chain(&e))?
+        .map(u64::from);
+    if now == compared || (now.is_some() && now == challenger) {
+        return Ok(());
+    }
+    let show = |v: Option<u64>| v.map_or_else(|| "nothing".to_string(), |v| format!("v{v}"));
+    let against = compared.map_or_else(
+        || format!("no `{}` (there was none)", rule.alias),
+        |v| format!("v{v}"),
+    );
+    Err(format!(
+        "`{}` now points at {}; this verdict compared against {against}",
+        rule.alias,
+        show(now),
+    ))
 }
 
 impl Operator for Gate {
@@ -170,187 +254,47 @@ impl Operator for Gate {
         "ml.gate"
     }
 
+    /// 2: scores champion and challenger on the same rows; minimum evidence.
+    fn version(&self) -> &'static str {
+        "2"
+    }
+
     fn description(&self) -> &'static str {
-        "accepts or rejects an evaluated model by `criteria`, a `champion` margin and a `fairness` gap"
+        "scores registered `version` and the champion on the same `data`; accepts or rejects by evidence, `criteria`, a `champion` margin and a `fairness` gap"
     }
 
     fn value_names(&self) -> &'static [&'static str] {
-        &["passed", "reasons"]
+        &[
+            "passed",
+            "reasons",
+            "challenger_version",
+            "champion_version",
+        ]
+    }
+
+    fn effect_holds(&self, earlier: &Earlier<'_>) -> Result<(), String> {
+        verdict_holds(earlier)
     }
 
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {
-        let mut problems = require_names("inputs", spec.inputs, &["metrics"]);
+        let mut problems = require_names("inputs", spec.inputs, &["data"]);
         problems.extend(require_names("outputs", spec.outputs, &["verdict"]));
         match parse_params::<GateParams>(spec.params) {
             Err(problem) => problems.push(problem),
             Ok(params) => {
-                for (i, text) in params.criteria.iter().enumerate() {
-                    if let Err(message) = Criterion::parse(text) {
-                        problems.push(Problem::new(format!("params.criteria[{i}]"), message));
+                problems.extend(params.problems().into_iter().map(|(at, message, help)| {
+                    let problem = Problem::new(at, message);
+                    match help {
+                        Some(help) => problem.with_help(help),
+                        None => problem,
                     }
-                }
-                if params.criteria.is_empty()
-                    && params.champion.is_none()
-                    && params.fairness.is_none()
-                {
-                    problems.push(Problem::new(
-                        "params",
-                        "the gate checks nothing; give `criteria`, `champion` or `fairness`",
-                    ));
-                }
+                }))
             }
         }
         problems
     }
 
     fn execute<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<Outcome, OperatorError>> {
-        run_blocking(ctx, |ctx| {
-            let params: GateParams =
-                parse_params(&ctx.params).map_err(|p| OperatorError::Params(p.message))?;
-            let path = ctx.input("metrics")?;
-            let bytes =
-                std::fs::read(path).map_err(|e| OperatorError::io("read metrics", path, e))?;
-            let report: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                OperatorError::failed(format!("metrics `{}` is not JSON: {e}", path.display()))
-            })?;
-            let lookup = registry_champion(&ctx.state_dir);
-            let verdict = judge(&params, &report, &lookup).map_err(|message| {
-                OperatorError::failed(format!("`{}`: {message}", path.display()))
-            })?;
-            let json = json!({"passed": verdict.passed, "reasons": verdict.reasons, "notes": verdict.notes});
-            let out = serde_json::to_vec_pretty(&json)
-                .map_err(|e| OperatorError::failed(e.to_string()))?;
-            write_atomic(ctx.output("verdict")?, &out)?;
-            let outcome = Outcome::default()
-                .value("passed", verdict.passed)
-                .value("reasons", verdict.reasons.clone())
-                .metric("passed", if verdict.passed { 1.0 } else { 0.0 });
-            if verdict.passed {
-                Ok(outcome.summary(format!("gate passed: {}", verdict.notes.join("; "))))
-            } else {
-                let reason = format!("gate rejected the model: {}", verdict.reasons.join("; "));
-                Ok(outcome.summary(reason.clone()).short_circuit(reason))
-            }
-        })
-    }
-}
-
-#[cfg(test)]
-#[expect(
-    clippy::unwrap_used,
-    reason = "a test should stop at the first unexpected error"
-)]
-mod tests {
-    use super::*;
-
-    fn report() -> Value {
-        json!({
-            "accuracy": 0.95, "f1_macro": 0.94,
-            "groups": {"Gender": {"Female": {"accuracy": 0.97}, "Male": {"accuracy": 0.90}}}
-        })
-    }
-
-    fn params(value: Value) -> GateParams {
-        serde_json::from_value(value).unwrap()
-    }
-
-    fn no_champion(_: &ChampionRule) -> Result<Option<f64>, String> {
-        Ok(None)
-    }
-
-    #[test]
-    fn passing_criteria_pass() {
-        let verdict = judge(
-            &params(json!({"criteria": ["accuracy >= 0.9", "f1_macro > 0.9"]})),
-            &report(),
-            &no_champion,
-        )
-        .unwrap();
-        assert!(verdict.passed, "{verdict:?}");
-    }
-
-    #[test]
-    fn failing_criterion_gives_the_reason() {
-        let verdict = judge(
-            &params(json!({"criteria": ["accuracy >= 0.96"]})),
-            &report(),
-            &no_champion,
-        )
-        .unwrap();
-        assert!(!verdict.passed);
-        assert_eq!(verdict.reasons, ["accuracy 0.9500 < 0.96"]);
-    }
-
-    #[test]
-    fn champion_regression_beyond_margin_rejects_and_missing_champion_passes() {
-        let p = params(json!({"champion": {"model": "obesity", "max_regression": 0.02}}));
-        let better_champion = |_: &ChampionRule| Ok(Some(0.97));
-        let verdict = judge(&p, &report(), &better_champion).unwrap();
-        assert!(
-            !verdict.passed && verdict.reasons[0].contains("worse than the champion"),
-            "{verdict:?}"
-        );
-        let close_champion = |_: &ChampionRule| Ok(Some(0.955));
-        assert!(judge(&p, &report(), &close_champion).unwrap().passed);
-        let verdict = judge(&p, &report(), &no_champion).unwrap();
-        assert!(verdict.passed && verdict.notes[0].contains("no `champion`"));
-    }
-
-    #[test]
-    fn fairness_gap_is_checked_per_group() {
-        let strict = params(json!({"fairness": {"group": "Gender", "max_gap": 0.05}}));
-        let verdict = judge(&strict, &report(), &no_champion).unwrap();
-        assert!(
-            !verdict.passed && verdict.reasons[0].contains("Gender accuracy gap 0.07"),
-            "{verdict:?}"
-        );
-        let loose = params(json!({"fairness": {"group": "Gender", "max_gap": 0.1}}));
-        assert!(judge(&loose, &report(), &no_champion).unwrap().passed);
-        let missing = params(json!({"fairness": {"group": "Age", "max_gap": 0.1}}));
-        assert!(
-            judge(&missing, &report(), &no_champion)
-                .unwrap_err()
-                .contains("groups.Age")
-        );
-    }
-
-    #[test]
-    fn bad_criteria_are_load_time_problems() {
-        let inputs =
-            std::collections::BTreeMap::from([("metrics".to_string(), "m.json".to_string())]);
-        let outputs =
-            std::collections::BTreeMap::from([("verdict".to_string(), "v.json".to_string())]);
-        let value = json!({"criteria": ["accuracy >= 0.9", "f1 ~ 3"]});
-        let problems = Gate.check(&TaskSpec {
-            params: &value,
-            inputs: &inputs,
-            outputs: &outputs,
-        });
-        assert_eq!(problems.len(), 1);
-        assert_eq!(problems[0].at, "params.criteria[1]");
-    }
-
-    #[test]
-    fn rejecting_gate_short_circuits_with_reasons() {
-        let dir = tempfile::tempdir().unwrap();
-        let metrics = dir.path().join("m.json");
-        std::fs::write(&metrics, report().to_string()).unwrap();
-        let mut ctx = Context::detached(dir.path(), json!({"criteria": ["accuracy >= 0.99"]}));
-        ctx.inputs.insert("metrics".into(), metrics);
-        ctx.outputs
-            .insert("verdict".into(), dir.path().join("v.json"));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let outcome = runtime.block_on(Gate.execute(&ctx)).unwrap();
-        assert_eq!(
-            outcome.short_circuit.as_deref(),
-            Some("gate rejected the model: accuracy 0.9500 < 0.99")
-        );
-        assert_eq!(outcome.values["passed"], json!(false));
-        let verdict: Value =
-            serde_json::from_slice(&std::fs::read(dir.path().join("v.json")).unwrap()).unwrap();
-        assert_eq!(verdict["passed"], json!(false));
+        run_blocking(ctx, |ctx| gate(&ctx))
     }
 }

@@ -1,6 +1,7 @@
 //! The operators chained as the lifecycle DAGs chain them: features → train
 //! → evaluate → register → gate → promote, through their `execute` entry
-//! points on a small fixture.
+//! points on a small fixture; then a second model gated against the first
+//! on the same rows.
 
 #![expect(
     clippy::unwrap_used,
@@ -43,7 +44,7 @@ fn lifecycle_operators_chain_from_features_to_promotion() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write(d, "train.csv", &tiny_csv(60));
-    write(d, "test.csv", &tiny_csv(21));
+    write(d, "test.csv", &tiny_csv(42));
     run(
         &crate::ml::Features,
         d,
@@ -75,6 +76,7 @@ fn lifecycle_operators_chain_from_features_to_promotion() {
             ("model", "model.json"),
             ("metrics", "eval.json"),
             ("train", "train.csv"),
+            ("test", "test.csv"),
         ],
         &[],
     );
@@ -83,16 +85,21 @@ fn lifecycle_operators_chain_from_features_to_promotion() {
         Some("registered obesity v1 (challenger)")
     );
     assert_eq!(registered.values["digest"], trained.values["model_digest"]);
-    let gate_params = json!({
-        "criteria": ["accuracy >= 0.9"],
-        "champion": {"model": "obesity", "max_regression": 0.02},
-        "fairness": {"group": "g", "max_gap": 0.1}
-    });
+    let gate_params = |version: &Value| {
+        json!({
+            "model": "obesity",
+            "version": version,
+            "criteria": ["accuracy >= 0.9", "recall[low] >= 0.9"],
+            "champion": {"max_regression": 0.02},
+            "fairness": {"group": "g", "max_gap": 0.1},
+            "min_rows_per_class": 3
+        })
+    };
     let gate = run(
         &crate::ml::Gate,
         d,
-        gate_params,
-        &[("metrics", "eval.json")],
+        gate_params(&registered.values["version"]),
+        &[("data", "test.csv")],
         &[("verdict", "verdict.json")],
     );
     assert_eq!(
@@ -104,7 +111,7 @@ fn lifecycle_operators_chain_from_features_to_promotion() {
     let promoted = run(
         &crate::models::Promote,
         d,
-        json!({"name": "obesity", "from_alias": "challenger", "aliases": ["champion", "production"]}),
+        json!({"name": "obesity", "version": registered.values["version"], "aliases": ["champion", "production"], "require_gate": true}),
         &[],
         &[],
     );
@@ -117,4 +124,41 @@ fn lifecycle_operators_chain_from_features_to_promotion() {
     assert_eq!(production.metrics["accuracy"], 1.0);
     assert!(production.data_digests.contains_key("train"));
     assert_eq!(production.run_id.as_deref(), Some("detached"));
+    assert!(production.gates[0].passed && production.gates[0].champion.is_none());
+
+    // A second forest, gated against the first on the same test rows.
+    let retrained = run(
+        &crate::ml::Train,
+        d,
+        json!({"model": "random_forest", "n_trees": 4, "seed": 2}),
+        &[("train", "train.csv"), ("transformer", "t.json")],
+        &[("model", "model2.json")],
+    );
+    assert_ne!(
+        retrained.values["model_digest"],
+        trained.values["model_digest"]
+    );
+    let second = run(
+        &crate::models::Register,
+        d,
+        json!({"name": "obesity", "aliases": ["challenger"]}),
+        &[("model", "model2.json"), ("test", "test.csv")],
+        &[],
+    );
+    assert_eq!(second.values["version"], json!(2));
+    run(
+        &crate::ml::Gate,
+        d,
+        gate_params(&second.values["version"]),
+        &[("data", "test.csv")],
+        &[("verdict", "verdict2.json")],
+    );
+    let verdict = &registry.get("obesity", 2).unwrap().gates[0];
+    let champion = verdict.champion.as_ref().unwrap();
+    assert_eq!(champion.version, 1);
+    assert_eq!(verdict.rows.count, 42);
+    assert_eq!(
+        champion.metrics["accuracy"],
+        production.gates[0].challenger.metrics["accuracy"]
+    );
 }

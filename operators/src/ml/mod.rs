@@ -16,6 +16,7 @@ mod evaluate_op;
 mod features;
 mod features_op;
 mod forest;
+mod gate_judge;
 mod gate_op;
 mod heatmap;
 mod logistic;
@@ -31,6 +32,8 @@ mod tree;
 #[cfg(test)]
 mod dag_files_tests;
 #[cfg(test)]
+mod gate_tests;
+#[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]
 mod real_data_tests;
@@ -38,7 +41,7 @@ mod real_data_tests;
 pub(crate) mod test_fixtures;
 
 pub use atomic::write_atomic;
-pub use criterion::{Comparison, Criterion};
+pub use criterion::{CLASS_METRICS, Comparison, Criterion, OVERALL_METRICS, check_metric};
 pub use dataset::{ColumnValues, Table};
 pub use error::{MlError, chain};
 pub use evaluate_op::{Evaluate, Evaluation, evaluate};
@@ -47,7 +50,8 @@ pub use features::{
 };
 pub use features_op::Features;
 pub use forest::{ClassWeight, FitHooks, ForestParams, RandomForest, argmax};
-pub use gate_op::{ChampionRule, FairnessRule, Gate, GateParams, Verdict, judge};
+pub use gate_judge::{ChampionRule, FairnessRule, GateParams, Judgement, judge, metric_map};
+pub use gate_op::Gate;
 pub use heatmap::write_confusion_png;
 pub use logistic::{LogisticModel, LogisticParams};
 pub use model::{

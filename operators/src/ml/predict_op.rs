@@ -4,7 +4,8 @@
 //! that reads back as the same `f64`), and the model version.
 //!
 //! A target column in the input is ignored. Registry models are verified
-//! against their recorded digest before use.
+//! against their recorded digest before use, and predictions made through
+//! an alias count as up to date only while it points at the same version.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -19,7 +20,7 @@ use crate::ml::forest::argmax;
 use crate::ml::model::TrainedModel;
 use crate::models::ModelRegistry;
 use crate::{
-    BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
+    BoxFuture, Context, Earlier, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
     require_names, run_blocking,
 };
 
@@ -128,6 +129,33 @@ impl Operator for PredictBatch {
 
     fn value_names(&self) -> &'static [&'static str] {
         &["rows", "model_version"]
+    }
+
+    fn effect_holds(&self, earlier: &Earlier<'_>) -> Result<(), String> {
+        let params: Params = parse_params(earlier.params).map_err(|p| p.message)?;
+        let Some(name) = &params.registry_model else {
+            return Ok(());
+        };
+        let alias = params.alias.as_deref().unwrap_or("production");
+        let registry =
+            ModelRegistry::open(earlier.state_dir).map_err(|e| crate::error_chain(&e))?;
+        let now = registry
+            .alias_target(name, alias)
+            .map_err(|e| crate::error_chain(&e))?
+            .map(|v| format!("{name}:v{v}"));
+        let before = earlier
+            .values
+            .get("model_version")
+            .and_then(serde_json::Value::as_str);
+        if now.as_deref() == before {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{alias}` points at {}, the predictions were made by {}",
+                now.as_deref().unwrap_or("nothing"),
+                before.unwrap_or("an unknown version")
+            ))
+        }
     }
 
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {

@@ -1,6 +1,8 @@
 //! Quality and reproducibility on the real UCI obesity dataset: duplicates
 //! dropped, a seeded stratified 70/30 split, the transformer and models the
-//! lifecycle DAGs use, and thresholds the models must keep meeting.
+//! lifecycle DAGs use, and the scores they reach, pinned: same data, params
+//! and seed give the same model, so any change in them is a change in
+//! behaviour.
 
 #![expect(
     clippy::unwrap_used,
@@ -111,29 +113,48 @@ fn train_and_score(params: &TrainParams) -> (f64, f64, f64, f64) {
     (accuracy, f1, auc, seconds)
 }
 
-#[test]
-fn forest_on_real_data_meets_the_quality_bar() {
-    // The full configuration is 300 trees; debug builds use fewer to stay quick.
-    let n_trees = if cfg!(debug_assertions) { 60 } else { 300 };
-    let (accuracy, f1, auc, seconds) = train_and_score(&forest_params(n_trees, 42));
-    println!(
-        "forest {n_trees} trees: accuracy {accuracy:.4} macro-F1 {f1:.4} roc-auc {auc:.4} (fit {seconds:.3} s)"
+/// Scores computed the same way give the same bits; the tolerance only
+/// absorbs summation order should the metric code be restructured.
+fn assert_close(name: &str, value: f64, expected: f64) {
+    assert!(
+        (value - expected).abs() < 1e-12,
+        "{name} {value:.16} != {expected:.16}"
     );
-    assert!(accuracy >= 0.93, "accuracy {accuracy}");
-    assert!(f1 >= 0.93, "macro-F1 {f1}");
 }
 
 #[test]
-fn logistic_regression_on_real_data_meets_the_baseline_bar() {
+fn forest_on_real_data_reaches_its_pinned_scores() {
+    // The lifecycle's configuration: this crate is optimised in test builds,
+    // so 300 trees take well under a second.
+    let (accuracy, f1, auc, seconds) = train_and_score(&forest_params(300, 42));
+    println!(
+        "forest 300 trees: accuracy {accuracy:.16} macro-F1 {f1:.16} roc-auc {auc:.16} (fit {seconds:.3} s)"
+    );
+    // 617 of the 626 held-out rows. This test splits the CSV text itself,
+    // so its training rows come in another order than the DAG's Parquet
+    // split and the forest differs by one row from the lifecycle's 618
+    // (pinned in tests/cli/lifecycle.rs, reported in README).
+    assert_close("accuracy", accuracy, 617.0 / 626.0);
+    assert_close("macro-F1", f1, FOREST_F1);
+}
+
+#[test]
+fn logistic_regression_on_real_data_reaches_its_pinned_scores() {
     let params = TrainParams::parse(
         &json!({"model": "logistic_regression", "max_iterations": 300, "alpha": 1.0}),
     )
     .unwrap();
     let (accuracy, f1, auc, _) = train_and_score(&params);
-    println!("logistic: accuracy {accuracy:.4} macro-F1 {f1:.4} roc-auc {auc:.4}");
-    assert!(accuracy >= 0.87, "accuracy {accuracy}");
-    assert!(f1 >= 0.87, "macro-F1 {f1}");
+    println!("logistic: accuracy {accuracy:.16} macro-F1 {f1:.16} roc-auc {auc:.16}");
+    // 570 of 626. linfa-logistic's optimiser uses `exp`/`ln` from the
+    // platform's libm, so another platform may move the last digits; the
+    // count of right answers is what README reports (0.911).
+    assert_close("accuracy", accuracy, 570.0 / 626.0);
+    assert!((f1 - LOGISTIC_F1).abs() < 1e-9, "macro-F1 {f1:.16}");
 }
+
+const FOREST_F1: f64 = 0.985_018_712_163_192_4;
+const LOGISTIC_F1: f64 = 0.906_964_675_934_176_8;
 
 const CHILD_SEED: &str = "DAG_ML_REPRO_CHILD_SEED";
 

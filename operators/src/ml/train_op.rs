@@ -2,8 +2,11 @@
 //! transformer, optionally choosing hyperparameters by stratified k-fold
 //! cross-validation over a grid, and writes one self-contained model file.
 //!
-//! It does not evaluate on held-out data (that is `ml.evaluate`) nor register
-//! the model (that is `models.register`).
+//! It refuses training data too thin to learn from — fewer than `min_rows`
+//! rows, one class only, or a class with fewer than `min_rows_per_class`
+//! rows — naming the count and the threshold. It does not evaluate on
+//! held-out data (that is `ml.evaluate`) nor register the model (that is
+//! `models.register`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,18 +32,47 @@ use crate::{
 
 pub struct Train;
 
-/// `ml.train` params: every [`Hyperparameters`] field plus `cv_folds` and `grid`.
+/// `ml.train` params: every [`Hyperparameters`] field plus `cv_folds`,
+/// `grid`, `min_rows` and `min_rows_per_class`.
 #[derive(Debug, Clone)]
 pub struct TrainParams {
     pub hyper: Hyperparameters,
     pub cv_folds: Option<usize>,
     pub grid: BTreeMap<String, Vec<Value>>,
+    /// Fewer training rows than this are refused (default 20).
+    pub min_rows: usize,
+    /// A class with fewer training rows than this is refused (default 2).
+    pub min_rows_per_class: usize,
+}
+
+/// A count param: absent is `default`, anything but a whole number >= 1 is a problem.
+fn count_param(
+    map: &mut serde_json::Map<String, Value>,
+    name: &str,
+    default: usize,
+    problems: &mut Vec<Problem>,
+) -> usize {
+    match map.remove(name) {
+        None | Some(Value::Null) => default,
+        Some(value) => match value.as_u64().and_then(|n| usize::try_from(n).ok()) {
+            Some(n) if n >= 1 => n,
+            _ => {
+                problems.push(Problem::new(
+                    format!("params.{name}"),
+                    format!("`{name}` must be a whole number >= 1, got `{value}`"),
+                ));
+                default
+            }
+        },
+    }
 }
 
 impl TrainParams {
     pub fn parse(params: &Value) -> Result<Self, Vec<Problem>> {
         let mut map = params.as_object().cloned().unwrap_or_default();
         let mut problems = Vec::new();
+        let min_rows = count_param(&mut map, "min_rows", 20, &mut problems);
+        let min_rows_per_class = count_param(&mut map, "min_rows_per_class", 2, &mut problems);
         let cv_folds = match map.remove("cv_folds") {
             None | Some(Value::Null) => None,
             Some(value) => match value.as_u64() {
@@ -94,6 +126,8 @@ impl TrainParams {
                 hyper,
                 cv_folds,
                 grid,
+                min_rows,
+                min_rows_per_class,
             })
         } else {
             Err(problems)
@@ -128,6 +162,38 @@ pub struct TrainResult {
     pub grid: Vec<(Hyperparameters, CvScores)>,
 }
 
+/// Refuses labels too few to learn from, naming the count and the threshold.
+fn enough_evidence(params: &TrainParams, table: &Table, labels: &[String]) -> Result<(), MlError> {
+    let source = table.source.display();
+    if labels.len() < params.min_rows {
+        return Err(MlError::invalid(format!(
+            "`{source}` has {} training rows; at least {} needed (`min_rows`)",
+            labels.len(),
+            params.min_rows
+        )));
+    }
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for label in labels {
+        *counts.entry(label.as_str()).or_default() += 1;
+    }
+    if let [(only, _)] = counts.iter().collect::<Vec<_>>()[..] {
+        return Err(MlError::invalid(format!(
+            "`{source}` has one class only (`{only}`); a classifier needs at least 2"
+        )));
+    }
+    if let Some((class, count)) = counts
+        .iter()
+        .min_by_key(|(class, count)| (**count, **class))
+        .filter(|(_, count)| **count < params.min_rows_per_class)
+    {
+        return Err(MlError::invalid(format!(
+            "class `{class}` has {count} training rows in `{source}`; at least {} needed (`min_rows_per_class`)",
+            params.min_rows_per_class
+        )));
+    }
+    Ok(())
+}
+
 /// Fits the model `params` describes on `table` (the training split).
 pub fn train(
     params: &TrainParams,
@@ -136,6 +202,7 @@ pub fn train(
     hooks: &FitHooks<'_>,
 ) -> Result<TrainResult, MlError> {
     let labels = transformer.labels(table)?;
+    enough_evidence(params, table, &labels)?;
     let mut classes = labels.clone();
     classes.sort();
     classes.dedup();
@@ -383,5 +450,60 @@ mod tests {
         assert_eq!(result.model.params["max_depth"], json!(3));
         assert!(result.cv.unwrap().f1_macro_mean > 0.9);
         assert_eq!(result.train_accuracy, 1.0);
+    }
+
+    fn fit(csv: &str, params: Value) -> Result<TrainResult, MlError> {
+        let dir = tempfile::tempdir().unwrap();
+        let table = Table::read(&write(dir.path(), "t.csv", csv)).unwrap();
+        let config: crate::ml::FeatureConfig =
+            serde_json::from_value(json!({"target": "label"})).unwrap();
+        let transformer = Transformer::fit(&config, &table).unwrap();
+        let hooks = FitHooks {
+            progress: &|_| {},
+            cancelled: &|| false,
+        };
+        train(
+            &TrainParams::parse(&params).unwrap(),
+            transformer,
+            &table,
+            &hooks,
+        )
+    }
+
+    fn refused(csv: &str, params: Value) -> String {
+        match fit(csv, params) {
+            Ok(_) => panic!("training on this data should be refused"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn thin_training_data_is_refused_with_the_count_and_the_threshold() {
+        let forest = json!({"model": "random_forest", "n_trees": 3});
+        let few = refused(&tiny_csv(5), forest.clone());
+        assert!(
+            few.ends_with("has 5 training rows; at least 20 needed (`min_rows`)"),
+            "{few}"
+        );
+        let one_class: String = (0..30).map(|i| format!("a,{i},low\n")).collect();
+        let message = refused(&format!("g,x,label\n{one_class}"), forest.clone());
+        assert!(
+            message.ends_with("has one class only (`low`); a classifier needs at least 2"),
+            "{message}"
+        );
+        let lonely = format!("{}b,99,rare\n", tiny_csv(30));
+        let message = refused(&lonely, forest.clone());
+        assert!(
+            message.starts_with("class `rare` has 1 training rows in `")
+                && message.ends_with("at least 2 needed (`min_rows_per_class`)"),
+            "{message}"
+        );
+        let mut allowed = forest;
+        allowed["min_rows_per_class"] = json!(1);
+        assert!(fit(&lonely, allowed).is_ok());
+        assert_eq!(
+            check(json!({"model": "random_forest", "min_rows": 0}))[0].at,
+            "params.min_rows"
+        );
     }
 }

@@ -10,6 +10,16 @@ pub enum RegistryError {
     UnknownVersion { name: String, version: u32 },
     #[error("model `{name}` has no alias or version `{reference}`")]
     UnknownReference { name: String, reference: String },
+    #[error(
+        "{name} v{version} has no stored `{data}` data{}",
+        if known.is_empty() { " (it was registered before the registry kept data; register it again)".to_string() } else { format!(" (it has: {})", known.join(", ")) }
+    )]
+    NoData {
+        name: String,
+        version: u32,
+        data: String,
+        known: Vec<String>,
+    },
     #[error("alias `{alias}` of model `{name}` has no earlier version to roll back to")]
     NoHistory { name: String, alias: String },
     #[error(

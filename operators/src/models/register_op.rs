@@ -1,16 +1,22 @@
 //! `models.register`: stores a trained model file as the next version of a
-//! named model and points the given aliases (e.g. `challenger`) at it.
+//! named model, keeps a copy of every data input (the training and test
+//! splits) with it, and points the given aliases (e.g. `challenger`) at it.
 //!
-//! It does not judge the model; gates decide what gets promoted.
+//! Registering the same model bytes with the same data again finds the
+//! version already there instead of adding a duplicate. It counts as up to
+//! date only while that version is still in the registry and each alias
+//! still points at it or at a later version. It does not judge the model;
+//! gates decide what gets promoted.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::ml::TrainedModel;
-use crate::models::{ModelRegistry, RegisterInfo};
+use crate::models::{Actor, ModelRegistry, RegisterInfo, RegistryError};
 use crate::{
-    BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
+    BoxFuture, Context, Earlier, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
     require_names, run_blocking,
 };
 
@@ -40,17 +46,124 @@ fn read_metrics(path: &std::path::Path) -> Result<BTreeMap<String, f64>, Operato
         .unwrap_or_default())
 }
 
+fn register(ctx: &Context) -> Result<Outcome, OperatorError> {
+    let params: Params = parse_params(&ctx.params).map_err(|p| OperatorError::Params(p.message))?;
+    let model_path = ctx.input("model")?;
+    let model = TrainedModel::load(model_path)?;
+    let metrics = match ctx.inputs.get("metrics") {
+        Some(path) => read_metrics(path)?,
+        None => BTreeMap::new(),
+    };
+    let registry = ModelRegistry::open(&ctx.state_dir)?;
+    let mut info = RegisterInfo {
+        metrics,
+        params: model.params().clone(),
+        run_id: Some(ctx.run_id.clone()),
+        task_id: Some(ctx.task_id.clone()),
+        ..RegisterInfo::default()
+    };
+    for (name, path) in &ctx.inputs {
+        if name != "model" && name != "metrics" {
+            let (digest, blob) = registry.store_data(path)?;
+            info.data_digests.insert(name.clone(), digest);
+            info.data_blobs.insert(name.clone(), blob);
+        }
+    }
+    let existing = registry.find_registered(&params.name, model.digest(), &info.data_digests)?;
+    let (version, again) = match existing {
+        Some(version) => (version, true),
+        None => (registry.register(&params.name, model_path, info)?, false),
+    };
+    let actor = Actor::of_context(ctx);
+    for alias in &params.aliases {
+        registry.set_alias_by(&params.name, alias, version.version, &actor)?;
+    }
+    let aliases = if params.aliases.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", params.aliases.join(", "))
+    };
+    let verb = if again {
+        "found these bytes and data already registered as"
+    } else {
+        "registered"
+    };
+    Ok(Outcome::default()
+        .value("version", version.version)
+        .value("digest", version.digest.clone())
+        .summary(format!(
+            "{verb} {} v{}{aliases}",
+            params.name, version.version
+        )))
+}
+
+/// Whether what an earlier registration did is still so: its version is in
+/// the registry with the same model file, and each alias points at it or at
+/// a later version (a later registration superseded it; that is not undone).
+fn registration_holds(earlier: &Earlier<'_>) -> Result<(), String> {
+    let params: Params = parse_params(earlier.params).map_err(|p| p.message)?;
+    let (Some(version), Some(digest)) = (
+        earlier.values.get("version").and_then(Value::as_u64),
+        earlier.values.get("digest").and_then(Value::as_str),
+    ) else {
+        return Err("the earlier registration recorded no version".into());
+    };
+    let version =
+        u32::try_from(version).map_err(|_| format!("version {version} is out of range"))?;
+    let registry = ModelRegistry::open(earlier.state_dir).map_err(|e| crate::error_chain(&e))?;
+    match registry.get(&params.name, version) {
+        Ok(found) if found.digest == digest => {}
+        Ok(found) => {
+            return Err(format!(
+                "{} v{version} now has model digest {}, not {}",
+                params.name,
+                &found.digest[..12.min(found.digest.len())],
+                &digest[..12.min(digest.len())]
+            ));
+        }
+        Err(RegistryError::UnknownModel { .. } | RegistryError::UnknownVersion { .. }) => {
+            return Err(format!(
+                "{} v{version} is no longer in the registry",
+                params.name
+            ));
+        }
+        Err(other) => return Err(crate::error_chain(&other)),
+    }
+    for alias in &params.aliases {
+        match registry.alias_target(&params.name, alias) {
+            Ok(Some(current)) if current >= version => {}
+            Ok(Some(current)) => {
+                return Err(format!(
+                    "alias `{alias}` points at v{current}, an earlier version than v{version}, which this task registered"
+                ));
+            }
+            Ok(None) => return Err(format!("alias `{alias}` no longer exists")),
+            Err(error) => return Err(crate::error_chain(&error)),
+        }
+    }
+    Ok(())
+}
+
 impl Operator for Register {
     fn name(&self) -> &'static str {
         "models.register"
     }
 
+    /// 2: data inputs are kept in the registry; registering again is idempotent.
+    fn version(&self) -> &'static str {
+        "2"
+    }
+
     fn description(&self) -> &'static str {
-        "registers `model` as the next version of `name`, with metrics from `metrics` and `aliases`"
+        "registers `model` as the next version of `name`, with metrics from `metrics`, a copy of every other input, and `aliases`"
     }
 
     fn value_names(&self) -> &'static [&'static str] {
         &["version", "digest"]
+    }
+
+    fn effect_holds(&self, earlier: &Earlier<'_>) -> Result<(), String> {
+        registration_holds(earlier)
     }
 
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {
@@ -62,47 +175,89 @@ impl Operator for Register {
     }
 
     fn execute<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<Outcome, OperatorError>> {
-        run_blocking(ctx, |ctx| {
-            let params: Params =
-                parse_params(&ctx.params).map_err(|p| OperatorError::Params(p.message))?;
-            let model_path = ctx.input("model")?;
-            let model = TrainedModel::load(model_path)?;
-            let metrics = match ctx.inputs.get("metrics") {
-                Some(path) => read_metrics(path)?,
-                None => BTreeMap::new(),
-            };
-            let mut data_digests = BTreeMap::new();
-            for (name, path) in &ctx.inputs {
-                if name != "model" && name != "metrics" {
-                    let bytes =
-                        std::fs::read(path).map_err(|e| OperatorError::io("read", path, e))?;
-                    data_digests.insert(name.clone(), blake3::hash(&bytes).to_hex().to_string());
-                }
-            }
-            let info = RegisterInfo {
-                metrics,
-                params: model.params().clone(),
-                data_digests,
-                run_id: Some(ctx.run_id.clone()),
-                task_id: Some(ctx.task_id.clone()),
-            };
-            let registry = ModelRegistry::open(&ctx.state_dir)?;
-            let version = registry.register(&params.name, model_path, info)?;
-            for alias in &params.aliases {
-                registry.set_alias(&params.name, alias, version.version)?;
-            }
-            let aliases = if params.aliases.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", params.aliases.join(", "))
-            };
-            Ok(Outcome::default()
-                .value("version", version.version)
-                .value("digest", version.digest.clone())
-                .summary(format!(
-                    "registered {} v{}{aliases}",
-                    params.name, version.version
-                )))
+        run_blocking(ctx, |ctx| register(&ctx))
+    }
+}
+
+#[cfg(test)]
+#[expect(
+    clippy::unwrap_used,
+    reason = "a test should stop at the first unexpected error"
+)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::ml::test_fixtures::tiny_model;
+
+    fn context(dir: &std::path::Path) -> Context {
+        let mut ctx = Context::detached(dir, json!({"name": "m", "aliases": ["challenger"]}));
+        ctx.inputs.insert("model".into(), tiny_model(dir, 1));
+        let train = dir.join("train.csv");
+        std::fs::write(&train, "x\n1\n").unwrap();
+        ctx.inputs.insert("train".into(), train);
+        ctx
+    }
+
+    fn holds(ctx: &Context, outcome: &Outcome) -> Result<(), String> {
+        Register.effect_holds(&Earlier {
+            params: &ctx.params,
+            values: &outcome.values,
+            state_dir: &ctx.state_dir,
         })
+    }
+
+    #[test]
+    fn registering_the_same_bytes_again_finds_the_version_and_moves_nothing_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(dir.path());
+        let first = register(&ctx).unwrap();
+        let again = register(&ctx).unwrap();
+        assert_eq!(first.values["version"], json!(1));
+        assert_eq!(again.values["version"], json!(1));
+        assert!(
+            again
+                .summary
+                .as_deref()
+                .unwrap()
+                .starts_with("found these bytes"),
+            "{again:?}"
+        );
+        let registry = ModelRegistry::open(&ctx.state_dir).unwrap();
+        assert_eq!(registry.list(Some("m")).unwrap().len(), 1);
+        assert_eq!(registry.history("m").unwrap().len(), 1);
+        let version = registry.get("m", 1).unwrap();
+        let stored = registry.data_file(&version, "train").unwrap();
+        assert_eq!(std::fs::read_to_string(stored).unwrap(), "x\n1\n");
+    }
+
+    #[test]
+    fn a_registration_holds_until_its_alias_moves_back_or_its_version_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(dir.path());
+        let first = register(&ctx).unwrap();
+        assert_eq!(holds(&ctx, &first), Ok(()));
+        let registry = ModelRegistry::open(&ctx.state_dir).unwrap();
+        let other = tiny_model(dir.path(), 2);
+        registry
+            .register("m", &other, RegisterInfo::default())
+            .unwrap();
+        registry.set_alias("m", "challenger", 2).unwrap();
+        assert_eq!(holds(&ctx, &first), Ok(()), "a later version supersedes");
+        let mut later = first.clone();
+        later.values.insert("version".into(), json!(2));
+        later
+            .values
+            .insert("digest".into(), json!(registry.get("m", 2).unwrap().digest));
+        registry.rollback("m", "challenger").unwrap();
+        assert_eq!(
+            holds(&ctx, &later).unwrap_err(),
+            "alias `challenger` points at v1, an earlier version than v2, which this task registered"
+        );
+        std::fs::remove_dir_all(ctx.state_dir.join("models")).unwrap();
+        assert_eq!(
+            holds(&ctx, &first).unwrap_err(),
+            "m v1 is no longer in the registry"
+        );
     }
 }

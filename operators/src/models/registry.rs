@@ -1,12 +1,15 @@
 //! [`ModelRegistry`]: named, numbered model versions under
 //! `<state_dir>/models/`, with movable aliases that keep their history.
 //!
-//! Layout: `blobs/<blake3>` holds model files content-addressed;
-//! `<name>/versions/<n>.json` holds each version's metadata;
-//! `<name>/aliases.json` maps alias → current version and history. Every
-//! write is atomic (temp file + rename) and every operation that writes holds
-//! the `lock` file's advisory lock. Run history lives in the state store, not
-//! here.
+//! Layout: `blobs/<blake3>` holds model files content-addressed, and
+//! `blobs/<blake3>.<ext>` the data versions were trained and tested on;
+//! `<name>/versions/<n>.json` holds each version's metadata and gate
+//! verdicts; `<name>/aliases.json` maps alias → current version, the stack
+//! `rollback` pops, and a log of every move (who, when, from which run).
+//! Every write is atomic (temp file + rename) and every operation that
+//! writes metadata holds the `lock` file's advisory lock. Run history lives
+//! in the state store, not here. Alias moves and rollback are in
+//! `alias_moves.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,13 +17,13 @@ use std::path::{Path, PathBuf};
 use crate::ml::{TrainedModel, write_atomic};
 use crate::models::lock::RegistryLock;
 use crate::models::version::AliasState;
-use crate::models::{AliasMove, ModelVersion, RegisterInfo, RegistryError};
+use crate::models::{GateRecord, ModelVersion, RegisterInfo, RegistryError};
 
 pub struct ModelRegistry {
-    root: PathBuf,
+    pub(super) root: PathBuf,
 }
 
-fn check_name(what: &'static str, value: &str) -> Result<(), RegistryError> {
+pub(super) fn check_name(what: &'static str, value: &str) -> Result<(), RegistryError> {
     let ok = !value.is_empty()
         && value
             .chars()
@@ -37,7 +40,7 @@ fn check_name(what: &'static str, value: &str) -> Result<(), RegistryError> {
     }
 }
 
-fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), RegistryError> {
+pub(super) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), RegistryError> {
     let bytes = serde_json::to_vec_pretty(value).map_err(|source| RegistryError::Corrupt {
         path: path.into(),
         source,
@@ -65,7 +68,7 @@ impl ModelRegistry {
         Ok(Self { root })
     }
 
-    fn lock(&self) -> Result<RegistryLock, RegistryError> {
+    pub(super) fn lock(&self) -> Result<RegistryLock, RegistryError> {
         RegistryLock::acquire(&self.root.join("lock"))
     }
 
@@ -73,11 +76,14 @@ impl ModelRegistry {
         self.root.join("blobs").join(digest)
     }
 
-    fn model_dir(&self, name: &str) -> PathBuf {
+    pub(super) fn model_dir(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }
 
-    fn aliases(&self, name: &str) -> Result<BTreeMap<String, AliasState>, RegistryError> {
+    pub(super) fn aliases(
+        &self,
+        name: &str,
+    ) -> Result<BTreeMap<String, AliasState>, RegistryError> {
         let path = self.model_dir(name).join("aliases.json");
         if path.exists() {
             read_json(&path)
@@ -168,8 +174,10 @@ impl ModelRegistry {
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             params: info.params,
             data_digests: info.data_digests,
+            data_blobs: info.data_blobs,
             run_id: info.run_id,
             task_id: info.task_id,
+            gates: Vec::new(),
         };
         write_json(&dir.join(format!("{version}.json")), &record)?;
         Ok(record)
@@ -244,60 +252,6 @@ impl ModelRegistry {
         self.read_version(name, version, &aliases)
     }
 
-    /// Points `alias` at `version`, remembering where it pointed before.
-    pub fn set_alias(
-        &self,
-        name: &str,
-        alias: &str,
-        version: u32,
-    ) -> Result<AliasMove, RegistryError> {
-        check_name("alias", alias)?;
-        let _lock = self.lock()?;
-        self.get(name, version)?;
-        let mut aliases = self.aliases(name)?;
-        let state = aliases.entry(alias.to_string()).or_default();
-        let from = (state.current != 0).then_some(state.current);
-        if let Some(from) = from
-            && from != version
-        {
-            state.history.push(from);
-        }
-        state.current = version;
-        write_json(&self.model_dir(name).join("aliases.json"), &aliases)?;
-        Ok(AliasMove {
-            alias: alias.into(),
-            from,
-            to: version,
-        })
-    }
-
-    /// Moves `alias` back to the version it pointed at before its last move.
-    pub fn rollback(&self, name: &str, alias: &str) -> Result<AliasMove, RegistryError> {
-        let _lock = self.lock()?;
-        let mut aliases = self.aliases(name)?;
-        let state = aliases
-            .get_mut(alias)
-            .ok_or_else(|| RegistryError::UnknownReference {
-                name: name.into(),
-                reference: alias.into(),
-            })?;
-        let to = state
-            .history
-            .pop()
-            .ok_or_else(|| RegistryError::NoHistory {
-                name: name.into(),
-                alias: alias.into(),
-            })?;
-        let from = Some(state.current);
-        state.current = to;
-        write_json(&self.model_dir(name).join("aliases.json"), &aliases)?;
-        Ok(AliasMove {
-            alias: alias.into(),
-            from,
-            to,
-        })
-    }
-
     /// Loads a version's model file, refusing it if its bytes changed.
     pub fn load_verified(&self, version: &ModelVersion) -> Result<TrainedModel, RegistryError> {
         let path = self.blob_path(&version.digest);
@@ -313,173 +267,89 @@ impl ModelRegistry {
         TrainedModel::from_bytes(&path, &bytes)
             .map_err(|source| RegistryError::Model { path, source })
     }
-}
 
-#[cfg(test)]
-#[expect(
-    clippy::unwrap_used,
-    reason = "a test should stop at the first unexpected error"
-)]
-mod tests {
-    use super::*;
-    use crate::ml::test_fixtures::tiny_model;
-
-    fn setup() -> (tempfile::TempDir, ModelRegistry) {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = ModelRegistry::open(&dir.path().join(".dag")).unwrap();
-        (dir, registry)
-    }
-
-    #[test]
-    fn versions_are_numbered_and_listed_with_aliases() {
-        let (dir, registry) = setup();
-        let model = tiny_model(dir.path(), 1);
-        let info = RegisterInfo {
-            metrics: BTreeMap::from([("accuracy".into(), 0.9)]),
-            ..Default::default()
-        };
-        let v1 = registry.register("obesity", &model, info.clone()).unwrap();
-        let v2 = registry
-            .register("obesity", &tiny_model(dir.path(), 2), info)
-            .unwrap();
-        assert_eq!((v1.version, v2.version), (1, 2));
-        registry.set_alias("obesity", "champion", 2).unwrap();
-        let listed = registry.list(Some("obesity")).unwrap();
-        assert_eq!(listed.len(), 2);
-        assert_eq!(listed[1].aliases, ["champion"]);
-        assert_eq!(listed[0].metrics["accuracy"], 0.9);
-        assert_eq!(registry.resolve("obesity", "champion").unwrap().version, 2);
-        assert_eq!(registry.resolve("obesity", "1").unwrap().digest, v1.digest);
-        assert_eq!(registry.list(None).unwrap().len(), 2);
-    }
-
-    #[test]
-    fn rollback_returns_to_the_previous_target_then_reports_no_history() {
-        let (dir, registry) = setup();
-        let model = tiny_model(dir.path(), 1);
-        registry
-            .register("m", &model, RegisterInfo::default())
-            .unwrap();
-        registry
-            .register("m", &model, RegisterInfo::default())
-            .unwrap();
-        let first = registry.set_alias("m", "production", 1).unwrap();
-        assert_eq!(
-            first,
-            AliasMove {
-                alias: "production".into(),
-                from: None,
-                to: 1
+    /// The newest version of `name` whose model file has `digest` and whose
+    /// data has `data_digests`: registering the same bytes again finds it.
+    pub fn find_registered(
+        &self,
+        name: &str,
+        digest: &str,
+        data_digests: &BTreeMap<String, String>,
+    ) -> Result<Option<ModelVersion>, RegistryError> {
+        check_name("model name", name)?;
+        let aliases = self.aliases(name)?;
+        for version in self.version_numbers(name)?.into_iter().rev() {
+            let record = self.read_version(name, version, &aliases)?;
+            if record.digest == digest && record.data_digests == *data_digests {
+                return Ok(Some(record));
             }
-        );
-        registry.set_alias("m", "production", 2).unwrap();
-        let back = registry.rollback("m", "production").unwrap();
-        assert_eq!(
-            back,
-            AliasMove {
-                alias: "production".into(),
-                from: Some(2),
-                to: 1
-            }
-        );
-        let error = registry.rollback("m", "production").unwrap_err();
-        assert!(matches!(error, RegistryError::NoHistory { .. }), "{error}");
-    }
-
-    #[test]
-    fn unknown_model_version_and_alias_are_clear_errors() {
-        let (dir, registry) = setup();
-        registry
-            .register("m", &tiny_model(dir.path(), 1), RegisterInfo::default())
-            .unwrap();
-        assert_eq!(
-            registry.resolve("other", "1").unwrap_err().to_string(),
-            "unknown model `other`"
-        );
-        assert_eq!(
-            registry.get("m", 9).unwrap_err().to_string(),
-            "model `m` has no version 9"
-        );
-        assert!(
-            registry
-                .resolve("m", "champion")
-                .unwrap_err()
-                .to_string()
-                .contains("`champion`")
-        );
-        assert!(registry.set_alias("m", "champion", 4).is_err());
-    }
-
-    #[test]
-    fn tampered_blob_is_refused_with_both_digests() {
-        let (dir, registry) = setup();
-        let version = registry
-            .register("m", &tiny_model(dir.path(), 1), RegisterInfo::default())
-            .unwrap();
-        std::fs::write(registry.blob_path(&version.digest), b"{}").unwrap();
-        let message = registry.load_verified(&version).unwrap_err().to_string();
-        assert!(
-            message.contains(&version.digest) && message.contains("blobs"),
-            "{message}"
-        );
-    }
-
-    #[test]
-    fn loads_a_verified_model() {
-        let (dir, registry) = setup();
-        let version = registry
-            .register("m", &tiny_model(dir.path(), 1), RegisterInfo::default())
-            .unwrap();
-        assert_eq!(
-            registry.load_verified(&version).unwrap().classes(),
-            ["high", "low", "mid"]
-        );
-    }
-
-    #[test]
-    fn failed_registration_leaves_the_registry_intact() {
-        let (dir, registry) = setup();
-        registry
-            .register("m", &tiny_model(dir.path(), 1), RegisterInfo::default())
-            .unwrap();
-        let garbage = dir.path().join("garbage.json");
-        std::fs::write(&garbage, b"not a model").unwrap();
-        assert!(matches!(
-            registry.register("m", &garbage, RegisterInfo::default()),
-            Err(RegistryError::Model { .. })
-        ));
-        assert_eq!(registry.list(Some("m")).unwrap().len(), 1);
-        assert_eq!(
-            std::fs::read_dir(dir.path().join(".dag/models/blobs"))
-                .unwrap()
-                .count(),
-            1
-        );
-    }
-
-    #[test]
-    fn names_that_could_escape_the_registry_are_rejected() {
-        let (dir, registry) = setup();
-        let model = tiny_model(dir.path(), 1);
-        for bad in ["../x", "blobs", "7", ""] {
-            assert!(matches!(
-                registry.register(bad, &model, RegisterInfo::default()),
-                Err(RegistryError::InvalidName { .. })
-            ));
         }
+        Ok(None)
     }
 
-    #[test]
-    fn corrupt_metadata_names_the_file() {
-        let (dir, registry) = setup();
-        registry
-            .register("m", &tiny_model(dir.path(), 1), RegisterInfo::default())
-            .unwrap();
-        std::fs::write(dir.path().join(".dag/models/m/versions/1.json"), b"{").unwrap();
-        let message = registry.get("m", 1).unwrap_err().to_string();
-        assert!(
-            message.contains("1.json") && message.contains("corrupt"),
-            "{message}"
-        );
+    /// Copies a data file into the registry, content-addressed, and returns
+    /// its blake3 digest and blob name (`<digest>.<extension>`).
+    pub fn store_data(&self, path: &Path) -> Result<(String, String), RegistryError> {
+        let bytes = std::fs::read(path).map_err(|e| RegistryError::io("read data", path, e))?;
+        let digest = blake3::hash(&bytes).to_hex().to_string();
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
+            .unwrap_or("bin")
+            .to_ascii_lowercase();
+        let blob = format!("{digest}.{extension}");
+        let target = self.root.join("blobs").join(&blob);
+        if !target.exists() {
+            write_atomic(&target, &bytes).map_err(|source| RegistryError::Model {
+                path: target.clone(),
+                source,
+            })?;
+        }
+        Ok((digest, blob))
+    }
+
+    /// The registry's copy of the data `version` recorded as `data` (`train`,
+    /// `test`), checked against its digest.
+    pub fn data_file(&self, version: &ModelVersion, data: &str) -> Result<PathBuf, RegistryError> {
+        let (Some(blob), Some(expected)) =
+            (version.data_blobs.get(data), version.data_digests.get(data))
+        else {
+            return Err(RegistryError::NoData {
+                name: version.name.clone(),
+                version: version.version,
+                data: data.to_string(),
+                known: version.data_blobs.keys().cloned().collect(),
+            });
+        };
+        let path = self.root.join("blobs").join(blob);
+        let bytes = std::fs::read(&path).map_err(|e| RegistryError::io("read data", &path, e))?;
+        let actual = blake3::hash(&bytes).to_hex().to_string();
+        if actual != *expected {
+            return Err(RegistryError::DigestMismatch {
+                path,
+                expected: expected.clone(),
+                actual,
+            });
+        }
+        Ok(path)
+    }
+
+    /// Appends a gate's verdict to `version`'s record.
+    pub fn record_gate(
+        &self,
+        name: &str,
+        version: u32,
+        record: GateRecord,
+    ) -> Result<(), RegistryError> {
+        let _lock = self.lock()?;
+        let mut stored = self.get(name, version)?;
+        stored.aliases.clear();
+        stored.gates.push(record);
+        let path = self
+            .model_dir(name)
+            .join("versions")
+            .join(format!("{version}.json"));
+        write_json(&path, &stored)
     }
 }

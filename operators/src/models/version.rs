@@ -1,10 +1,12 @@
 //! The registry's records: [`ModelVersion`] (the `dag models list --json`
-//! shape), [`RegisterInfo`] and [`AliasMove`].
+//! shape), [`RegisterInfo`], [`AliasMove`] and [`Rollback`].
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::models::{AliasEvent, GateRecord};
 
 /// One registered version of a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,10 +26,18 @@ pub struct ModelVersion {
     /// Input name → blake3 of the data the model was trained on.
     #[serde(default)]
     pub data_digests: BTreeMap<String, String>,
+    /// Input name → the registry's copy of that data under `blobs/`, so the
+    /// data a version was trained and tested on stays readable after the
+    /// files it came from are overwritten.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data_blobs: BTreeMap<String, String>,
     #[serde(default)]
     pub run_id: Option<String>,
     #[serde(default)]
     pub task_id: Option<String>,
+    /// Gate verdicts on this version, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateRecord>,
 }
 
 /// What a registration records besides the model file itself.
@@ -36,6 +46,9 @@ pub struct RegisterInfo {
     pub metrics: BTreeMap<String, f64>,
     pub params: Value,
     pub data_digests: BTreeMap<String, String>,
+    /// Input name → blob file name, from [`ModelRegistry::store_data`](crate::models::ModelRegistry::store_data).
+    #[serde(default)]
+    pub data_blobs: BTreeMap<String, String>,
     pub run_id: Option<String>,
     pub task_id: Option<String>,
 }
@@ -57,10 +70,37 @@ impl std::fmt::Display for AliasMove {
     }
 }
 
-/// An alias's current target and the targets it had before, oldest first.
+/// What `rollback` did: the alias's move, the aliases that moved back with
+/// it (moved to the rolled-back version by the same promotion), and why any
+/// other alias on that version stayed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollback {
+    #[serde(flatten)]
+    pub moved: AliasMove,
+    pub followed: Vec<AliasMove>,
+    pub stayed: Vec<String>,
+}
+
+impl std::fmt::Display for Rollback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.moved)?;
+        for follower in &self.followed {
+            write!(f, "; {follower} (moved with {})", self.moved.alias)?;
+        }
+        for note in &self.stayed {
+            write!(f, "; {note}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An alias's current target, the targets it had before (oldest first, the
+/// stack `rollback` pops), and every move it made.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AliasState {
     pub current: u32,
     #[serde(default)]
     pub history: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<AliasEvent>,
 }

@@ -2,6 +2,15 @@
 //! by feature (Jensen–Shannon divergence and PSI), checks data quality, and
 //! says whether drift was detected.
 //!
+//! The reference is a file, or (`reference_model`) the data the version an
+//! alias points at was trained on, resolved through the registry on every
+//! run: after a promotion the reference is the new `production` model's
+//! training data. The report names the version and digest. A sample with
+//! fewer than `min_rows` rows is not judged (no drift is reported, and the
+//! report says why). Over a prediction log, `status_column` counts
+//! answered, flagged and rejected requests; every logged row is compared,
+//! rejected ones included.
+//!
 //! With `short_circuit_when_no_drift: true` a run that finds no drift
 //! succeeds and skips everything downstream, so a retraining DAG stops
 //! there. It does not retrain, alert or compare model outputs.
@@ -14,9 +23,11 @@ use serde_json::Value;
 use super::divergence::Binning;
 use super::feature_drift::{FeatureDrift, compare};
 use super::quality::{Quality, assess};
+use super::reference::{ReferenceInfo, ReferenceModel, Resolved, reference_holds, resolve};
+use super::traffic::{Traffic, count};
 use crate::table::{read_table, write_json};
 use crate::{
-    BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
+    BoxFuture, Context, Earlier, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
     require_names, run_blocking,
 };
 
@@ -42,6 +53,20 @@ struct Params {
     min_drifted_features: usize,
     #[serde(default)]
     short_circuit_when_no_drift: bool,
+    /// The reference is this model version's data, not `inputs.reference`.
+    #[serde(default)]
+    reference_model: Option<ReferenceModel>,
+    /// Fewer rows than this (in the current table or the reference) are
+    /// not enough to judge drift.
+    #[serde(default = "default_min_rows")]
+    min_rows: usize,
+    /// A prediction log's status column, counted per value and not compared.
+    #[serde(default)]
+    status_column: Option<String>,
+}
+
+fn default_min_rows() -> usize {
+    100
 }
 
 /// More bins than this only measures sampling noise.
@@ -62,16 +87,20 @@ fn default_min_drifted() -> usize {
 
 #[derive(Debug, Serialize)]
 struct Report {
-    reference: String,
+    reference: ReferenceInfo,
     current: String,
     reference_rows: usize,
     current_rows: usize,
+    min_rows: usize,
+    /// Why drift was not judged, when it was not.
+    not_judged: Option<String>,
     js_threshold: f64,
     psi_threshold: f64,
     drift_detected: bool,
     drifted_features: Vec<String>,
     features: BTreeMap<String, FeatureDrift>,
-    quality: Quality,
+    quality: Option<Quality>,
+    traffic: Option<Traffic>,
 }
 
 impl Operator for Drift {
@@ -83,20 +112,48 @@ impl Operator for Drift {
         "per-feature Jensen–Shannon divergence and PSI of a current table against a reference, plus data quality"
     }
 
+    /// 2: the reference may come from the registry; minimum evidence.
+    fn version(&self) -> &'static str {
+        "2"
+    }
+
     fn value_names(&self) -> &'static [&'static str] {
-        &["drift_detected", "drifted_features", "report"]
+        &[
+            "drift_detected",
+            "drifted_features",
+            "report",
+            "reference_version",
+        ]
+    }
+
+    fn effect_holds(&self, earlier: &Earlier<'_>) -> Result<(), String> {
+        let params: Params = parse_params(earlier.params).map_err(|p| p.message)?;
+        reference_holds(earlier, params.reference_model.as_ref())
     }
 
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {
-        let mut problems = require_names("inputs", spec.inputs, &["reference", "current"]);
+        let mut problems = require_names("inputs", spec.inputs, &["current"]);
         problems.extend(require_names("outputs", spec.outputs, &["report"]));
         match parse_params::<Params>(spec.params) {
             Err(problem) => problems.push(problem),
-            Ok(params) => problems.extend(
-                check_params(&params)
-                    .into_iter()
-                    .map(|(at, m)| Problem::new(at, m)),
-            ),
+            Ok(params) => {
+                problems.extend(
+                    check_params(&params)
+                        .into_iter()
+                        .map(|(at, m)| Problem::new(at, m)),
+                );
+                match (&params.reference_model, spec.inputs.contains_key("reference")) {
+                    (Some(_), true) => problems.push(Problem::new(
+                        "params.reference_model",
+                        "give input `reference` or `reference_model`, not both",
+                    )),
+                    (None, false) => problems.push(
+                        Problem::new("inputs", "missing the reference: declare input `reference` or set `reference_model`")
+                            .with_help("e.g. `reference_model: { name: obesity, alias: production, data: train }`"),
+                    ),
+                    _ => {}
+                }
+            }
         }
         problems
     }
@@ -134,6 +191,12 @@ fn check_params(params: &Params) -> Vec<(String, String)> {
             ));
         }
     }
+    if params.min_rows == 0 {
+        problems.push((
+            "params.min_rows".into(),
+            "`min_rows` must be at least 1".into(),
+        ));
+    }
     if params.columns.as_ref().is_some_and(Vec::is_empty) {
         problems.push((
             "params.columns".into(),
@@ -148,11 +211,36 @@ fn detect(ctx: &Context) -> Result<Outcome, OperatorError> {
     if let Some((at, message)) = check_params(&params).into_iter().next() {
         return Err(OperatorError::Params(format!("{at}: {message}")));
     }
-    let (reference_path, current_path) = (ctx.input("reference")?, ctx.input("current")?);
-    let reference = read_table(reference_path)?;
+    let current_path = ctx.input("current")?;
     let current = read_table(current_path)?;
-    let files = (reference_path, current_path);
-    let features = feature_names(&params, &reference, &current, files)?;
+    let traffic = match &params.status_column {
+        Some(column) => count(&current, column, current_path)?,
+        None => None,
+    };
+    let (reference_path, mut info) = match resolve(ctx, params.reference_model.as_ref())? {
+        Resolved::Found { path, info } => (path, info),
+        Resolved::Missing(reason) => {
+            return not_judged(ctx, &params, &current, traffic, None, reason);
+        }
+    };
+    let reference = read_table(&reference_path)?;
+    info.rows = reference.height();
+    let fewest = current.height().min(reference.height());
+    if fewest < params.min_rows {
+        let (which, rows) = if current.height() < reference.height() {
+            ("current", current.height())
+        } else {
+            ("reference", reference.height())
+        };
+        let reason = format!(
+            "not enough rows to judge drift: {rows} {which} rows, at least {} needed (`min_rows`)",
+            params.min_rows
+        );
+        return not_judged(ctx, &params, &current, traffic, Some(info), reason);
+    }
+    let files = (reference_path.as_path(), current_path);
+    let mut features = feature_names(&params, &reference, &current, files)?;
+    features.retain(|name| Some(name) != params.status_column.as_ref());
     let mut drift = BTreeMap::new();
     for (done, name) in features.iter().enumerate() {
         if ctx.cancel.is_cancelled() {
@@ -182,34 +270,34 @@ fn detect(ctx: &Context) -> Result<Outcome, OperatorError> {
     let max_js = drift.values().map(|d| d.js).fold(0.0, f64::max);
     let max_psi = drift.values().map(|d| d.psi).fold(0.0, f64::max);
     let report_path = ctx.output("report")?;
-    let file_name = |p: &std::path::Path| {
-        p.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
+    let reference_version = info.version;
+    let against = describe(&info);
     let report = Report {
-        reference: file_name(reference_path),
+        reference: info,
         current: file_name(current_path),
         reference_rows: reference.height(),
         current_rows: current.height(),
+        min_rows: params.min_rows,
+        not_judged: None,
         js_threshold: params.js_threshold,
         psi_threshold: params.psi_threshold,
         drift_detected: detected,
         drifted_features: drifted.clone(),
         features: drift,
-        quality: assess(&reference, &current, files)?,
+        quality: Some(assess(&reference, &current, files)?),
+        traffic: traffic.clone(),
     };
     write_json(&report, report_path)?;
     let summary = if detected {
         format!(
-            "drift detected in {} of {} features: {}",
+            "drift detected in {} of {} features against {against}: {}",
             drifted.len(),
             features.len(),
             drifted.join(", ")
         )
     } else {
         format!(
-            "no drift detected: max JS {max_js:.3} < {}, max PSI {max_psi:.3} < {}",
+            "no drift detected against {against}: max JS {max_js:.3} < {}, max PSI {max_psi:.3} < {}",
             params.js_threshold, params.psi_threshold
         )
     };
@@ -218,12 +306,89 @@ fn detect(ctx: &Context) -> Result<Outcome, OperatorError> {
         .value("drift_detected", detected)
         .value("drifted_features", Value::from(drifted.clone()))
         .value("report", report_path.to_string_lossy().into_owned())
+        .value("reference_version", reference_version)
         .metric("max_js", max_js)
         .metric("max_psi", max_psi)
         .metric("drifted_features", drifted.len() as f64)
+        .metric("current_rows", current.height() as f64)
         .summary(summary.clone());
+    if let Some(traffic) = &traffic {
+        outcome = outcome.metric(
+            "rejected_rows",
+            traffic.counts.get("rejected").copied().unwrap_or(0) as f64,
+        );
+    }
     if !detected && params.short_circuit_when_no_drift {
         outcome = outcome.short_circuit(summary);
+    }
+    Ok(outcome)
+}
+
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// `obesity@production (v3, train 1a2b3c4d5e6f)` or `train.parquet (1a2b3c4d5e6f)`.
+fn describe(info: &ReferenceInfo) -> String {
+    let digest = info.digest.get(..12).unwrap_or(&info.digest);
+    match (&info.model, &info.alias, info.version) {
+        (Some(model), Some(alias), Some(version)) => format!(
+            "{model}@{alias} (v{version}, {} {digest})",
+            info.data.as_deref().unwrap_or("data")
+        ),
+        _ => format!("{} ({digest})", info.file.as_deref().unwrap_or("reference")),
+    }
+}
+
+/// The outcome when drift cannot be judged: no drift reported, the reason
+/// in the report, the summary and (when asked) the short-circuit.
+fn not_judged(
+    ctx: &Context,
+    params: &Params,
+    current: &polars::prelude::DataFrame,
+    traffic: Option<Traffic>,
+    info: Option<ReferenceInfo>,
+    reason: String,
+) -> Result<Outcome, OperatorError> {
+    let report_path = ctx.output("report")?;
+    let reference_version = info.as_ref().and_then(|i| i.version);
+    let report = Report {
+        reference_rows: info.as_ref().map_or(0, |i| i.rows),
+        reference: info.unwrap_or(ReferenceInfo {
+            file: None,
+            model: params.reference_model.as_ref().map(|m| m.name.clone()),
+            alias: params.reference_model.as_ref().map(|m| m.alias.clone()),
+            version: None,
+            data: params.reference_model.as_ref().map(|m| m.data.clone()),
+            digest: String::new(),
+            rows: 0,
+        }),
+        current: file_name(ctx.input("current")?),
+        current_rows: current.height(),
+        min_rows: params.min_rows,
+        not_judged: Some(reason.clone()),
+        js_threshold: params.js_threshold,
+        psi_threshold: params.psi_threshold,
+        drift_detected: false,
+        drifted_features: Vec::new(),
+        features: BTreeMap::new(),
+        quality: None,
+        traffic,
+    };
+    write_json(&report, report_path)?;
+    ctx.log.line(&reason);
+    let mut outcome = Outcome::default()
+        .value("drift_detected", false)
+        .value("drifted_features", Value::from(Vec::<String>::new()))
+        .value("report", report_path.to_string_lossy().into_owned())
+        .value("reference_version", reference_version)
+        .metric("drifted_features", 0.0)
+        .metric("current_rows", current.height() as f64)
+        .summary(reason.clone());
+    if params.short_circuit_when_no_drift {
+        outcome = outcome.short_circuit(reason);
     }
     Ok(outcome)
 }
@@ -309,7 +474,8 @@ mod tests {
         assert_eq!(outcome.values["drift_detected"], json!(false));
         let reason = outcome.short_circuit.unwrap();
         assert!(
-            reason.starts_with("no drift detected: max JS 0.000 < 0.1"),
+            reason.starts_with("no drift detected against ref.parquet (")
+                && reason.contains("): max JS 0.000 < 0.1"),
             "{reason}"
         );
     }
@@ -350,5 +516,111 @@ mod tests {
         );
         let at: Vec<&str> = problems.iter().map(|p| p.at.as_str()).collect();
         assert_eq!(at, ["params.bins", "params.js_threshold"]);
+    }
+
+    #[test]
+    fn a_small_sample_is_not_judged_and_the_reason_names_both_numbers() {
+        let (dir, mut ctx) = tables(50.0);
+        let few = dir.path().join("few.csv");
+        std::fs::write(&few, "x,label\n500,a\n600,b\n700,a\n").unwrap();
+        ctx.inputs.insert("current".into(), few);
+        let outcome = run(&Drift, &ctx).unwrap();
+        assert_eq!(outcome.values["drift_detected"], json!(false));
+        assert_eq!(
+            outcome.short_circuit.as_deref(),
+            Some(
+                "not enough rows to judge drift: 3 current rows, at least 100 needed (`min_rows`)"
+            )
+        );
+        ctx.params["min_rows"] = json!(3);
+        let judged = run(&Drift, &ctx).unwrap();
+        assert_eq!(judged.values["drift_detected"], json!(true));
+    }
+
+    #[test]
+    fn the_reference_follows_the_alias_and_the_report_names_version_and_digest() {
+        use crate::models::{ModelRegistry, RegisterInfo};
+        let (dir, mut ctx) = tables(0.0);
+        let reference = ctx.inputs.remove("reference").unwrap();
+        let registry = ModelRegistry::open(&ctx.state_dir).unwrap();
+        let (digest, blob) = registry.store_data(&reference).unwrap();
+        let info = RegisterInfo {
+            data_digests: BTreeMap::from([("train".into(), digest.clone())]),
+            data_blobs: BTreeMap::from([("train".into(), blob)]),
+            ..RegisterInfo::default()
+        };
+        let model = crate::ml::test_fixtures::tiny_model(dir.path(), 1);
+        registry.register("m", &model, info.clone()).unwrap();
+        ctx.params["reference_model"] = json!({"name": "m"});
+        let missing = run(&Drift, &ctx).unwrap();
+        assert_eq!(
+            missing.summary.as_deref(),
+            Some("no `production` version of `m` yet: nothing to compare with")
+        );
+        registry.set_alias("m", "production", 1).unwrap();
+        let outcome = run(&Drift, &ctx).unwrap();
+        assert_eq!(outcome.values["reference_version"], json!(1));
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("drift.json")).unwrap())
+                .unwrap();
+        assert_eq!(report["reference"]["version"], 1);
+        assert_eq!(report["reference"]["digest"], json!(digest));
+        assert_eq!(report["reference"]["rows"], 2000);
+        let earlier = Earlier {
+            params: &ctx.params,
+            values: &outcome.values,
+            state_dir: &ctx.state_dir,
+        };
+        assert_eq!(Drift.effect_holds(&earlier), Ok(()));
+        registry.register("m", &model, info).unwrap();
+        registry.set_alias("m", "production", 2).unwrap();
+        assert_eq!(
+            Drift.effect_holds(&earlier).unwrap_err(),
+            "the reference moved: `production` points at v2, the last check used v1"
+        );
+    }
+
+    #[test]
+    fn a_prediction_logs_statuses_are_counted_and_rejected_rows_compared() {
+        let (dir, mut ctx) = tables(0.0);
+        let mut log = String::from("x,label,status\n");
+        for i in 0..200 {
+            let (x, status) = if i % 4 == 0 {
+                (5000, "rejected")
+            } else {
+                (i % 97, "answered")
+            };
+            log.push_str(&format!("{x},a,{status}\n"));
+        }
+        let path = dir.path().join("current.csv");
+        std::fs::write(&path, log).unwrap();
+        ctx.inputs.insert("current".into(), path);
+        ctx.params["status_column"] = json!("status");
+        let outcome = run(&Drift, &ctx).unwrap();
+        assert_eq!(outcome.metrics["rejected_rows"], 50.0);
+        assert_eq!(outcome.values["drifted_features"], json!(["x"]));
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("drift.json")).unwrap())
+                .unwrap();
+        assert_eq!(report["traffic"]["counts"]["answered"], 150);
+        assert_eq!(report["quality"]["out_of_range"]["x"], 0.25);
+        assert!(report["features"].get("status").is_none());
+    }
+
+    #[test]
+    fn a_reference_is_required_one_way_only() {
+        let problems = check(&Drift, json!({}), &["current"], &["report"]);
+        assert!(
+            problems[0]
+                .message
+                .contains("declare input `reference` or set `reference_model`")
+        );
+        let both = check(
+            &Drift,
+            json!({"reference_model": {"name": "m"}}),
+            &["reference", "current"],
+            &["report"],
+        );
+        assert_eq!(both[0].at, "params.reference_model");
     }
 }

@@ -8,6 +8,8 @@ mod divergence;
 mod drift;
 mod feature_drift;
 mod quality;
+mod reference;
+mod traffic;
 
 pub use divergence::Binning;
 pub use drift::Drift;
