@@ -5,7 +5,7 @@
 //! | method and path | what |
 //! |---|---|
 //! | `GET /health` | liveness |
-//! | `GET /api/status` | pid, uptime, DAGs with schedules and next fires, active and queued runs |
+//! | `GET /api/status` | pid, uptime, DAGs with schedules and next fires, files that do not load, active and queued runs |
 //! | `POST /api/runs` | submit `{dag, params?, options?}` → 202 `{state, run_id}` |
 //! | `GET /api/runs?dag=&limit=` | runs, newest first (`dag runs --json`) |
 //! | `GET /api/runs/{id}` | one run (`dag runs show --json`), or its place in the queue |
@@ -149,12 +149,17 @@ async fn metrics(State(state): State<Shared>) -> Response {
 async fn status(State(state): State<Shared>) -> Response {
     let dispatcher = &state.daemon.dispatcher;
     let now = chrono::Utc::now();
-    let dags: Vec<Value> = {
+    let (dags, load_errors): (Vec<Value>, Vec<Value>) = {
         let set = dispatcher
             .dags
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        set.dags
+        let load_errors = set
+            .load_errors()
+            .map(|(file, error)| json!({ "file": file, "error": error }))
+            .collect();
+        let dags = set
+            .dags
             .iter()
             .map(|(name, loaded)| {
                 json!({
@@ -170,7 +175,8 @@ async fn status(State(state): State<Shared>) -> Response {
                     "error": loaded.error,
                 })
             })
-            .collect()
+            .collect();
+        (dags, load_errors)
     };
     json_response(
         StatusCode::OK,
@@ -185,6 +191,7 @@ async fn status(State(state): State<Shared>) -> Response {
             "state_dir": state.daemon.state_dir,
             "dags_dir": state.daemon.dags_dir,
             "dags": dags,
+            "load_errors": load_errors,
             "serving": state.daemon.serving.as_ref().map(crate::serve::ServingStatus::describe),
             "active": dispatcher.active(),
             "queued": dispatcher.queued(),

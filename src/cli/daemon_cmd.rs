@@ -105,6 +105,17 @@ fn print_status(daemon: &DaemonClient, status: &Value) {
             println!("    last edit does not load; running the previous version:\n{error}");
         }
     }
+    let load_errors = status
+        .get("load_errors")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if !load_errors.is_empty() {
+        println!("files that do not load: {}", load_errors.len());
+        for failed in &load_errors {
+            println!("  {}\n{}", text(failed, "file"), text(failed, "error"));
+        }
+    }
     for (key, title) in [("active", "active runs"), ("queued", "queued runs")] {
         let runs = status
             .get(key)

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub const FILE_NAME: &str = "daemon.json";
 
 /// Environment variable holding the API's bearer token.
-pub const TOKEN_VAR: &str = "DAG_API_TOKEN";
+pub use crate::auth::TOKEN_VAR;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaemonInfo {

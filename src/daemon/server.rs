@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dag_state::Store;
@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::dags::{DagSet, Reload};
 use super::dispatch::{Dispatcher, RunOptions, Submission};
 use super::info::{self, DaemonInfo};
+use super::reload::{daemon_parse_limits, reload_off_loop};
 use super::triggers::TriggerSet;
 use super::{Fire, watch};
 use crate::execute::{Engine, now_ms};
@@ -60,6 +61,8 @@ pub enum DaemonError {
         token_var = info::TOKEN_VAR
     )]
     TokenRequired(SocketAddr),
+    #[error(transparent)]
+    WeakToken(crate::auth::WeakToken),
     #[error("cannot open the state store")]
     Store(#[source] dag_state::StateError),
     #[error("cannot listen on {addr}")]
@@ -130,6 +133,9 @@ fn refuse_bad_config(config: &DaemonConfig) -> Result<(), DaemonError> {
     if !config.addr.ip().is_loopback() && config.token.as_deref().is_none_or(str::is_empty) {
         return Err(DaemonError::TokenRequired(config.addr));
     }
+    if let Some(token) = &config.token {
+        crate::auth::check_token(token).map_err(DaemonError::WeakToken)?;
+    }
     if let Some(serve) = &config.serve {
         serve.check().map_err(DaemonError::Serve)?;
     }
@@ -176,7 +182,7 @@ impl Runtime {
             workdir: config.workdir.clone(),
             state_dir: config.state_dir.clone(),
         };
-        let mut dags = DagSet::default();
+        let mut dags = DagSet::with_limits(daemon_parse_limits());
         log_reload(&dags.reload(&config.dags_dir, &registry));
         let dispatcher = Dispatcher::new(engine, dags);
         slot.set(Arc::new(Arc::downgrade(&dispatcher)));
@@ -185,15 +191,6 @@ impl Runtime {
             registry,
             recorder,
         }
-    }
-
-    fn reload_dags(&self, dags_dir: &std::path::Path) -> Reload {
-        let mut dags = self
-            .dispatcher
-            .dags
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        dags.reload(dags_dir, &self.registry)
     }
 
     /// Writes everything recorded to disk and stops the recorder.
@@ -381,7 +378,8 @@ async fn follow_dag_directory(
                 reload.reset_immediately();
             }
             _ = reload.tick() => {
-                let report = runtime.reload_dags(&config.dags_dir);
+                let report =
+                    reload_off_loop(&runtime.dispatcher, &config.dags_dir, &runtime.registry).await;
                 if !report.is_empty() {
                     log_reload(&report);
                     triggers.sync();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use dag_operators::Registry;
 
 use crate::model::Dag;
-use crate::parse::{Diagnostic, load_dag_file, parse_yaml};
+use crate::parse::{Diagnostic, load_dag_file, parse_yaml, read_regular_file};
 
 /// Why a DAG could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -84,8 +84,11 @@ pub fn dag_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Whether a file in the DAG directory is a DAG (has `tasks` or `include`)
 /// rather than a data file such as expectations.
+/// A file that cannot be read or parsed counts as a DAG, so that loading it
+/// reports why.
 pub fn looks_like_dag(path: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let limit = crate::parse::ParseLimits::default().max_file_bytes;
+    let Ok(text) = read_regular_file(path, limit) else {
         return true;
     };
     match parse_yaml(&text) {

@@ -300,10 +300,29 @@ fn a_token_is_required_off_loopback_and_checked_on_every_request() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("DAG_API_TOKEN"));
 
+    // Weak tokens are refused before anything listens, by the daemon and by
+    // `dag serve`, with a way to make a good one.
+    for weak in ["   ", "x", "fifteen-chars!!"] {
+        for args in [
+            &["daemon", "--addr", "127.0.0.1:0"][..],
+            &["serve", "--addr", "127.0.0.1:0"][..],
+        ] {
+            let output = project
+                .command(args)
+                .env("DAG_API_TOKEN", weak)
+                .output()
+                .expect("run dag");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{args:?} {weak:?}: {stderr}");
+            assert!(stderr.contains("openssl rand -hex 32"), "{stderr}");
+        }
+    }
+    assert!(!project.path().join(".dag/daemon.json").exists());
+
     let log = project.path().join("daemon.log");
     let child = project
         .command(&["daemon", "--addr", "127.0.0.1:0"])
-        .env("DAG_API_TOKEN", "s3cret")
+        .env("DAG_API_TOKEN", "s3cret-token-0123456789")
         .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
         .expect("daemon");
@@ -332,7 +351,7 @@ fn a_token_is_required_off_loopback_and_checked_on_every_request() {
         "GET",
         "/api/status",
         b"",
-        &["Authorization: Bearer s3cret"],
+        &["Authorization: Bearer s3cret-token-0123456789"],
     );
     assert_eq!(status, 200);
     // The CLI without the token is told what to set; with it, it works.
@@ -341,7 +360,7 @@ fn a_token_is_required_off_loopback_and_checked_on_every_request() {
     assert!(String::from_utf8_lossy(&without.stderr).contains("DAG_API_TOKEN"));
     let with = project
         .command(&["runs"])
-        .env("DAG_API_TOKEN", "s3cret")
+        .env("DAG_API_TOKEN", "s3cret-token-0123456789")
         .output()
         .expect("runs");
     assert_eq!(
