@@ -225,7 +225,13 @@ async fn submit(State(state): State<Shared>, body: Bytes) -> Response {
         explicit: true,
         options: body.options,
     };
-    match state.daemon.dispatcher.submit(submission) {
+    // Accepting writes the run to the store and flushes: not on the loop.
+    let dispatcher = Arc::clone(&state.daemon.dispatcher);
+    let submitted = match tokio::task::spawn_blocking(move || dispatcher.submit(submission)).await {
+        Ok(submitted) => submitted,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    match submitted {
         Ok(accepted) => json_response(StatusCode::ACCEPTED, &accepted),
         Err(e @ SubmitError::UnknownDag { .. })
         | Err(e @ SubmitError::Resume(crate::execute::ResumeError::NoRun(_))) => {
@@ -236,6 +242,7 @@ async fn submit(State(state): State<Shared>, body: Bytes) -> Response {
             error(StatusCode::UNPROCESSABLE_ENTITY, error_chain(&e))
         }
         Err(e @ SubmitError::ShuttingDown) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e @ SubmitError::Store(_)) => error(StatusCode::SERVICE_UNAVAILABLE, error_chain(&e)),
     }
 }
 

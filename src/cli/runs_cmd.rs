@@ -77,6 +77,9 @@ fn show(global: &Global, args: &ShowArgs) -> CliResult {
     if let Some(resumed_from) = &json.resumed_from {
         outln!("resumed   from run {resumed_from}");
     }
+    if let Some(reason) = ended_because(&store, &json.run_id) {
+        outln!("reason    {reason}");
+    }
     outln!("started   {}", json.started_at);
     if let Some(finished) = &json.finished_at {
         outln!(
@@ -119,6 +122,17 @@ fn show(global: &Global, args: &ShowArgs) -> CliResult {
         );
     }
     Ok(Exit::Success)
+}
+
+/// Why a run ended without running: the reason of its `run_dropped` (a
+/// queued run that never started) or `run_interrupted` event.
+fn ended_because(store: &dag_state::Store, run_id: &str) -> Option<String> {
+    let events = store.events(run_id).ok()?;
+    events
+        .iter()
+        .rev()
+        .find(|e| matches!(e.kind.as_str(), "run_dropped" | "run_interrupted"))
+        .and_then(|e| e.detail.get("reason")?.as_str().map(String::from))
 }
 
 fn trim_float(value: f64) -> String {

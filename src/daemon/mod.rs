@@ -28,6 +28,7 @@ pub mod dags;
 pub mod dispatch;
 pub mod info;
 pub mod metrics;
+pub mod recovery;
 pub mod reload;
 pub mod server;
 pub mod triggers;

@@ -1,7 +1,7 @@
 //! [`run`]: the daemon's life, as a sequence of named steps. Start-up takes
 //! the store, starts the runtime (engine, DAGs, run queue), listens, serves
 //! predictions if asked, publishes `daemon.json`, starts the triggers and
-//! resumes what a crash interrupted. Shutdown (SIGTERM or Ctrl-C) stops the
+//! takes up what a crash left (runs to resume, accepted runs to start). Shutdown (SIGTERM or Ctrl-C) stops the
 //! triggers, drains the runs, stops the servers and closes the store.
 //!
 //! The daemon's HTTP front ends (its API, the web UI) are not known here:
@@ -20,11 +20,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::dags::{DagSet, Reload};
-use super::dispatch::{Dispatcher, RunOptions, Submission};
+use super::dispatch::Dispatcher;
 use super::info::{self, DaemonInfo};
 use super::reload::{daemon_parse_limits, reload_off_loop};
 use super::triggers::TriggerSet;
-use super::{Fire, watch};
+use super::{Fire, recovery, watch};
 use crate::execute::{Engine, now_ms};
 use crate::record::{Recorder, error_chain};
 use crate::serve::{ServeConfig, ServeError, Server, ServingStatus};
@@ -99,7 +99,7 @@ pub type FrontEnds = Box<dyn FnOnce(Arc<DaemonContext>) -> axum::Router + Send>;
 
 pub async fn run(config: DaemonConfig, front_ends: FrontEnds) -> Result<(), DaemonError> {
     refuse_bad_config(&config)?;
-    let (store, interrupted) = take_store(&config)?;
+    let store = take_store(&config)?;
     let runtime = Runtime::start(&config, store);
     let listener = listen(config.addr).await?;
     let predictions = start_prediction_server(&config).await?;
@@ -107,7 +107,7 @@ pub async fn run(config: DaemonConfig, front_ends: FrontEnds) -> Result<(), Daem
     let stop = stop_on_signal()?;
     let mut triggers =
         TriggerSet::start(&runtime.dispatcher, config.workdir.clone(), config.debounce);
-    resume_interrupted(&runtime.dispatcher, &interrupted);
+    recovery::take_up_after_crash(&runtime.dispatcher);
     let servers = HttpServers::start(listener, front_ends(context), predictions);
     follow_dag_directory(&config, &runtime, &mut triggers, &stop).await;
 
@@ -143,8 +143,8 @@ fn refuse_bad_config(config: &DaemonConfig) -> Result<(), DaemonError> {
 }
 
 /// Opens the store (the daemon holds it from now on, and shares it with
-/// the commands it runs for clients); returns the runs a crash interrupted.
-fn take_store(config: &DaemonConfig) -> Result<(Arc<Store>, Vec<String>), DaemonError> {
+/// the commands it runs for clients).
+fn take_store(config: &DaemonConfig) -> Result<Arc<Store>, DaemonError> {
     std::fs::create_dir_all(&config.state_dir).map_err(|source| DaemonError::InfoFile {
         path: config.state_dir.display().to_string(),
         source,
@@ -158,7 +158,7 @@ fn take_store(config: &DaemonConfig) -> Result<(Arc<Store>, Vec<String>), Daemon
     }
     let store = Arc::new(store);
     crate::workspace::share_daemon_store(Arc::clone(&store));
-    Ok((store, report.interrupted_runs))
+    Ok(store)
 }
 
 /// The engine, the recorder and the run queue, with every DAG loaded.
@@ -404,50 +404,5 @@ fn log_reload(report: &Reload) {
             file = %path.display(),
             "DAG file does not load; the last valid version (if any) stays in use\n{diagnostics}"
         );
-    }
-}
-
-/// Resumes the runs a crash interrupted, for DAGs with
-/// `resume_interrupted: true`; the others stay interrupted for a person to
-/// look at (`dag run --resume`).
-fn resume_interrupted(dispatcher: &Arc<Dispatcher>, interrupted: &[String]) {
-    for run_id in interrupted {
-        let Ok(Some(run)) = dispatcher.engine.store.run(run_id) else {
-            continue;
-        };
-        let Some(dag) = dispatcher.dag(&run.dag) else {
-            continue;
-        };
-        if !dag.resume_interrupted {
-            continue;
-        }
-        let submission = Submission {
-            fire: Fire {
-                dag: run.dag.clone(),
-                trigger: dag_state::Trigger {
-                    kind: "resume".into(),
-                    detail: format!(
-                        "daemon restart: resuming run {run_id}, interrupted by a crash"
-                    ),
-                },
-                logical_date: Some(run.logical_date.clone()),
-                params: std::collections::BTreeMap::new(),
-                due_ms: now_ms(),
-            },
-            explicit: true,
-            options: RunOptions {
-                resume: Some(run_id.clone()),
-                ..RunOptions::default()
-            },
-        };
-        match dispatcher.submit(submission) {
-            Ok(accepted) => tracing::info!(
-                dag = %run.dag, interrupted = %run_id, run_id = accepted.run_id().unwrap_or("-"),
-                "resuming a run the crash interrupted"
-            ),
-            Err(error) => tracing::warn!(
-                dag = %run.dag, run_id, "cannot resume: {}", error_chain(&error)
-            ),
-        }
     }
 }

@@ -46,6 +46,9 @@ pub enum StateError {
         #[source]
         source: serde_json::Error,
     },
+    /// Only a `queued` run record can be put in the queue.
+    #[error("run `{run_id}` is {status}, not queued")]
+    NotQueued { run_id: String, status: String },
     /// Ids, paths, digests and cache keys become parts of keys separated by
     /// a NUL byte, so they must not contain one.
     #[error("{kind} `{value}` contains a NUL byte, which the store cannot key on")]

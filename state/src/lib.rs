@@ -9,7 +9,8 @@
 //!
 //! Who owns what: `store` opens and commits and reads records, `open` deals
 //! with the lock, damaged files and the format version, `recovery` repairs
-//! what a dead process left `running`, `commit_plan` turns writes into
+//! what a dead process left `running`, `queue` keeps accepted runs that
+//! have not started and the interruptions nobody has handled yet, `commit_plan` turns writes into
 //! per-tree batches, `lineage` answers cache and lineage queries from
 //! indexes, `file_digests` remembers file digests by file metadata, `keys`
 //! and `codec` define the bytes on disk, `trees` names them.
@@ -24,6 +25,7 @@ mod file_digests;
 mod keys;
 mod lineage;
 mod open;
+mod queue;
 mod records;
 mod recovery;
 mod store;
@@ -36,7 +38,7 @@ mod test_support;
 
 pub use error::StateError;
 pub use records::{
-    ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, FileStamp, KnownDigest, RunRecord,
-    RunStatus, TaskRecord, TaskStatus, Trigger, Write,
+    ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, FileStamp, KnownDigest,
+    QueuedRequest, RunRecord, RunStatus, TaskRecord, TaskStatus, Trigger, Write,
 };
 pub use store::{FORMAT_VERSION, OpenReport, Store};

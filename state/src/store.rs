@@ -65,6 +65,16 @@ impl Store {
         if writes.is_empty() {
             return Ok(());
         }
+        self.commit_with(writes, |_| Ok(()))
+    }
+
+    /// [`commit`](Self::commit), letting this crate add entries of its own
+    /// to the same transaction.
+    pub(crate) fn commit_with(
+        &self,
+        writes: Vec<Write>,
+        extra: impl FnOnce(&mut CommitPlan<'_>) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
         // The lock guards no data, only ordering, so a poisoned lock is safe
         // to take over.
         let _guard = self
@@ -75,6 +85,7 @@ impl Store {
         for write in writes {
             plan.add(write)?;
         }
+        extra(&mut plan)?;
         plan.apply()?;
         self.db.flush()?;
         Ok(())
