@@ -11,7 +11,8 @@
 //! | `GET /api/runs/{id}` | one run (`dag runs show --json`), or its place in the queue |
 //! | `POST /api/runs/{id}/cancel` | cancel a running or queued run |
 //! | `GET /api/runs/{id}/logs/{task}?attempt=N` | a task attempt's log |
-//! | `POST /api/cli` | `{args}`: a read-only `dag` command line, run here |
+//! | `POST /api/cli` | `{args}`: a read-only `dag` command line, run here (`gc` only with `--dry-run`) |
+//! | `POST /api/gc` | `{keep_runs, dry_run?}`: `dag gc`, answered as `dag gc --json` |
 //! | `GET /metrics` | Prometheus text |
 //!
 //! Errors are `{"error": "..."}` with 400 (malformed), 401 (token), 404
@@ -59,6 +60,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/runs/{id}/cancel", post(cancel))
         .route("/api/runs/{id}/logs/{task}", get(logs))
         .route("/api/cli", post(cli))
+        .route("/api/gc", post(gc))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(from_fn_with_state(Arc::clone(&state), authorize))
@@ -362,6 +364,36 @@ async fn logs(
         )
             .into_response(),
         Ok(Err((status, message))) => error(status, message),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GcBody {
+    keep_runs: usize,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `dag gc` for a client: the cache beside the daemon's store.
+async fn gc(State(state): State<Shared>, body: Bytes) -> Response {
+    let body: GcBody = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("malformed request: {e}")),
+    };
+    let store = Arc::clone(&state.daemon.dispatcher.engine.store);
+    let state_dir = state.daemon.state_dir.clone();
+    let collected = tokio::task::spawn_blocking(move || {
+        crate::cache::collect_garbage(&store, &state_dir, body.keep_runs, body.dry_run)
+    })
+    .await;
+    match collected {
+        Ok(Ok(summary)) => json_response(StatusCode::OK, &summary),
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{}; nothing was removed", error_chain(&e)),
+        ),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

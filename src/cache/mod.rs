@@ -17,9 +17,11 @@
 mod digest_memo;
 mod file_digest;
 mod gc;
+mod gc_summary;
 mod run_cache;
 
 pub use digest_memo::{DigestMemo, SETTLE};
-pub use file_digest::{hash_file, hash_open};
+pub use file_digest::{hash_file, hash_open, open_regular};
 pub use gc::{GcError, GcPlan, GcReport, plan_gc};
+pub use gc_summary::{GcEntry, GcFailure, GcSummary, collect_garbage};
 pub use run_cache::{CacheEntry, CacheError, Restore, RunCache};

@@ -67,7 +67,8 @@ pub fn finish(result: CliResult) -> ExitCode {
 /// Commands that need the state store go through a running daemon, which
 /// holds it; `None` runs the command here.
 fn through_daemon(cli: &Cli) -> Option<CliResult> {
-    let needs_store = matches!(cli.command, Command::Run(_)) || runs_in_daemon(&cli.command);
+    let needs_store =
+        matches!(cli.command, Command::Run(_) | Command::Gc(_)) || runs_in_daemon(&cli.command);
     if !needs_store {
         return None;
     }
@@ -75,6 +76,7 @@ fn through_daemon(cli: &Cli) -> Option<CliResult> {
     tracing::debug!(addr = %daemon.info.addr, pid = daemon.info.pid, "going through the daemon");
     Some(match &cli.command {
         Command::Run(args) if !args.dry_run => remote::remote_run(&daemon, args),
+        Command::Gc(args) if !args.dry_run => remote::remote_gc(&daemon, args),
         _ => {
             let argv: Vec<String> = std::env::args().skip(1).collect();
             remote::remote_command(&daemon, &argv)
@@ -112,11 +114,13 @@ fn dispatch(cli: Cli) -> CliResult {
     }
 }
 
-/// Commands a running daemon executes for a client against its store: the
-/// readers, and `gc`. (`dag run` itself is submitted, not executed here.)
+/// Commands a running daemon executes for a client against its store, all
+/// read-only: the readers, and `gc --dry-run`. (`dag run` is submitted and
+/// `dag gc` has its own API call; neither is executed here.)
 fn runs_in_daemon(command: &Command) -> bool {
     match command {
-        Command::Runs(_) | Command::Logs(_) | Command::Lineage(_) | Command::Gc(_) => true,
+        Command::Runs(_) | Command::Logs(_) | Command::Lineage(_) => true,
+        Command::Gc(args) => args.dry_run,
         Command::Plan(args) => args.why,
         Command::Run(args) => args.dry_run,
         _ => false,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::args::{CancelArgs, Global, RunArgs, TriggerArgs};
+use super::args::{CancelArgs, GcArgs, Global, RunArgs, TriggerArgs};
 use super::console::errln;
 use super::daemon_cmd::running;
 use super::progress::{TaskLine, task_line};
@@ -122,6 +122,14 @@ pub fn cancel(global: &Global, args: &CancelArgs) -> CliResult {
         }
     }
     Ok(Exit::Success)
+}
+
+/// `dag gc` through the daemon, which holds the store and the cache.
+pub fn remote_gc(daemon: &DaemonClient, args: &GcArgs) -> CliResult {
+    let summary = daemon
+        .gc(args.keep_runs, args.dry_run)
+        .map_err(client_failure)?;
+    super::gc_cmd::print_summary(&summary, args.json)
 }
 
 /// A read-only command, run by the daemon against its store; its output
