@@ -22,6 +22,7 @@ pub fn start(global: &Global, args: &DaemonArgs) -> CliResult {
         grace: args.grace,
         reload_every: args.reload_every,
         debounce: args.debounce,
+        log_limit: global.task_log_limit,
         serve: args
             .serve
             .map(|addr| cli::serve_config(global, addr, &args.serving))

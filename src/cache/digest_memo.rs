@@ -133,7 +133,7 @@ mod tests {
     /// only reach the memo after waiting for it.
     fn write_old(path: &Path, bytes: &[u8], mtime: SystemTime) -> io::Result<()> {
         std::fs::write(path, bytes)?;
-        File::options()
+        std::fs::File::options()
             .write(true)
             .open(path)?
             .set_times(FileTimes::new().set_modified(mtime))

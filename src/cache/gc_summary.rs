@@ -54,7 +54,8 @@ impl From<&CacheEntry> for GcEntry {
 }
 
 /// Plans a collection of the run cache beside `store` and, unless
-/// `dry_run`, applies it. Planning only reads; if it fails nothing is
+/// `dry_run`, applies it, removing also the temporary files killed
+/// restores and registry writes left. Planning only reads; if it fails nothing is
 /// removed.
 pub fn collect_garbage(
     store: &Store,
@@ -71,7 +72,26 @@ pub fn collect_garbage(
             forgotten_digests: plan.stale_digests.len(),
         }
     } else {
-        plan.apply(store, &cache)
+        let mut report = plan.apply(store, &cache);
+        // Temporary files of killed restores and registry writes go too.
+        report.removed.extend(super::sweep_restores(cache.root()));
+        if state_dir.join("models").is_dir()
+            && let Ok(registry) = dag_operators::models::ModelRegistry::open(state_dir)
+        {
+            report
+                .removed
+                .extend(
+                    registry
+                        .remove_stale_temporaries()
+                        .into_iter()
+                        .map(|(path, size)| CacheEntry {
+                            digest: None,
+                            path,
+                            size,
+                        }),
+                );
+        }
+        report
     };
     Ok(GcSummary {
         dry_run,

@@ -2,6 +2,7 @@
 //! result to a documented exit code. Each subcommand lives in its own file.
 
 mod args;
+mod byte_size;
 pub(crate) mod console;
 mod daemon_cmd;
 mod exit;
@@ -67,8 +68,10 @@ pub fn finish(result: CliResult) -> ExitCode {
 /// Commands that need the state store go through a running daemon, which
 /// holds it; `None` runs the command here.
 fn through_daemon(cli: &Cli) -> Option<CliResult> {
-    let needs_store =
-        matches!(cli.command, Command::Run(_) | Command::Gc(_)) || runs_in_daemon(&cli.command);
+    let needs_store = matches!(
+        cli.command,
+        Command::Run(_) | Command::Gc(_) | Command::Logs(_)
+    ) || runs_in_daemon(&cli.command);
     if !needs_store {
         return None;
     }
@@ -77,6 +80,7 @@ fn through_daemon(cli: &Cli) -> Option<CliResult> {
     Some(match &cli.command {
         Command::Run(args) if !args.dry_run => remote::remote_run(&daemon, args),
         Command::Gc(args) if !args.dry_run => remote::remote_gc(&daemon, args),
+        Command::Logs(args) => remote::remote_logs(&daemon, args),
         _ => {
             let argv: Vec<String> = std::env::args().skip(1).collect();
             remote::remote_command(&daemon, &argv)
@@ -115,11 +119,12 @@ fn dispatch(cli: Cli) -> CliResult {
 }
 
 /// Commands a running daemon executes for a client against its store, all
-/// read-only: the readers, and `gc --dry-run`. (`dag run` is submitted and
-/// `dag gc` has its own API call; neither is executed here.)
+/// read-only: the readers, and `gc --dry-run`. (`dag run` is submitted;
+/// `dag gc` and `dag logs` have their own API calls, the latter so that a
+/// log is never held whole in memory; none is executed here.)
 fn runs_in_daemon(command: &Command) -> bool {
     match command {
-        Command::Runs(_) | Command::Logs(_) | Command::Lineage(_) => true,
+        Command::Runs(_) | Command::Lineage(_) => true,
         Command::Gc(args) => args.dry_run,
         Command::Plan(args) => args.why,
         Command::Run(args) => args.dry_run,

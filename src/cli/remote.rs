@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::args::{CancelArgs, GcArgs, Global, RunArgs, TriggerArgs};
+use super::args::{CancelArgs, GcArgs, Global, LogsArgs, RunArgs, TriggerArgs};
 use super::console::errln;
 use super::daemon_cmd::running;
 use super::progress::{TaskLine, task_line};
@@ -14,6 +14,7 @@ use super::workspace::parse_param_overrides;
 use super::{CliResult, Exit, Failure, color_enabled};
 use crate::control::{ClientError, DaemonClient, path_segment};
 use crate::views::RunJson;
+use crate::workspace::LOG_CHUNK;
 
 /// A failed call to the daemon as a CLI failure: refusals are the user's
 /// (exit 2), the rest internal (exit 3).
@@ -122,6 +123,57 @@ pub fn cancel(global: &Global, args: &CancelArgs) -> CliResult {
         }
     }
     Ok(Exit::Success)
+}
+
+/// `dag logs` through the daemon: the log in pieces of at most 1 MiB,
+/// each printed as it arrives; with `--follow`, until the attempt ends.
+pub fn remote_logs(daemon: &DaemonClient, args: &LogsArgs) -> CliResult {
+    use std::io::Write;
+    let base = format!(
+        "/api/runs/{}/logs/{}",
+        path_segment(&args.run_id),
+        path_segment(&args.task)
+    );
+    let mut query = String::new();
+    if let Some(attempt) = args.attempt {
+        query.push_str(&format!("&attempt={attempt}"));
+    }
+    let mut next: Option<u64> = None;
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        let position = match (next, args.tail) {
+            (Some(offset), _) => format!("offset={offset}"),
+            (None, Some(lines)) => format!("tail={lines}"),
+            (None, None) => "offset=0".to_string(),
+        };
+        let response = daemon
+            .call("GET", &format!("{base}?{position}{query}"), None)
+            .map_err(client_failure)?;
+        if stdout.write_all(&response.body).is_err() {
+            return Ok(Exit::Success);
+        }
+        let _ = stdout.flush();
+        let reached = response
+            .header("x-dag-log-next")
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        if query.is_empty()
+            && let Some(attempt) = response.header("x-dag-log-attempt")
+        {
+            // Stay on this attempt even if a retry starts another.
+            query = format!("&attempt={attempt}");
+        }
+        next = Some(reached);
+        let more = response.body.len() as u64 >= LOG_CHUNK;
+        let running = response.header("x-dag-log-running") == Some("1");
+        if more {
+            continue;
+        }
+        if !(args.follow && running) {
+            return Ok(Exit::Success);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// `dag gc` through the daemon, which holds the store and the cache.

@@ -1,12 +1,13 @@
 //! `dag runs`, `dag runs show`, `dag logs`.
 
 use super::args::{Global, LogsArgs, RunsArgs, RunsCommand, ShowArgs};
-use super::console::{out, outln};
+use super::console::outln;
 use super::workspace::open_store;
 use super::{CliResult, Exit, Failure};
 use crate::execute::humanize_ms;
 use crate::record::error_chain;
 use crate::views::{RunListJson, run_json};
+use crate::workspace::{LogError, copy_from, find_attempt_log, tail_offset};
 
 pub fn runs(global: &Global, args: &RunsArgs) -> CliResult {
     if let Some(RunsCommand::Show(show_args)) = &args.command {
@@ -143,46 +144,38 @@ fn trim_float(value: f64) -> String {
     }
 }
 
+/// `dag logs` without a daemon: nothing else can be writing (this process
+/// holds the store), so the log is printed as it is, streamed.
 pub fn logs(global: &Global, args: &LogsArgs) -> CliResult {
     let store = open_store(global)?;
-    let attempts = store
-        .attempts(&args.run_id)
-        .map_err(|e| Failure::internal(error_chain(&e)))?;
-    if attempts.is_empty()
-        && store
-            .run(&args.run_id)
-            .map_err(|e| Failure::internal(error_chain(&e)))?
-            .is_none()
-    {
-        return Err(Failure::invalid(format!(
-            "no run `{}`; `dag runs` lists them",
-            args.run_id
-        )));
-    }
-    let of_task: Vec<_> = attempts.iter().filter(|a| a.task_id == args.task).collect();
-    let attempt = match args.attempt {
-        Some(n) => of_task.iter().find(|a| a.attempt == n),
-        None => of_task.last(),
-    }
-    .ok_or_else(|| {
-        Failure::invalid(format!(
-            "task `{}` has no attempt{} in run `{}`",
-            args.task,
-            args.attempt.map(|n| format!(" {n}")).unwrap_or_default(),
-            args.run_id
-        ))
-    })?;
-    let Some(path) = &attempt.log_path else {
+    let log =
+        find_attempt_log(&store, &args.run_id, &args.task, args.attempt).map_err(log_failure)?;
+    let Some(path) = &log.path else {
         return Ok(Exit::Success);
     };
-    match std::fs::read_to_string(path) {
-        Ok(text) => out!("{text}"),
+    let offset = match args.tail {
+        Some(lines) => tail_offset(path, lines),
+        None => Ok(0),
+    };
+    let mut stdout = std::io::stdout().lock();
+    match offset.and_then(|offset| copy_from(path, offset, &mut stdout)) {
+        Ok(_) => Ok(Exit::Success),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("(attempt {} wrote no output)", attempt.attempt);
+            eprintln!("(attempt {} wrote no output)", log.attempt);
+            Ok(Exit::Success)
         }
-        Err(error) => return Err(Failure::internal(format!("cannot read `{path}`: {error}"))),
+        Err(error) => Err(Failure::internal(format!(
+            "cannot read `{}`: {error}",
+            path.display()
+        ))),
     }
-    Ok(Exit::Success)
+}
+
+pub fn log_failure(error: LogError) -> Failure {
+    match error {
+        LogError::Store(error) => Failure::internal(error_chain(&error)),
+        other => Failure::invalid(other.to_string()),
+    }
 }
 
 mod erased {

@@ -46,6 +46,8 @@ pub struct DaemonConfig {
     pub debounce: Duration,
     /// A prediction server to run in the daemon's process (`--serve`).
     pub serve: Option<ServeConfig>,
+    /// Most bytes one task attempt's log keeps.
+    pub log_limit: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +158,7 @@ fn take_store(config: &DaemonConfig) -> Result<Arc<Store>, DaemonError> {
             "run was left running by a process that died; marked interrupted"
         );
     }
+    crate::workspace::tidy_after_crash(&config.state_dir, &store);
     let store = Arc::new(store);
     crate::workspace::share_daemon_store(Arc::clone(&store));
     Ok(store)
@@ -181,6 +184,7 @@ impl Runtime {
             recorder: recorder.handle(),
             workdir: config.workdir.clone(),
             state_dir: config.state_dir.clone(),
+            log_limit: config.log_limit,
         };
         let mut dags = DagSet::with_limits(daemon_parse_limits());
         log_reload(&dags.reload(&config.dags_dir, &registry));

@@ -47,5 +47,6 @@ pub fn open_store(state_dir: &Path) -> Result<Arc<Store>, OpenError> {
             "run was left running by a process that died; marked interrupted"
         );
     }
+    super::tidy_after_crash(state_dir, &store);
     Ok(Arc::new(store))
 }
