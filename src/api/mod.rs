@@ -241,6 +241,9 @@ async fn submit(State(state): State<Shared>, body: Bytes) -> Response {
             error(StatusCode::NOT_FOUND, e.to_string())
         }
         Err(e @ SubmitError::Resume(_)) => error(StatusCode::UNPROCESSABLE_ENTITY, error_chain(&e)),
+        Err(e @ SubmitError::InvalidFile(_)) => {
+            error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+        }
         Err(e @ SubmitError::Invalid(_)) => {
             error(StatusCode::UNPROCESSABLE_ENTITY, error_chain(&e))
         }

@@ -42,7 +42,7 @@ pub fn start(global: &Global, args: &DaemonArgs) -> CliResult {
             | DaemonError::WeakToken(_)),
         ) => Err(Failure::invalid(error_chain(&error))),
         Err(DaemonError::Serve(error)) => Err(cli::serve_failure(error)),
-        Err(DaemonError::Store(dag_state::StateError::Locked { .. })) => {
+        Err(DaemonError::Store(crate::workspace::OpenError::Locked { .. })) => {
             Err(Failure::invalid(format!(
                 "the state store in `{}` is in use by another process (a `dag run`, or a daemon starting up)",
                 global.state_dir.display()

@@ -89,6 +89,23 @@ pub enum Command {
     Trigger(TriggerArgs),
     /// Cancel a running or queued run (through the daemon).
     Cancel(CancelArgs),
+    /// Check the state store; repair it, or move it aside and start anew.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Remove unreadable records and index entries that point at nothing,
+    /// and re-index active runs (what the removed records held is lost).
+    #[arg(long, conflicts_with = "rebuild")]
+    pub repair: bool,
+    /// Move the store aside (nothing is deleted) and start a new, empty run
+    /// history; the model registry, run cache and task logs stay.
+    #[arg(long)]
+    pub rebuild: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -194,10 +194,7 @@ pub fn remote_command(daemon: &DaemonClient, argv: &[String]) -> CliResult {
     if exit == Exit::Success {
         Ok(exit)
     } else {
-        Err(Failure {
-            exit,
-            message: output.error,
-        })
+        Err(Failure::new(exit, output.error))
     }
 }
 
@@ -205,13 +202,20 @@ pub fn remote_command(daemon: &DaemonClient, argv: &[String]) -> CliResult {
 /// printing what the foreground run would print. Ctrl-C cancels the run.
 pub fn remote_run(daemon: &DaemonClient, args: &RunArgs) -> CliResult {
     let params = parse_param_overrides(&args.params)?;
-    let dag = std::path::Path::new(&args.dag)
+    // A DAG file named by path is sent as the file: the daemon loads it
+    // as `dag run` would here (it must be inside the daemon's project).
+    let as_path = std::path::Path::new(&args.dag);
+    let file = as_path
+        .is_file()
+        .then(|| std::fs::canonicalize(as_path).ok())
+        .flatten();
+    let dag = as_path
         .file_stem()
-        .filter(|_| std::path::Path::new(&args.dag).is_file())
+        .filter(|_| file.is_some())
         .map_or_else(|| args.dag.clone(), |s| s.to_string_lossy().into_owned());
     let options = json!({
         "only": args.only, "force": args.force, "force_tasks": args.force_tasks,
-        "max_parallel": args.max_parallel, "resume": args.resume,
+        "max_parallel": args.max_parallel, "resume": args.resume, "file": file,
     });
     let accepted = daemon
         .submit(

@@ -46,6 +46,10 @@ pub struct RunOptions {
     /// Resume this earlier run of the DAG (as `dag run --resume`): its
     /// params, its finished tasks carried over.
     pub resume: Option<String>,
+    /// Run the DAG in this file rather than one of the DAG directory (as
+    /// `dag run path/to/dag.yaml`). It must be inside the daemon's project
+    /// and is loaded within the daemon's limits.
+    pub file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +97,9 @@ pub enum SubmitError {
     Resume(crate::execute::ResumeError),
     #[error("the daemon is shutting down and accepts no new runs")]
     ShuttingDown,
+    /// The DAG file named in the request does not load.
+    #[error("{0}")]
+    InvalidFile(String),
     /// The run could not be made durable, so it was not accepted.
     #[error("cannot record the run, so it was not accepted")]
     Store(#[source] dag_state::StateError),
@@ -122,6 +129,8 @@ struct Queued {
     run_id: String,
     submission: Submission,
     queued_ms: i64,
+    /// The DAG of a request naming a file outside the DAG directory.
+    file_dag: Option<Arc<Dag>>,
 }
 
 #[derive(Default)]
@@ -196,7 +205,11 @@ impl Dispatcher {
         if !self.accepting.load(Ordering::SeqCst) {
             return Err(SubmitError::ShuttingDown);
         }
-        let Some(dag) = self.dag(&submission.fire.dag) else {
+        let from_file = match &submission.options.file {
+            Some(file) => Some(self.load_file(file)?),
+            None => None,
+        };
+        let Some(dag) = from_file.clone().or_else(|| self.dag(&submission.fire.dag)) else {
             let dags = self.dags.read().unwrap_or_else(PoisonError::into_inner);
             return Err(SubmitError::UnknownDag {
                 help: crate::parse::did_you_mean(
@@ -271,6 +284,7 @@ impl Dispatcher {
             run_id: run_id.clone(),
             submission,
             queued_ms: now_ms(),
+            file_dag: from_file,
         });
         self.metrics.set_queue(runs.queued.len());
         Ok(Accepted::Queued {
@@ -387,7 +401,11 @@ impl Dispatcher {
                 index += 1;
                 continue;
             }
-            let Some(dag) = self.dag(&name) else {
+            let dag = match &runs.queued[index].file_dag {
+                Some(dag) => Some(Arc::clone(dag)),
+                None => self.dag(&name),
+            };
+            let Some(dag) = dag else {
                 if let Some(dropped) = runs.queued.remove(index) {
                     tracing::warn!(run_id = %dropped.run_id, dag = %name, "queued run dropped: its DAG is no longer loaded");
                     self.drop_unstarted(&dropped.run_id, "its DAG is no longer loaded");
@@ -425,6 +443,24 @@ impl Dispatcher {
             Ok(Some(run)) => Cancelled::Finished { status: run.status },
             _ => Cancelled::Unknown,
         }
+    }
+
+    /// Loads a DAG file a request names, confined to the project and
+    /// within the daemon's limits.
+    fn load_file(&self, file: &std::path::Path) -> Result<Arc<Dag>, SubmitError> {
+        let limits = super::reload::daemon_parse_limits();
+        let reader =
+            crate::parse::SourceReader::confined(&self.engine.workdir, limits.max_file_bytes);
+        crate::parse::load_dag_file_with(file, &self.engine.registry, reader, limits)
+            .map(Arc::new)
+            .map_err(|diagnostics| {
+                let rendered: Vec<String> = diagnostics.iter().map(|d| d.render(false)).collect();
+                SubmitError::InvalidFile(format!(
+                    "`{}` does not load:\n{}",
+                    file.display(),
+                    rendered.join("\n")
+                ))
+            })
     }
 
     /// Ends a run that was accepted but will not start, with `reason`, in

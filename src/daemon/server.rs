@@ -65,8 +65,8 @@ pub enum DaemonError {
     TokenRequired(SocketAddr),
     #[error(transparent)]
     WeakToken(crate::auth::WeakToken),
-    #[error("cannot open the state store")]
-    Store(#[source] dag_state::StateError),
+    #[error(transparent)]
+    Store(crate::workspace::OpenError),
     #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
@@ -101,11 +101,13 @@ pub type FrontEnds = Box<dyn FnOnce(Arc<DaemonContext>) -> axum::Router + Send>;
 
 pub async fn run(config: DaemonConfig, front_ends: FrontEnds) -> Result<(), DaemonError> {
     refuse_bad_config(&config)?;
+    let starting = say_starting(&config)?;
     let store = take_store(&config)?;
     let runtime = Runtime::start(&config, store);
     let listener = listen(config.addr).await?;
     let predictions = start_prediction_server(&config).await?;
     let context = publish_daemon_file(&config, &runtime, &listener, predictions.as_ref())?;
+    drop(starting);
     let stop = stop_on_signal()?;
     let mut triggers =
         TriggerSet::start(&runtime.dispatcher, config.workdir.clone(), config.debounce);
@@ -144,6 +146,19 @@ fn refuse_bad_config(config: &DaemonConfig) -> Result<(), DaemonError> {
     Ok(())
 }
 
+/// Tells CLI commands that a daemon is starting, so that they wait for it
+/// instead of finding the store held and giving up.
+fn say_starting(config: &DaemonConfig) -> Result<info::Starting, DaemonError> {
+    info::mark_starting(&config.state_dir).map_err(|source| DaemonError::InfoFile {
+        path: config
+            .state_dir
+            .join(info::STARTING_FILE)
+            .display()
+            .to_string(),
+        source,
+    })
+}
+
 /// Opens the store (the daemon holds it from now on, and shares it with
 /// the commands it runs for clients).
 fn take_store(config: &DaemonConfig) -> Result<Arc<Store>, DaemonError> {
@@ -151,14 +166,8 @@ fn take_store(config: &DaemonConfig) -> Result<Arc<Store>, DaemonError> {
         path: config.state_dir.display().to_string(),
         source,
     })?;
-    let (store, report) = Store::open(&config.state_dir.join("db")).map_err(DaemonError::Store)?;
-    for run_id in &report.interrupted_runs {
-        tracing::warn!(
-            run_id,
-            "run was left running by a process that died; marked interrupted"
-        );
-    }
-    crate::workspace::tidy_after_crash(&config.state_dir, &store);
+    let (store, _) =
+        crate::workspace::open_exclusive(&config.state_dir).map_err(DaemonError::Store)?;
     let store = Arc::new(store);
     crate::workspace::share_daemon_store(Arc::clone(&store));
     Ok(store)

@@ -58,10 +58,27 @@ pub fn load_dag(
     name_or_path: &str,
     registry: &Registry,
 ) -> Result<Arc<Dag>, LoadError> {
+    load_dag_confined(dags_dir, name_or_path, registry, None)
+}
+
+/// [`load_dag`]; with `confine`, every file read (the DAG file included)
+/// must be inside that directory: what a daemon loads for a client.
+pub fn load_dag_confined(
+    dags_dir: &Path,
+    name_or_path: &str,
+    registry: &Registry,
+    confine: Option<&Path>,
+) -> Result<Arc<Dag>, LoadError> {
     let path = resolve_dag_path(dags_dir, name_or_path)?;
-    load_dag_file(&path, registry)
-        .map(Arc::new)
-        .map_err(LoadError::Invalid)
+    let loaded = match confine {
+        Some(root) => {
+            let limits = crate::parse::ParseLimits::default();
+            let reader = crate::parse::SourceReader::confined(root, limits.max_file_bytes);
+            crate::parse::load_dag_file_with(&path, registry, reader, limits)
+        }
+        None => load_dag_file(&path, registry),
+    };
+    loaded.map(Arc::new).map_err(LoadError::Invalid)
 }
 
 /// The `.yaml`/`.yml` files directly in `dir`, sorted.

@@ -15,9 +15,13 @@ mod task_logs;
 use std::path::PathBuf;
 
 pub use after_crash::{Tidied, tidy_after_crash};
-pub use dag_files::{LoadError, dag_files, load_dag, looks_like_dag, resolve_dag_path};
+pub use dag_files::{
+    LoadError, dag_files, load_dag, load_dag_confined, looks_like_dag, resolve_dag_path,
+};
 pub use params::{BadParam, parse_param_overrides};
-pub use store::{OpenError, open_store, share_daemon_store};
+pub use store::{
+    OpenError, history_elsewhere, open_anyway, open_exclusive, open_store, share_daemon_store,
+};
 pub use task_logs::{
     AttemptLog, LOG_CHUNK, LogError, copy_from, find_attempt_log, read_chunk, tail_offset,
 };

@@ -101,10 +101,10 @@ impl<'a> CommitPlan<'a> {
                 Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
             })
             .map_err(|error| match error {
-                sled::transaction::TransactionError::Storage(error) => StateError::Storage(error),
+                sled::transaction::TransactionError::Storage(error) => StateError::from(error),
                 // The closure never aborts.
                 sled::transaction::TransactionError::Abort(()) => {
-                    StateError::Storage(sled::Error::ReportableBug("state commit aborted".into()))
+                    StateError::from(sled::Error::ReportableBug("state commit aborted".into()))
                 }
             })
     }

@@ -7,7 +7,8 @@
 //! once, so a caller that batches pays one flush for many records. What
 //! `commit` has returned from is durable.
 //!
-//! Who owns what: `store` opens and commits and reads records, `open` deals
+//! Who owns what: `check` reads every record and index entry for `dag
+//! doctor` and repairs what it can, `store` opens and commits and reads records, `open` deals
 //! with the lock, damaged files and the format version, `recovery` repairs
 //! what a dead process left `running`, `queue` keeps accepted runs that
 //! have not started and the interruptions nobody has handled yet, `commit_plan` turns writes into
@@ -18,6 +19,7 @@
 //! This crate knows nothing about DAG files, plans or operators; records hold
 //! plain values and JSON.
 
+mod check;
 mod codec;
 mod commit_plan;
 mod error;
@@ -36,7 +38,8 @@ mod kill_test;
 #[cfg(test)]
 mod test_support;
 
-pub use error::StateError;
+pub use check::{CheckReport, Damage, RepairReport};
+pub use error::{StateError, StorageFailure};
 pub use records::{
     ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, FileStamp, KnownDigest,
     QueuedRequest, RunRecord, RunStatus, TaskRecord, TaskStatus, Trigger, Write,

@@ -51,6 +51,12 @@ impl Store {
         Ok((store, OpenReport { interrupted_runs }))
     }
 
+    /// Whether `dir` holds a store with data (its log file exists and is
+    /// not empty), without opening it.
+    pub fn exists(dir: &Path) -> bool {
+        open::holds_data(dir)
+    }
+
     /// The directory the store lives in.
     pub fn path(&self) -> &Path {
         &self.path
