@@ -81,6 +81,9 @@ fn show(global: &Global, args: &ShowArgs) -> CliResult {
     if let Some(reason) = ended_because(&store, &json.run_id) {
         outln!("reason    {reason}");
     }
+    for (task, reason) in killed_stragglers(&store, &json.run_id) {
+        outln!("killed    task `{task}`: {reason}");
+    }
     outln!("started   {}", json.started_at);
     if let Some(finished) = &json.finished_at {
         outln!(
@@ -134,6 +137,28 @@ fn ended_because(store: &dag_state::Store, run_id: &str) -> Option<String> {
         .rev()
         .find(|e| matches!(e.kind.as_str(), "run_dropped" | "run_interrupted"))
         .and_then(|e| e.detail.get("reason")?.as_str().map(String::from))
+}
+
+/// Task processes that outlived the engine running them, found and killed
+/// when the store was next opened: `(task, why)`.
+fn killed_stragglers(store: &dag_state::Store, run_id: &str) -> Vec<(String, String)> {
+    store
+        .events(run_id)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.kind == "task_processes_killed")
+        .filter_map(|e| {
+            let reason = e
+                .detail
+                .get("reason")?
+                .as_str()?
+                .replace("this attempt", "it");
+            Some((
+                e.task_id?,
+                format!("processes outlived the engine: {reason}"),
+            ))
+        })
+        .collect()
 }
 
 fn trim_float(value: f64) -> String {

@@ -3,135 +3,10 @@
 //! daemon refused, the API's refusals, SIGTERM drain, and SIGKILL mid-run
 //! losing nothing that finished.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 
+use super::daemon_support::{Daemon, http, runs, wait_for};
 use super::support::Project;
-
-struct Daemon {
-    child: Child,
-    addr: String,
-    log: PathBuf,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Daemon {
-    fn start(project: &Project, extra: &[&str]) -> Self {
-        let log = unique(project.path().join("daemon.log"));
-        let mut args = vec![
-            "daemon",
-            "--addr",
-            "127.0.0.1:0",
-            "--reload-every",
-            "1h",
-            "--debounce",
-            "100ms",
-        ];
-        args.extend_from_slice(extra);
-        let child = project
-            .command(&args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("daemon log"))
-            .spawn()
-            .expect("start the daemon");
-        let pid = child.id();
-        let info = project.path().join(".dag/daemon.json");
-        let addr = wait_for("the daemon to write daemon.json", || {
-            let text = std::fs::read_to_string(&info).ok()?;
-            let value: Value = serde_json::from_str(&text).ok()?;
-            (value["pid"].as_u64() == Some(u64::from(pid)))
-                .then(|| value["addr"].as_str().map(String::from))
-                .flatten()
-        });
-        Self { child, addr, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = std::process::Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-
-    fn wait_exit(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("the daemon did not exit; its log:\n{}", self.log());
-    }
-}
-
-fn unique(path: PathBuf) -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    path.with_file_name(format!("daemon-{n}.log"))
-}
-
-fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(value) = probe() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-/// A raw HTTP request: (status, body).
-fn http(addr: &str, method: &str, path: &str, body: &[u8], headers: &[&str]) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for header in headers {
-        head.push_str(header);
-        head.push_str("\r\n");
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).expect("write");
-    let _ = stream.write_all(body);
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn runs(project: &Project) -> Vec<Value> {
-    let (exit, value) = project.json(&["runs", "--json", "--limit", "100"]);
-    assert_eq!(exit, 0, "{value}");
-    value.as_array().cloned().unwrap_or_default()
-}
 
 /// Triggers `dag`, waits until its task `first` succeeded, then kills the
 /// daemon with SIGKILL; returns the run id.
@@ -673,4 +548,120 @@ fn diagnostics_of_a_command_the_daemon_runs_reach_the_user_who_ran_it() {
         );
     }
     drop(daemon);
+}
+
+#[test]
+fn commands_started_while_the_daemon_starts_wait_for_it_instead_of_failing() {
+    let project = Project::new();
+    project.write("dags/quick.yaml", QUICK);
+    let (exit, _) = project.json(&["run", "quick", "--json"]);
+    assert_eq!(exit, 0);
+    let log = project.path().join("daemon-starting.log");
+    let child = project
+        .command(&["daemon", "--addr", "127.0.0.1:0"])
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("start the daemon");
+    let _daemon = Daemon {
+        child,
+        addr: String::new(),
+        log,
+    };
+    // Right away, and until the daemon answers: never "store in use".
+    let mut through_daemon = false;
+    for _ in 0..200 {
+        let output = project.dag(&["runs"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        if project.path().join(".dag/daemon.json").exists() {
+            through_daemon = true;
+            break;
+        }
+    }
+    assert!(through_daemon, "the daemon never published daemon.json");
+    assert!(!project.path().join(".dag/daemon.starting").exists());
+}
+
+#[test]
+fn a_dag_file_outside_dags_runs_through_the_daemon_and_one_outside_the_project_is_refused() {
+    let project = Project::new();
+    project.write("dags/quick.yaml", QUICK);
+    project.write(
+        "experiments/trial.yaml",
+        "name: trial\ninclude: [part.yaml]\ntasks:\n  a:\n    operator: noop\n",
+    );
+    project.write(
+        "experiments/part.yaml",
+        "name: part\ntasks:\n  b:\n    operator: noop\n",
+    );
+    let outside = tempfile::tempdir().expect("another dir");
+    let foreign = outside.path().join("foreign.yaml");
+    std::fs::write(
+        &foreign,
+        "name: foreign\ntasks:\n  a:\n    operator: noop\n",
+    )
+    .expect("write");
+    let _daemon = Daemon::start(&project, &[]);
+
+    let output = project.dag(&["run", "experiments/trial.yaml"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("(daemon pid"), "{stderr}");
+    let listed = runs(&project);
+    assert_eq!(listed[0]["dag"], "trial", "{listed:?}");
+    let dry = project.dag(&["run", "experiments/trial.yaml", "--dry-run"]);
+    assert_eq!(
+        dry.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+
+    let refused = project.dag(&["run", foreign.to_str().unwrap_or_default()]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("outside"), "{stderr}");
+}
+
+#[test]
+fn a_cancelled_queued_run_is_recorded_with_its_reason_and_gc_goes_through_the_daemon() {
+    let project = Project::new();
+    project.write(
+        "dags/slow.yaml",
+        "name: slow\ntasks:\n  t:\n    operator: shell\n    params: { command: \"while [ ! -f go ]; do sleep 0.05; done\" }\n",
+    );
+    let _daemon = Daemon::start(&project, &[]);
+    let trigger = |project: &Project| -> Value {
+        let output = project.dag(&["trigger", "slow", "--json"]);
+        serde_json::from_slice(&output.stdout).expect("json")
+    };
+    let first = trigger(&project);
+    let second = trigger(&project);
+    assert_eq!(second["state"], "queued", "{second}");
+    let queued_id = second["run_id"].as_str().unwrap_or_default().to_string();
+    let cancel = project.dag(&["cancel", &queued_id]);
+    assert_eq!(cancel.status.code(), Some(0));
+    project.write("go", "");
+    let first_id = first["run_id"].as_str().unwrap_or_default().to_string();
+    wait_for("the first run to finish", || {
+        let (_, run) = project.json(&["runs", "show", &first_id, "--json"]);
+        (run["status"] == "succeeded").then_some(())
+    });
+    let (_, run) = project.json(&["runs", "show", &queued_id, "--json"]);
+    assert_eq!(run["status"], "cancelled", "{run:#}");
+    let shown = project.dag(&["runs", "show", &queued_id]);
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("reason    cancelled before it started"),
+        "{}",
+        String::from_utf8_lossy(&shown.stdout)
+    );
+    let gc = project.dag(&["gc", "--keep-runs", "0", "--json"]);
+    assert_eq!(
+        gc.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&gc.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&gc.stdout).expect("gc json");
+    assert_eq!(summary["dry_run"], false);
 }

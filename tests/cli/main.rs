@@ -2,21 +2,30 @@
 //!
 //! - `validate`: one fixture per failure mode, every shipped DAG validates
 //! - `run`: run semantics seen from outside (JSON shape, exit codes, rules)
+//! - `crash`: kill -9 of the daemon and of `dag run`; accepted runs, resumes and task processes
 //! - `daemon`: the daemon as a process: CLI through its API, triggers, drain, SIGKILL
+//! - `doctor`: damaged and missing stores: messages, `dag doctor` check, repair, rebuild
 //! - `durability`: kill -9 and Ctrl-C lose nothing that finished
+//! - `hostile`: DAG files built to exhaust memory, hang, read secrets or flood output
 //! - `incremental`: exactly the tasks affected by a change rerun
 //! - `lifecycle`: the shipped obesity lifecycle and its feedback loop
+//! - `logs`: bounded task logs, `dag logs --tail/--follow` in bounded memory
 //! - `lineage`: `dag lineage` from models, files and tasks, both ways
 //! - `resume`: `run --resume` reruns only what did not finish
 //! - `run_cache`: outputs restored from the run cache instead of recomputed; `dag gc`
 //! - `why`: `plan --why` / `run --dry-run` predict what runs and say why
 //! - `serve`: the prediction server: requests, auth, live model swaps, A/B, log
 
+mod crash;
 mod daemon;
+mod daemon_support;
+mod doctor;
 mod durability;
+mod hostile;
 mod incremental;
 mod lifecycle;
 mod lineage;
+mod logs;
 mod resume;
 mod run;
 mod run_cache;
