@@ -6,6 +6,7 @@
 //! - `daemon`: the daemon as a process: CLI through its API, triggers, drain, SIGKILL
 //! - `doctor`: damaged and missing stores: messages, `dag doctor` check, repair, rebuild
 //! - `durability`: kill -9 and Ctrl-C lose nothing that finished
+//! - `fuzz`: seeded mutations of the shipped DAGs and the dataset, bounded in time and memory
 //! - `hostile`: DAG files built to exhaust memory, hang, read secrets or flood output
 //! - `incremental`: exactly the tasks affected by a change rerun
 //! - `lifecycle`: the shipped obesity lifecycle and its feedback loop
@@ -21,6 +22,7 @@ mod daemon;
 mod daemon_support;
 mod doctor;
 mod durability;
+mod fuzz;
 mod hostile;
 mod incremental;
 mod lifecycle;
