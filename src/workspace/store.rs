@@ -2,7 +2,7 @@
 //!
 //! Opening is where damage shows: a store that does not open is reported
 //! with what to do (`dag doctor`), and a missing store beside a model
-//! registry and a run cache — a deleted or moved `.dag/db` — is refused
+//! registry and a run cache or task logs — a deleted or moved `.dag/db` — is refused
 //! rather than silently replaced by an empty history.
 
 use std::path::Path;
@@ -76,6 +76,7 @@ pub fn open_store(state_dir: &Path) -> Result<Arc<Store>, OpenError> {
 pub fn open_exclusive(state_dir: &Path) -> Result<(Store, OpenReport), OpenError> {
     let db = state_dir.join("db");
     if !Store::exists(&db)
+        && runs_left_traces(state_dir)
         && let Some(found) = history_elsewhere(state_dir)
     {
         return Err(OpenError::MissingHistory {
@@ -103,28 +104,50 @@ pub fn open_anyway(state_dir: &Path) -> Result<(Store, OpenReport), OpenError> {
 }
 
 /// What runs leave in the state directory besides the store: model
-/// versions, run-cache entries, task logs. `None` when there is none.
+/// versions, run-cache entries, task logs, described ("2 model versions,
+/// 14 run-cache entries"). `None` when there is none of them.
 pub fn history_elsewhere(state_dir: &Path) -> Option<String> {
-    let count = |dir: &Path, depth: usize| count_files(dir, depth);
-    let mut versions = 0;
-    if let Ok(models) = std::fs::read_dir(state_dir.join("models")) {
-        for model in models.flatten() {
-            versions += count(&model.path().join("versions"), 0);
-        }
-    }
-    let cache = count(&state_dir.join("cache"), 1);
-    let runs_logged = std::fs::read_dir(state_dir.join("logs")).map_or(0, |d| d.flatten().count());
+    let left = Leftovers::in_dir(state_dir);
     let mut found = Vec::new();
     for (n, one, many) in [
-        (versions, "model version", "model versions"),
-        (cache, "run-cache entry", "run-cache entries"),
-        (runs_logged, "run's task logs", "runs' task logs"),
+        (left.versions, "model version", "model versions"),
+        (left.cache, "run-cache entry", "run-cache entries"),
+        (left.runs_logged, "run's task logs", "runs' task logs"),
     ] {
         if n > 0 {
             found.push(format!("{n} {}", if n == 1 { one } else { many }));
         }
     }
     (!found.is_empty()).then(|| found.join(", "))
+}
+
+/// Whether runs happened here: run-cache entries or task logs. (A
+/// registry alone may have been copied in on purpose, to serve a model.)
+fn runs_left_traces(state_dir: &Path) -> bool {
+    let left = Leftovers::in_dir(state_dir);
+    left.cache > 0 || left.runs_logged > 0
+}
+
+struct Leftovers {
+    versions: usize,
+    cache: usize,
+    runs_logged: usize,
+}
+
+impl Leftovers {
+    fn in_dir(state_dir: &Path) -> Self {
+        let mut versions = 0;
+        if let Ok(models) = std::fs::read_dir(state_dir.join("models")) {
+            for model in models.flatten() {
+                versions += count_files(&model.path().join("versions"), 0);
+            }
+        }
+        Self {
+            versions,
+            cache: count_files(&state_dir.join("cache"), 1),
+            runs_logged: std::fs::read_dir(state_dir.join("logs")).map_or(0, |d| d.flatten().count()),
+        }
+    }
 }
 
 /// Regular files in `dir` (`depth` 0) or in its subdirectories (1).
