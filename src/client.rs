@@ -27,9 +27,19 @@ pub enum ClientError {
 pub struct Response {
     pub status: u16,
     pub body: Vec<u8>,
+    /// Header names in lowercase, with their values.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Response {
+    /// The value of header `name` (lowercase), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -92,11 +102,13 @@ fn parse_response(addr: SocketAddr, raw: &[u8]) -> Result<Response, ClientError>
         .ok_or_else(|| malformed("no status line"))?;
     let mut length = None;
     let mut chunked = false;
+    let mut headers = Vec::new();
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
         let value = value.trim();
+        headers.push((name.trim().to_ascii_lowercase(), value.to_string()));
         if name.eq_ignore_ascii_case("content-length") {
             length = value.parse::<usize>().ok();
         } else if name.eq_ignore_ascii_case("transfer-encoding")
@@ -115,7 +127,11 @@ fn parse_response(addr: SocketAddr, raw: &[u8]) -> Result<Response, ClientError>
             None => rest.to_vec(),
         }
     };
-    Ok(Response { status, body })
+    Ok(Response {
+        status,
+        body,
+        headers,
+    })
 }
 
 fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {

@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+
+pub use crate::log_sink::LogSink;
 
 /// The inputs of one attempt. Paths are absolute: the engine resolves them
 /// against the project root before the operator sees them.
@@ -83,68 +83,6 @@ impl fmt::Debug for Context {
             .field("task_id", &self.task_id)
             .field("attempt", &self.attempt)
             .finish_non_exhaustive()
-    }
-}
-
-/// The attempt's log file, created on first use so that tasks which log
-/// nothing leave no file behind. Cloning shares the file.
-#[derive(Clone)]
-pub struct LogSink {
-    path: Option<Arc<PathBuf>>,
-    file: Arc<OnceLock<Option<Mutex<File>>>>,
-}
-
-impl LogSink {
-    /// A log at `path`; the parent directory is created when the first line is written.
-    pub fn at(path: PathBuf) -> Self {
-        Self {
-            path: Some(Arc::new(path)),
-            file: Arc::new(OnceLock::new()),
-        }
-    }
-
-    pub fn discard() -> Self {
-        Self {
-            path: None,
-            file: Arc::new(OnceLock::new()),
-        }
-    }
-
-    /// Where the log lives (it may not exist until something is written).
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref().map(PathBuf::as_path)
-    }
-
-    fn file(&self) -> Option<&Mutex<File>> {
-        self.file
-            .get_or_init(|| {
-                let path = self.path.as_deref()?;
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).ok()?;
-                }
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path.as_path())
-                    .ok()?;
-                Some(Mutex::new(file))
-            })
-            .as_ref()
-    }
-
-    /// Appends one line. Logging never fails the task: a write error is dropped.
-    pub fn line(&self, message: impl fmt::Display) {
-        if let Some(file) = self.file()
-            && let Ok(mut file) = file.lock()
-        {
-            let _ = writeln!(file, "{message}");
-        }
-    }
-
-    /// Another handle on the same file, for a child's stdout or stderr.
-    pub fn try_clone_file(&self) -> Option<File> {
-        let file = self.file()?.lock().ok()?;
-        file.try_clone().ok()
     }
 }
 

@@ -13,12 +13,14 @@
 mod context;
 pub mod data;
 mod error;
+mod log_sink;
 pub mod ml;
 pub mod models;
 pub mod monitor;
 mod noop;
 mod operator;
 mod params;
+pub mod process_tree;
 mod registry;
 mod shell;
 mod suggest;
@@ -26,6 +28,7 @@ pub mod table;
 
 pub use context::{Context, LogSink, ProgressSink};
 pub use error::{OperatorError, error_chain};
+pub use log_sink::{DEFAULT_LOG_LIMIT, MIN_LOG_LIMIT};
 pub use noop::Noop;
 pub use operator::{BoxFuture, Earlier, Operator, Outcome, Problem, TaskSpec, run_blocking};
 pub use params::{parse_params, require_names};

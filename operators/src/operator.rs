@@ -59,6 +59,13 @@ pub trait Operator: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Whether an attempt starts processes whose effects outlive a crash
+    /// of the engine (a shell command). The engine makes such an attempt's
+    /// start durable before it runs, so a `kill -9` cannot hide it.
+    fn starts_processes(&self) -> bool {
+        false
+    }
+
     /// Checks a task declaration at load time, before anything runs.
     /// Returns every problem found, not just the first.
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem>;

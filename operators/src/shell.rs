@@ -1,8 +1,10 @@
 //! `shell`: runs a command in its own process group.
 //!
-//! stdout and stderr go to the attempt's log file. On timeout, cancellation
-//! or the attempt being dropped, the whole process group is killed, so no
-//! grandchild outlives its task.
+//! stdout and stderr are copied into the attempt's log, which keeps a
+//! bounded number of bytes. On timeout, cancellation or the attempt being
+//! dropped, the whole process group is killed, and so is every process
+//! carrying the attempt's tag (one that left the group with `setsid`); the
+//! command dies with the engine (`PR_SET_PDEATHSIG`). See `process_tree`.
 //!
 //! This is also the subprocess protocol for operators written in any
 //! language: the child gets `DAG_CONTEXT` (a JSON file describing the
@@ -12,10 +14,12 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::process_tree::{PROCESS_TAG_VAR, attempt_tag, die_with_parent, kill_tagged};
 use crate::{
     BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
 };
@@ -86,6 +90,10 @@ impl Operator for Shell {
         false
     }
 
+    fn starts_processes(&self) -> bool {
+        true
+    }
+
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {
         match parse_params::<Params>(spec.params) {
             Ok(params) => params.problems(),
@@ -126,6 +134,7 @@ async fn run(ctx: &Context) -> Result<Outcome, OperatorError> {
         }
         (None, None) => return Err(OperatorError::Params("missing `command` or `argv`".into())),
     };
+    let tag = attempt_tag(&ctx.state_dir, &ctx.run_id, &ctx.task_id, ctx.attempt);
     command
         .current_dir(
             params
@@ -139,16 +148,17 @@ async fn run(ctx: &Context) -> Result<Outcome, OperatorError> {
         .env("DAG_ATTEMPT", ctx.attempt.to_string())
         .env("DAG_CONTEXT", &context_path)
         .env("DAG_OUTCOME", &outcome_path)
+        .env(PROCESS_TAG_VAR, &tag)
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    match (ctx.log.try_clone_file(), ctx.log.try_clone_file()) {
-        (Some(out), Some(err)) => {
-            command.stdout(out).stderr(err);
-        }
-        _ => {
-            command.stdout(Stdio::null()).stderr(Stdio::null());
-        }
+    // SAFETY: `die_with_parent` only calls prctl, getppid and _exit, which
+    // are async-signal-safe, as code between fork and exec must be.
+    let parent = unsafe { libc::getpid() };
+    unsafe {
+        command.pre_exec(move || die_with_parent(parent));
     }
     let mut child = command.spawn().map_err(|error| {
         let program = params
@@ -158,17 +168,26 @@ async fn run(ctx: &Context) -> Result<Outcome, OperatorError> {
             .map_or("sh", String::as_str);
         OperatorError::failed(format!("cannot start `{program}`: {error}"))
     })?;
-    let group = GroupGuard(child.id().map(|pid| pid as i32));
+    let output = OutputCopy::start(&mut child, &ctx.log);
+    let group = GroupGuard {
+        pgid: child.id().and_then(|pid| i32::try_from(pid).ok()),
+        tag: Some(tag.clone()),
+    };
     let status = tokio::select! {
-        status = child.wait() => status.map_err(|e| OperatorError::failed(format!("waiting for the command failed: {e}")))?,
+        status = child.wait() => status.map_err(|e| OperatorError::failed(format!("waiting for the command failed: {e}"))),
         () = ctx.cancel.cancelled() => {
-            drop(group);
+            group.kill_group();
             let _ = child.wait().await;
+            kill_escaped(&tag).await;
+            output.finish(&tag).await;
             return Err(OperatorError::Cancelled);
         }
     };
-    // The leader exited; stragglers in its group go with it.
-    drop(group);
+    // The leader exited; stragglers in its group go with it, and any that
+    // left the group and still hold its output are found by their tag.
+    group.kill_group();
+    output.finish(&tag).await;
+    let status = status?;
     let _ = std::fs::remove_file(&context_path);
     let code = status.code();
     if !status.success() {
@@ -230,16 +249,97 @@ fn read_outcome(path: &std::path::Path) -> Result<Outcome, OperatorError> {
     })
 }
 
-/// Kills a process group when dropped.
-struct GroupGuard(Option<i32>);
+/// How long the output of a finished command may stay open (held by a
+/// process that left its group) before the holders are hunted by tag.
+const OUTPUT_GRACE: Duration = Duration::from_millis(500);
+
+/// Kills, on a blocking thread, every process with the attempt's tag.
+async fn kill_escaped(tag: &str) {
+    let tag = tag.to_string();
+    if let Ok(killed) = tokio::task::spawn_blocking(move || kill_tagged(&tag)).await
+        && killed > 0
+    {
+        tracing::debug!(
+            killed,
+            "killed processes that left the task's process group"
+        );
+    }
+}
+
+/// The child's stdout and stderr, copied into the attempt's (bounded) log.
+struct OutputCopy {
+    readers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl OutputCopy {
+    fn start(child: &mut tokio::process::Child, log: &crate::LogSink) -> Self {
+        let mut readers = Vec::new();
+        if let Some(stdout) = child.stdout.take() {
+            readers.push(tokio::spawn(copy_into(stdout, log.clone())));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            readers.push(tokio::spawn(copy_into(stderr, log.clone())));
+        }
+        Self { readers }
+    }
+
+    /// Waits for the output to end. Output still open after
+    /// [`OUTPUT_GRACE`] is held by a process that left the group: those are
+    /// killed by tag, and the copy stops.
+    async fn finish(mut self, tag: &str) {
+        let deadline = tokio::time::Instant::now() + OUTPUT_GRACE;
+        for reader in &mut self.readers {
+            if tokio::time::timeout_at(deadline, &mut *reader)
+                .await
+                .is_err()
+            {
+                kill_escaped(tag).await;
+                if tokio::time::timeout(OUTPUT_GRACE, &mut *reader)
+                    .await
+                    .is_err()
+                {
+                    reader.abort();
+                }
+            }
+        }
+    }
+}
+
+async fn copy_into(mut source: impl tokio::io::AsyncRead + Unpin, log: crate::LogSink) {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match source.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => log.write(&buffer[..read]),
+        }
+    }
+}
+
+/// The command's processes: its group is killed by [`Self::kill_group`].
+/// Dropped without that (the attempt abandoned mid-run), it kills the
+/// group and every process with the attempt's tag.
+struct GroupGuard {
+    pgid: Option<i32>,
+    tag: Option<String>,
+}
+
+impl GroupGuard {
+    fn kill_group(mut self) {
+        self.tag = None;
+    }
+}
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
-        if let Some(pgid) = self.0.take() {
+        if let Some(pgid) = self.pgid.take() {
             // SAFETY: kill(2) with a negative pid signals the group; no memory is touched.
             unsafe {
                 libc::kill(-pgid, libc::SIGKILL);
             }
+        }
+        if let Some(tag) = self.tag.take() {
+            kill_tagged(&tag);
         }
     }
 }
@@ -311,6 +411,70 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(!alive, "grandchild {pid} outlived its cancelled task");
+    }
+
+    /// Waits until `pid` is gone (or a zombie); false if it outlived 10 s.
+    async fn dies(pid: i32) -> bool {
+        for _ in 0..500 {
+            // SAFETY: signal 0 only checks for existence.
+            let exists = unsafe { libc::kill(pid, 0) } == 0;
+            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |s| s.contains(") Z"));
+            if !exists || zombie {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_grandchild_that_left_the_group_with_setsid_dies_with_the_attempt() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let marker = dir.path().join("escaped.pid");
+        let script = format!("setsid sleep 60 & echo $! > {}; wait", marker.display());
+        let ctx = context(dir.path(), json!({ "command": script }));
+        let cancel = ctx.cancel.clone();
+        let started = Instant::now();
+        let task = tokio::spawn(async move { Shell.execute(&ctx).await.map(|_| ()) });
+        while !marker.exists() && started.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let pid: i32 = std::fs::read_to_string(&marker)
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("a pid");
+        cancel.cancel();
+        let result = task.await.expect("task joins");
+        assert!(matches!(result, Err(OperatorError::Cancelled)));
+        assert!(
+            dies(pid).await,
+            "the setsid grandchild {pid} outlived its task"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_output_keeps_a_bounded_log_with_its_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut ctx = context(
+            dir.path(),
+            json!({
+                "command": "echo START; head -c 5000000 /dev/zero | tr '\\0' x; echo; echo THE END"
+            }),
+        );
+        ctx.log = LogSink::with_limit(dir.path().join("task.log"), 64 * 1024);
+        Shell.execute(&ctx).await.expect("command succeeds");
+        let dropped = ctx.log.finish();
+        let log = std::fs::read_to_string(dir.path().join("task.log")).expect("log written");
+        assert!(log.len() < 64 * 1024 + 300, "{} bytes kept", log.len());
+        assert!(
+            log.starts_with("START\n") && log.ends_with("THE END\n"),
+            "{}",
+            log.len()
+        );
+        assert!(dropped > 4_900_000, "{dropped}");
+        assert!(log.contains(&format!("[dag: {dropped} bytes of output dropped here")));
     }
 
     #[test]

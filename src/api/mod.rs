@@ -5,13 +5,14 @@
 //! | method and path | what |
 //! |---|---|
 //! | `GET /health` | liveness |
-//! | `GET /api/status` | pid, uptime, DAGs with schedules and next fires, active and queued runs |
+//! | `GET /api/status` | pid, uptime, DAGs with schedules and next fires, files that do not load, active and queued runs |
 //! | `POST /api/runs` | submit `{dag, params?, options?}` → 202 `{state, run_id}` |
 //! | `GET /api/runs?dag=&limit=` | runs, newest first (`dag runs --json`) |
 //! | `GET /api/runs/{id}` | one run (`dag runs show --json`), or its place in the queue |
 //! | `POST /api/runs/{id}/cancel` | cancel a running or queued run |
-//! | `GET /api/runs/{id}/logs/{task}?attempt=N` | a task attempt's log |
-//! | `POST /api/cli` | `{args}`: a read-only `dag` command line, run here |
+//! | `GET /api/runs/{id}/logs/{task}?attempt=N&offset=&limit=&tail=` | a piece of a task attempt's log (at most 1 MiB; headers `x-dag-log-next`, `x-dag-log-running`) |
+//! | `POST /api/cli` | `{args}`: a read-only `dag` command line, run here (`gc` only with `--dry-run`) |
+//! | `POST /api/gc` | `{keep_runs, dry_run?}`: `dag gc`, answered as `dag gc --json` |
 //! | `GET /metrics` | Prometheus text |
 //!
 //! Errors are `{"error": "..."}` with 400 (malformed), 401 (token), 404
@@ -37,6 +38,7 @@ use crate::daemon::dispatch::{Cancelled, RunOptions, Submission, SubmitError, ap
 use crate::daemon::server::DaemonContext;
 use crate::record::error_chain;
 use crate::views::{RunListJson, run_json};
+use crate::workspace::{LOG_CHUNK, LogError, find_attempt_log, read_chunk, tail_offset};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -59,6 +61,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/runs/{id}/cancel", post(cancel))
         .route("/api/runs/{id}/logs/{task}", get(logs))
         .route("/api/cli", post(cli))
+        .route("/api/gc", post(gc))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(from_fn_with_state(Arc::clone(&state), authorize))
@@ -149,12 +152,17 @@ async fn metrics(State(state): State<Shared>) -> Response {
 async fn status(State(state): State<Shared>) -> Response {
     let dispatcher = &state.daemon.dispatcher;
     let now = chrono::Utc::now();
-    let dags: Vec<Value> = {
+    let (dags, load_errors): (Vec<Value>, Vec<Value>) = {
         let set = dispatcher
             .dags
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        set.dags
+        let load_errors = set
+            .load_errors()
+            .map(|(file, error)| json!({ "file": file, "error": error }))
+            .collect();
+        let dags = set
+            .dags
             .iter()
             .map(|(name, loaded)| {
                 json!({
@@ -170,7 +178,8 @@ async fn status(State(state): State<Shared>) -> Response {
                     "error": loaded.error,
                 })
             })
-            .collect()
+            .collect();
+        (dags, load_errors)
     };
     json_response(
         StatusCode::OK,
@@ -185,6 +194,7 @@ async fn status(State(state): State<Shared>) -> Response {
             "state_dir": state.daemon.state_dir,
             "dags_dir": state.daemon.dags_dir,
             "dags": dags,
+            "load_errors": load_errors,
             "serving": state.daemon.serving.as_ref().map(crate::serve::ServingStatus::describe),
             "active": dispatcher.active(),
             "queued": dispatcher.queued(),
@@ -218,17 +228,27 @@ async fn submit(State(state): State<Shared>, body: Bytes) -> Response {
         explicit: true,
         options: body.options,
     };
-    match state.daemon.dispatcher.submit(submission) {
+    // Accepting writes the run to the store and flushes: not on the loop.
+    let dispatcher = Arc::clone(&state.daemon.dispatcher);
+    let submitted = match tokio::task::spawn_blocking(move || dispatcher.submit(submission)).await {
+        Ok(submitted) => submitted,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    match submitted {
         Ok(accepted) => json_response(StatusCode::ACCEPTED, &accepted),
         Err(e @ SubmitError::UnknownDag { .. })
         | Err(e @ SubmitError::Resume(crate::execute::ResumeError::NoRun(_))) => {
             error(StatusCode::NOT_FOUND, e.to_string())
         }
         Err(e @ SubmitError::Resume(_)) => error(StatusCode::UNPROCESSABLE_ENTITY, error_chain(&e)),
+        Err(e @ SubmitError::InvalidFile(_)) => {
+            error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+        }
         Err(e @ SubmitError::Invalid(_)) => {
             error(StatusCode::UNPROCESSABLE_ENTITY, error_chain(&e))
         }
         Err(e @ SubmitError::ShuttingDown) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e @ SubmitError::Store(_)) => error(StatusCode::SERVICE_UNAVAILABLE, error_chain(&e)),
     }
 }
 
@@ -295,59 +315,148 @@ async fn cancel(State(state): State<Shared>, Path(id): Path<String>) -> Response
     }
 }
 
+/// A piece of a task attempt's log: from `offset` (or the start of the
+/// last `tail` lines), at most `limit` bytes (1 MiB at most). Headers say
+/// where the next piece starts and whether the attempt still runs, so a
+/// client follows a log in bounded memory on both sides.
 async fn logs(
     State(state): State<Shared>,
     Path((id, task)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let attempt = match query(raw).get("attempt").map(|a| a.parse::<u32>()) {
-        None => None,
-        Some(Ok(n)) => Some(n),
-        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "`attempt` must be a number"),
+    let query = query(raw);
+    let number = |key: &str| -> Result<Option<u64>, Response> {
+        match query.get(key).map(|v| v.parse::<u64>()) {
+            None => Ok(None),
+            Some(Ok(n)) => Ok(Some(n)),
+            Some(Err(_)) => Err(error(
+                StatusCode::BAD_REQUEST,
+                format!("`{key}` must be a number"),
+            )),
+        }
+    };
+    let (attempt, offset, limit, tail) = match (
+        number("attempt"),
+        number("offset"),
+        number("limit"),
+        number("tail"),
+    ) {
+        (Ok(attempt), Ok(offset), Ok(limit), Ok(tail)) => (attempt, offset, limit, tail),
+        (Err(response), ..)
+        | (_, Err(response), ..)
+        | (.., Err(response), _)
+        | (.., Err(response)) => {
+            return response;
+        }
+    };
+    let Ok(attempt) = attempt.map(u32::try_from).transpose() else {
+        return error(StatusCode::BAD_REQUEST, "`attempt` is too large");
     };
     let store = Arc::clone(&state.daemon.dispatcher.engine.store);
     let state_dir = state.daemon.state_dir.clone();
-    let read = tokio::task::spawn_blocking(move || -> Result<String, (StatusCode, String)> {
+    let read = tokio::task::spawn_blocking(move || -> Result<LogPiece, (StatusCode, String)> {
         let internal = |m: String| (StatusCode::INTERNAL_SERVER_ERROR, m);
-        let attempts = store.attempts(&id).map_err(|e| internal(error_chain(&e)))?;
-        let of_task: Vec<_> = attempts.iter().filter(|a| a.task_id == task).collect();
-        let chosen = match attempt {
-            Some(n) => of_task.iter().find(|a| a.attempt == n),
-            None => of_task.last(),
-        }
-        .ok_or((
-            StatusCode::NOT_FOUND,
-            format!("no attempt of task `{task}` in run `{id}`"),
-        ))?;
-        let Some(path) = &chosen.log_path else {
-            return Ok(String::new());
+        let log = find_attempt_log(&store, &id, &task, attempt).map_err(|e| match e {
+            LogError::Store(e) => internal(error_chain(&e)),
+            other => (StatusCode::NOT_FOUND, other.to_string()),
+        })?;
+        let mut piece = LogPiece {
+            attempt: log.attempt,
+            running: log.running,
+            bytes: Vec::new(),
+            next: offset.unwrap_or(0),
+        };
+        let Some(path) = &log.path else {
+            return Ok(piece);
         };
         // The path comes from the store, never from the request; still,
         // read nothing outside the state directory.
         let root = std::fs::canonicalize(&state_dir).map_err(|e| internal(e.to_string()))?;
-        match std::fs::canonicalize(path) {
-            Ok(real) if real.starts_with(&root) => {
-                std::fs::read_to_string(real).map_err(|e| internal(e.to_string()))
+        let real = match std::fs::canonicalize(path) {
+            Ok(real) if real.starts_with(&root) => real,
+            Ok(_) => {
+                return Err((
+                    StatusCode::FORBIDDEN,
+                    "log path is outside the state directory".into(),
+                ));
             }
-            Ok(_) => Err((
-                StatusCode::FORBIDDEN,
-                "log path is outside the state directory".into(),
-            )),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-            Err(e) => Err(internal(e.to_string())),
-        }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(piece),
+            Err(e) => return Err(internal(e.to_string())),
+        };
+        let from = match (offset, tail) {
+            (None, Some(lines)) => tail_offset(&real, usize::try_from(lines).unwrap_or(usize::MAX))
+                .map_err(|e| internal(e.to_string()))?,
+            (offset, _) => offset.unwrap_or(0),
+        };
+        let (bytes, _) = read_chunk(&real, from, limit.unwrap_or(LOG_CHUNK))
+            .map_err(|e| internal(e.to_string()))?;
+        piece.next = from + bytes.len() as u64;
+        piece.bytes = bytes;
+        Ok(piece)
     })
     .await;
     match read {
-        Ok(Ok(text)) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            )],
-            text,
-        )
-            .into_response(),
+        Ok(Ok(piece)) => {
+            let headers = [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                ),
+                (
+                    header::HeaderName::from_static("x-dag-log-next"),
+                    HeaderValue::from(piece.next),
+                ),
+                (
+                    header::HeaderName::from_static("x-dag-log-attempt"),
+                    HeaderValue::from(piece.attempt),
+                ),
+                (
+                    header::HeaderName::from_static("x-dag-log-running"),
+                    HeaderValue::from_static(if piece.running { "1" } else { "0" }),
+                ),
+            ];
+            (headers, piece.bytes).into_response()
+        }
         Ok(Err((status, message))) => error(status, message),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// What one read of a log answers.
+struct LogPiece {
+    attempt: u32,
+    running: bool,
+    bytes: Vec<u8>,
+    /// The offset after `bytes`.
+    next: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GcBody {
+    keep_runs: usize,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `dag gc` for a client: the cache beside the daemon's store.
+async fn gc(State(state): State<Shared>, body: Bytes) -> Response {
+    let body: GcBody = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("malformed request: {e}")),
+    };
+    let store = Arc::clone(&state.daemon.dispatcher.engine.store);
+    let state_dir = state.daemon.state_dir.clone();
+    let collected = tokio::task::spawn_blocking(move || {
+        crate::cache::collect_garbage(&store, &state_dir, body.keep_runs, body.dry_run)
+    })
+    .await;
+    match collected {
+        Ok(Ok(summary)) => json_response(StatusCode::OK, &summary),
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{}; nothing was removed", error_chain(&e)),
+        ),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

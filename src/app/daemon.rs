@@ -7,7 +7,6 @@ use std::time::Duration;
 use crate::api::{ApiState, router};
 use crate::cli::{self, CliResult, DaemonArgs, Exit, Failure, Global};
 use crate::control::CommandHost;
-use crate::daemon::info::TOKEN_VAR;
 use crate::daemon::server::{DaemonConfig, DaemonContext, DaemonError, FrontEnds};
 use crate::record::error_chain;
 
@@ -19,13 +18,15 @@ pub fn start(global: &Global, args: &DaemonArgs) -> CliResult {
         dags_dir: global.dags.clone(),
         workdir,
         addr: args.addr,
-        token: std::env::var(TOKEN_VAR).ok().filter(|t| !t.is_empty()),
+        token: crate::auth::token_from_env().map_err(|e| Failure::invalid(e.to_string()))?,
         grace: args.grace,
         reload_every: args.reload_every,
         debounce: args.debounce,
+        log_limit: global.task_log_limit,
         serve: args
             .serve
-            .map(|addr| cli::serve_config(global, addr, &args.serving)),
+            .map(|addr| cli::serve_config(global, addr, &args.serving))
+            .transpose()?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -35,11 +36,13 @@ pub fn start(global: &Global, args: &DaemonArgs) -> CliResult {
     runtime.shutdown_timeout(Duration::from_secs(5));
     match result {
         Ok(()) => Ok(Exit::Success),
-        Err(error @ (DaemonError::AlreadyRunning { .. } | DaemonError::TokenRequired(_))) => {
-            Err(Failure::invalid(error_chain(&error)))
-        }
+        Err(
+            error @ (DaemonError::AlreadyRunning { .. }
+            | DaemonError::TokenRequired(_)
+            | DaemonError::WeakToken(_)),
+        ) => Err(Failure::invalid(error_chain(&error))),
         Err(DaemonError::Serve(error)) => Err(cli::serve_failure(error)),
-        Err(DaemonError::Store(dag_state::StateError::Locked { .. })) => {
+        Err(DaemonError::Store(crate::workspace::OpenError::Locked { .. })) => {
             Err(Failure::invalid(format!(
                 "the state store in `{}` is in use by another process (a `dag run`, or a daemon starting up)",
                 global.state_dir.display()

@@ -17,14 +17,14 @@
 //! hashed as if it were empty. Without Unix metadata (no inode) every file
 //! is hashed.
 
-use std::fs::{File, Metadata};
+use std::fs::Metadata;
 use std::io;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dag_state::{FileStamp, Store};
 
-use super::file_digest::{hash_file, hash_open};
+use super::file_digest::{hash_file, hash_open, open_regular};
 
 /// How long a file must have been left alone before its digest is remembered.
 pub const SETTLE: Duration = Duration::from_secs(2);
@@ -61,7 +61,7 @@ impl<'a> DigestMemo<'a> {
                 }
             }
         }
-        let file = File::open(path)?;
+        let file = open_regular(path)?;
         let before = file.metadata()?;
         let (digest, size) = hash_open(&file)?;
         let after = file.metadata()?;
@@ -133,7 +133,7 @@ mod tests {
     /// only reach the memo after waiting for it.
     fn write_old(path: &Path, bytes: &[u8], mtime: SystemTime) -> io::Result<()> {
         std::fs::write(path, bytes)?;
-        File::options()
+        std::fs::File::options()
             .write(true)
             .open(path)?
             .set_times(FileTimes::new().set_modified(mtime))

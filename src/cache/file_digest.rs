@@ -6,9 +6,29 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
-/// blake3 hex digest and size of the file at `path`.
+/// blake3 hex digest and size of the regular file at `path`.
 pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
-    hash_open(&File::open(path)?)
+    hash_open(&open_regular(path)?)
+}
+
+/// Opens `path` for reading if it is a regular file. The open does not
+/// block and the type is checked on the open descriptor, so a FIFO (which
+/// would block a reader forever) or a device (which never ends) is an
+/// error, never read.
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    if file.metadata()?.is_file() {
+        Ok(file)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("`{}` is not a regular file", path.display()),
+        ))
+    }
 }
 
 /// blake3 hex digest and size of the rest of an open file.
@@ -32,6 +52,12 @@ mod tests {
         assert_eq!(digest, blake3::hash(&bytes).to_hex().to_string());
         assert_eq!(size, 300_000);
         Ok(())
+    }
+
+    #[test]
+    fn devices_are_refused_not_read() {
+        let error = hash_file(Path::new("/dev/zero")).err();
+        assert_eq!(error.map(|e| e.kind()), Some(io::ErrorKind::InvalidInput));
     }
 
     #[test]

@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use dag_state::Store;
 
+use super::restore_journal::RestoreJournal;
+
 /// Why the run cache could not store or restore a file.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -76,7 +78,7 @@ pub struct RunCache {
 
 /// Distinguishes temporary files of concurrent copies within one process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-const TEMP_SUFFIX: &str = ".tmp";
+pub(super) const TEMP_SUFFIX: &str = ".tmp";
 
 impl RunCache {
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -147,6 +149,10 @@ impl RunCache {
     /// missing or corrupt entry leaves every output as it was. A corrupt
     /// entry is removed.
     pub fn restore(&self, outputs: &[Restore]) -> Result<(), CacheError> {
+        // Names where temporary files go, so a kill cannot leave them for good.
+        let destinations: Vec<&Path> = outputs.iter().map(|o| o.destination.as_path()).collect();
+        let _journal = RestoreJournal::start(&self.root, &destinations)
+            .map_err(CacheError::io("write a restore journal in", &self.root))?;
         let mut staged: Vec<(PathBuf, &Path)> = Vec::with_capacity(outputs.len());
         let result = self.stage(outputs, &mut staged);
         if let Err(error) = result {

@@ -31,6 +31,21 @@ pub struct Global {
     /// Format of engine logs on stderr.
     #[arg(long, value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
+    /// Most bytes one task attempt's log keeps (`64MiB`, `500K`, a number of
+    /// bytes): the start and the end of longer output, with a marker saying
+    /// how much was dropped.
+    #[arg(
+        long,
+        env = "DAG_TASK_LOG_LIMIT",
+        default_value = "64MiB",
+        value_parser = super::byte_size::parse_byte_size,
+        global = true
+    )]
+    pub task_log_limit: u64,
+    /// A state directory a daemon runs a client's command against: DAG
+    /// files read for it must be inside this directory.
+    #[arg(skip)]
+    pub confined_to: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -74,6 +89,23 @@ pub enum Command {
     Trigger(TriggerArgs),
     /// Cancel a running or queued run (through the daemon).
     Cancel(CancelArgs),
+    /// Check the state store; repair it, or move it aside and start anew.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Remove unreadable records and index entries that point at nothing,
+    /// and re-index active runs (what the removed records held is lost).
+    #[arg(long, conflicts_with = "rebuild")]
+    pub repair: bool,
+    /// Move the store aside (nothing is deleted) and start a new, empty run
+    /// history; the model registry, run cache and task logs stay.
+    #[arg(long)]
+    pub rebuild: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -269,6 +301,13 @@ pub struct LogsArgs {
     /// Which attempt (default: the last).
     #[arg(long)]
     pub attempt: Option<u32>,
+    /// Only the last N lines.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+    /// Keep printing what the attempt writes until it ends (an attempt a
+    /// running daemon runs; without a daemon no attempt can be running).
+    #[arg(short, long)]
+    pub follow: bool,
 }
 
 #[derive(Debug, Args)]

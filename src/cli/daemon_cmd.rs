@@ -12,9 +12,29 @@ use crate::control::DaemonClient;
 use crate::daemon::info;
 use crate::execute::humanize_ms;
 
-/// The running daemon for this state directory, if any.
+/// How long a command waits for a daemon that is starting up.
+const STARTUP_WAIT: Duration = Duration::from_secs(30);
+
+/// The running daemon for this state directory, if any. A daemon that is
+/// starting up (it may already hold the store) is waited for.
 pub fn running(global: &Global) -> Option<DaemonClient> {
-    info::running(&global.state_dir).map(DaemonClient::new)
+    if let Some(info) = info::running(&global.state_dir) {
+        return Some(DaemonClient::new(info));
+    }
+    let pid = info::starting(&global.state_dir)?;
+    eprintln!("waiting for the daemon (pid {pid}) to start");
+    let deadline = std::time::Instant::now() + STARTUP_WAIT;
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        if let Some(info) = info::running(&global.state_dir) {
+            return Some(DaemonClient::new(info));
+        }
+        if info::starting(&global.state_dir).is_none() {
+            // It finished starting (or failed to): one last look.
+            return info::running(&global.state_dir).map(DaemonClient::new);
+        }
+    }
+    None
 }
 
 pub fn status(global: &Global, json: bool) -> CliResult {
@@ -103,6 +123,17 @@ fn print_status(daemon: &DaemonClient, status: &Value) {
         );
         if let Some(error) = dag.get("error").and_then(Value::as_str) {
             println!("    last edit does not load; running the previous version:\n{error}");
+        }
+    }
+    let load_errors = status
+        .get("load_errors")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if !load_errors.is_empty() {
+        println!("files that do not load: {}", load_errors.len());
+        for failed in &load_errors {
+            println!("  {}\n{}", text(failed, "file"), text(failed, "error"));
         }
     }
     for (key, title) in [("active", "active runs"), ("queued", "queued runs")] {

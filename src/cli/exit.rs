@@ -43,28 +43,38 @@ impl From<Exit> for ExitCode {
 pub struct Failure {
     pub exit: Exit,
     pub message: String,
+    /// The store was found held by a daemon that started meanwhile: the
+    /// command should go through it instead.
+    pub store_taken_by_daemon: bool,
 }
 
 impl Failure {
-    pub fn invalid(message: impl Into<String>) -> Self {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
         Self {
-            exit: Exit::Invalid,
+            exit,
             message: message.into(),
+            store_taken_by_daemon: false,
         }
     }
 
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(Exit::Invalid, message)
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
-        Self {
-            exit: Exit::Internal,
-            message: message.into(),
-        }
+        Self::new(Exit::Internal, message)
     }
 
     /// Already reported (diagnostics printed); just exit.
     pub fn silent(exit: Exit) -> Self {
+        Self::new(exit, String::new())
+    }
+
+    /// The store is held by a daemon that is starting or running.
+    pub fn store_taken_by_daemon(message: impl Into<String>) -> Self {
         Self {
-            exit,
-            message: String::new(),
+            store_taken_by_daemon: true,
+            ..Self::internal(message)
         }
     }
 }

@@ -1,97 +1,28 @@
 //! `dag gc`: delete run-cache entries nothing recent references. What counts
 //! as referenced is [`crate::cache::plan_gc`]'s rule; this file prints.
 
-use serde::Serialize;
-
 use super::args::{GcArgs, Global};
 use super::console::{out, outln};
 use super::workspace::open_store;
 use super::{CliResult, Exit, Failure};
-use crate::cache::{CacheEntry, GcReport, RunCache, plan_gc};
+use crate::cache::{GcSummary, collect_garbage};
 use crate::record::error_chain;
-
-/// `dag gc --json`.
-#[derive(Debug, Serialize)]
-struct GcJson {
-    dry_run: bool,
-    keep_runs: usize,
-    /// Removed, or with `--dry-run` to be removed.
-    removed: Vec<EntryJson>,
-    freed_bytes: u64,
-    kept: usize,
-    kept_bytes: u64,
-    runs_kept: usize,
-    model_versions: usize,
-    /// Remembered digests of files that no longer exist (forgotten, or to be).
-    forgotten_digests: usize,
-    failed: Vec<FailedJson>,
-}
-
-#[derive(Debug, Serialize)]
-struct EntryJson {
-    /// `null` for a temporary file left by a process that died.
-    digest: Option<String>,
-    path: String,
-    bytes: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct FailedJson {
-    path: String,
-    error: String,
-}
-
-impl From<&CacheEntry> for EntryJson {
-    fn from(entry: &CacheEntry) -> Self {
-        Self {
-            digest: entry.digest.clone(),
-            path: entry.path.to_string_lossy().into_owned(),
-            bytes: entry.size,
-        }
-    }
-}
 
 pub fn gc(global: &Global, args: &GcArgs) -> CliResult {
     let store = open_store(global)?;
-    let cache = RunCache::beside(&store);
-    let plan = plan_gc(&store, &cache, &global.state_dir, args.keep_runs).map_err(|error| {
-        Failure::internal(format!("{}; nothing was removed", error_chain(&error)))
-    })?;
-    let report = if args.dry_run {
-        GcReport {
-            removed: plan.remove.clone(),
-            failed: Vec::new(),
-            forgotten_digests: plan.stale_digests.len(),
-        }
+    let summary = collect_garbage(&store, &global.state_dir, args.keep_runs, args.dry_run)
+        .map_err(|error| {
+            Failure::internal(format!("{}; nothing was removed", error_chain(&error)))
+        })?;
+    print_summary(&summary, args.json)
+}
+
+/// Prints what a collection did (here or in a daemon) and picks the exit.
+pub fn print_summary(json: &GcSummary, as_json: bool) -> CliResult {
+    if as_json {
+        outln!("{}", serde_json::to_string_pretty(json).unwrap_or_default());
     } else {
-        plan.apply(&store, &cache)
-    };
-    let json = GcJson {
-        dry_run: args.dry_run,
-        keep_runs: args.keep_runs,
-        removed: report.removed.iter().map(EntryJson::from).collect(),
-        freed_bytes: report.freed_bytes(),
-        kept: plan.keep.len(),
-        kept_bytes: plan.bytes_kept(),
-        runs_kept: plan.runs_kept,
-        model_versions: plan.model_versions,
-        forgotten_digests: report.forgotten_digests,
-        failed: report
-            .failed
-            .iter()
-            .map(|(entry, error)| FailedJson {
-                path: entry.path.to_string_lossy().into_owned(),
-                error: error.clone(),
-            })
-            .collect(),
-    };
-    if args.json {
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&json).unwrap_or_default()
-        );
-    } else {
-        out!("{}", render(&json));
+        out!("{}", render(json));
     }
     if json.failed.is_empty() {
         Ok(Exit::Success)
@@ -107,7 +38,7 @@ pub fn gc(global: &Global, args: &GcArgs) -> CliResult {
     }
 }
 
-fn render(json: &GcJson) -> String {
+fn render(json: &GcSummary) -> String {
     let (verb, freed) = if json.dry_run {
         ("would remove", "would free")
     } else {
@@ -180,10 +111,10 @@ mod tests {
 
     #[test]
     fn a_dry_run_says_what_it_would_do() {
-        let json = GcJson {
+        let json = GcSummary {
             dry_run: true,
             keep_runs: 5,
-            removed: vec![EntryJson {
+            removed: vec![crate::cache::GcEntry {
                 digest: Some("ab".repeat(32)),
                 path: "cache/ab/abab".into(),
                 bytes: 2048,

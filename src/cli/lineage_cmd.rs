@@ -50,8 +50,11 @@ pub fn lineage(global: &Global, args: &LineageArgs) -> CliResult {
 }
 
 /// `MODEL@VERSION` when it is not a file, `RUN_ID:TASK` when the run
-/// exists, else a path (hashed if present, else its newest producer's
-/// record), else a digest some task recorded.
+/// exists, else a path (a file in the project is hashed, and counts when a
+/// task recorded that digest; else the path's newest producer's record),
+/// else a digest some task recorded. Lineage is only ever of recorded
+/// artifacts: a file outside the project is never read, and no file's
+/// digest is shown unless the store already knows it.
 fn resolve(
     store: &dag_state::Store,
     registry: &ModelRegistry,
@@ -59,13 +62,15 @@ fn resolve(
 ) -> Result<Start, Failure> {
     let internal = |e: dag_state::StateError| Failure::internal(error_chain(&e));
     let as_path = std::path::Path::new(target);
-    if as_path.is_file() {
+    if as_path.is_file() && inside_project(as_path) {
         let (digest, _) = hash_file(as_path)
             .map_err(|e| Failure::invalid(format!("cannot read `{target}`: {e}")))?;
-        return Ok(Start::Artifact {
-            path: Some(crate::plan::normalize(target)),
-            digest,
-        });
+        if is_recorded(store, &digest).map_err(internal)? {
+            return Ok(Start::Artifact {
+                path: Some(crate::plan::normalize(target)),
+                digest,
+            });
+        }
     }
     if let Some((name, reference)) = target.split_once('@') {
         let version = registry.resolve(name, reference).map_err(|e| {
@@ -92,24 +97,34 @@ fn resolve(
             digest: output.digest.clone(),
         });
     }
-    let known = !store
-        .producers_of_digest(target)
-        .map_err(internal)?
-        .is_empty()
-        || !store
-            .consumers_of_digest(target)
-            .map_err(internal)?
-            .is_empty();
-    if known {
+    if is_recorded(store, target).map_err(internal)? {
         return Ok(Start::Artifact {
             path: None,
             digest: target.to_string(),
         });
     }
     Err(Failure::invalid(format!(
-        "`{target}` is not a file, a digest, `MODEL@VERSION` or `RUN_ID:TASK` that the store knows; \
-         run the DAG that makes it, or check the name with `dag runs` / `dag models list`"
+        "`{target}` is not an artifact, a digest, `MODEL@VERSION` or `RUN_ID:TASK` that the store knows \
+         (a file counts when a run recorded it, as it is now); run the DAG that makes it, or check \
+         the name with `dag runs` / `dag models list`"
     )))
+}
+
+/// Whether a task recorded `digest` as an input or an output.
+fn is_recorded(store: &dag_state::Store, digest: &str) -> Result<bool, dag_state::StateError> {
+    Ok(!store.producers_of_digest(digest)?.is_empty()
+        || !store.consumers_of_digest(digest)?.is_empty())
+}
+
+/// Whether `path` is inside the directory `dag` runs in (the project).
+fn inside_project(path: &std::path::Path) -> bool {
+    let (Ok(project), Ok(real)) = (
+        std::env::current_dir().and_then(std::fs::canonicalize),
+        std::fs::canonicalize(path),
+    ) else {
+        return false;
+    };
+    real.starts_with(project)
 }
 
 fn link(version: &ModelVersion) -> ModelLink {

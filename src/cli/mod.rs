@@ -2,8 +2,10 @@
 //! result to a documented exit code. Each subcommand lives in its own file.
 
 mod args;
+mod byte_size;
 pub(crate) mod console;
 mod daemon_cmd;
+mod doctor_cmd;
 mod exit;
 mod gc_cmd;
 mod graph_cmd;
@@ -40,9 +42,16 @@ pub fn init(cli: &Cli) {
 /// Runs a parsed command line: through a running daemon when the command
 /// needs the store the daemon holds, else here.
 pub fn run(cli: Cli) -> CliResult {
-    match through_daemon(&cli) {
-        Some(result) => result,
-        None => dispatch(cli),
+    if let Some(result) = through_daemon(&cli) {
+        return result;
+    }
+    match dispatch(&cli) {
+        // A daemon started between the look for one and opening the store:
+        // go through it after all.
+        Err(failure) if failure.store_taken_by_daemon => {
+            through_daemon(&cli).unwrap_or(Err(failure))
+        }
+        result => result,
     }
 }
 
@@ -67,7 +76,10 @@ pub fn finish(result: CliResult) -> ExitCode {
 /// Commands that need the state store go through a running daemon, which
 /// holds it; `None` runs the command here.
 fn through_daemon(cli: &Cli) -> Option<CliResult> {
-    let needs_store = matches!(cli.command, Command::Run(_)) || runs_in_daemon(&cli.command);
+    let needs_store = matches!(
+        cli.command,
+        Command::Run(_) | Command::Gc(_) | Command::Logs(_) | Command::Doctor(_)
+    ) || runs_in_daemon(&cli.command);
     if !needs_store {
         return None;
     }
@@ -75,16 +87,47 @@ fn through_daemon(cli: &Cli) -> Option<CliResult> {
     tracing::debug!(addr = %daemon.info.addr, pid = daemon.info.pid, "going through the daemon");
     Some(match &cli.command {
         Command::Run(args) if !args.dry_run => remote::remote_run(&daemon, args),
-        _ => {
-            let argv: Vec<String> = std::env::args().skip(1).collect();
-            remote::remote_command(&daemon, &argv)
-        }
+        Command::Gc(args) if !args.dry_run => remote::remote_gc(&daemon, args),
+        Command::Logs(args) => remote::remote_logs(&daemon, args),
+        Command::Doctor(args) if args.repair || args.rebuild => Err(Failure::invalid(format!(
+            "the daemon (pid {}) holds the store; stop it with `dag daemon stop`, then run `dag doctor` again",
+            daemon.info.pid
+        ))),
+        _ => remote::remote_command(&daemon, &argv_for_daemon(&cli.command)),
     })
 }
 
-fn dispatch(cli: Cli) -> CliResult {
+/// This command line for the daemon: a DAG named by a path is given as an
+/// absolute path, since the daemon resolves paths from its own directory.
+fn argv_for_daemon(command: &Command) -> Vec<String> {
+    let dag = match command {
+        Command::Run(args) => Some(&args.dag),
+        Command::Plan(args) => Some(&args.dag),
+        _ => None,
+    };
+    let absolute = dag.and_then(|dag| {
+        let path = std::path::Path::new(dag);
+        path.is_file()
+            .then(|| std::fs::canonicalize(path).ok())
+            .flatten()
+            .map(|p| (dag.clone(), p.to_string_lossy().into_owned()))
+    });
+    let mut replaced = false;
+    std::env::args()
+        .skip(1)
+        .map(|arg| match &absolute {
+            Some((given, path)) if !replaced && arg == *given => {
+                replaced = true;
+                path.clone()
+            }
+            _ => arg,
+        })
+        .collect()
+}
+
+fn dispatch(cli: &Cli) -> CliResult {
     let global = &cli.global;
-    match cli.command {
+    match &cli.command {
         Command::Validate(args) => validate_cmd::validate(global, &args),
         Command::Plan(args) => graph_cmd::plan(global, &args),
         Command::Graph(args) => graph_cmd::graph(global, &args),
@@ -109,14 +152,19 @@ fn dispatch(cli: Cli) -> CliResult {
         },
         Command::Trigger(args) => remote::trigger(global, &args),
         Command::Cancel(args) => remote::cancel(global, &args),
+        Command::Doctor(args) => doctor_cmd::doctor(global, &args),
     }
 }
 
-/// Commands a running daemon executes for a client against its store: the
-/// readers, and `gc`. (`dag run` itself is submitted, not executed here.)
+/// Commands a running daemon executes for a client against its store, all
+/// read-only: the readers, and `gc --dry-run`. (`dag run` is submitted;
+/// `dag gc` and `dag logs` have their own API calls, the latter so that a
+/// log is never held whole in memory; none is executed here.)
 fn runs_in_daemon(command: &Command) -> bool {
     match command {
-        Command::Runs(_) | Command::Logs(_) | Command::Lineage(_) | Command::Gc(_) => true,
+        Command::Runs(_) | Command::Lineage(_) => true,
+        Command::Gc(args) => args.dry_run,
+        Command::Doctor(args) => !args.repair && !args.rebuild,
         Command::Plan(args) => args.why,
         Command::Run(args) => args.dry_run,
         _ => false,
@@ -153,7 +201,9 @@ pub fn run_for_client(
     let mut cli = cli;
     cli.global.state_dir = state_dir.to_path_buf();
     cli.global.dags = dags.to_path_buf();
-    let (result, stdout, stderr) = console::capture(|| dispatch(cli));
+    // DAG files read for a client must be inside the daemon's project.
+    cli.global.confined_to = std::env::current_dir().ok();
+    let (result, stdout, stderr) = console::capture(|| dispatch(&cli));
     let stdout = String::from_utf8_lossy(&stdout).into_owned();
     let stderr = String::from_utf8_lossy(&stderr).into_owned();
     let (exit, error) = match result {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::args::{CancelArgs, Global, RunArgs, TriggerArgs};
+use super::args::{CancelArgs, GcArgs, Global, LogsArgs, RunArgs, TriggerArgs};
 use super::console::errln;
 use super::daemon_cmd::running;
 use super::progress::{TaskLine, task_line};
@@ -14,6 +14,7 @@ use super::workspace::parse_param_overrides;
 use super::{CliResult, Exit, Failure, color_enabled};
 use crate::control::{ClientError, DaemonClient, path_segment};
 use crate::views::RunJson;
+use crate::workspace::LOG_CHUNK;
 
 /// A failed call to the daemon as a CLI failure: refusals are the user's
 /// (exit 2), the rest internal (exit 3).
@@ -124,6 +125,65 @@ pub fn cancel(global: &Global, args: &CancelArgs) -> CliResult {
     Ok(Exit::Success)
 }
 
+/// `dag logs` through the daemon: the log in pieces of at most 1 MiB,
+/// each printed as it arrives; with `--follow`, until the attempt ends.
+pub fn remote_logs(daemon: &DaemonClient, args: &LogsArgs) -> CliResult {
+    use std::io::Write;
+    let base = format!(
+        "/api/runs/{}/logs/{}",
+        path_segment(&args.run_id),
+        path_segment(&args.task)
+    );
+    let mut query = String::new();
+    if let Some(attempt) = args.attempt {
+        query.push_str(&format!("&attempt={attempt}"));
+    }
+    let mut next: Option<u64> = None;
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        let position = match (next, args.tail) {
+            (Some(offset), _) => format!("offset={offset}"),
+            (None, Some(lines)) => format!("tail={lines}"),
+            (None, None) => "offset=0".to_string(),
+        };
+        let response = daemon
+            .call("GET", &format!("{base}?{position}{query}"), None)
+            .map_err(client_failure)?;
+        if stdout.write_all(&response.body).is_err() {
+            return Ok(Exit::Success);
+        }
+        let _ = stdout.flush();
+        let reached = response
+            .header("x-dag-log-next")
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        if query.is_empty()
+            && let Some(attempt) = response.header("x-dag-log-attempt")
+        {
+            // Stay on this attempt even if a retry starts another.
+            query = format!("&attempt={attempt}");
+        }
+        next = Some(reached);
+        let more = response.body.len() as u64 >= LOG_CHUNK;
+        let running = response.header("x-dag-log-running") == Some("1");
+        if more {
+            continue;
+        }
+        if !(args.follow && running) {
+            return Ok(Exit::Success);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `dag gc` through the daemon, which holds the store and the cache.
+pub fn remote_gc(daemon: &DaemonClient, args: &GcArgs) -> CliResult {
+    let summary = daemon
+        .gc(args.keep_runs, args.dry_run)
+        .map_err(client_failure)?;
+    super::gc_cmd::print_summary(&summary, args.json)
+}
+
 /// A read-only command, run by the daemon against its store; its output
 /// and diagnostics are printed here, on the streams they were written to.
 pub fn remote_command(daemon: &DaemonClient, argv: &[String]) -> CliResult {
@@ -134,10 +194,7 @@ pub fn remote_command(daemon: &DaemonClient, argv: &[String]) -> CliResult {
     if exit == Exit::Success {
         Ok(exit)
     } else {
-        Err(Failure {
-            exit,
-            message: output.error,
-        })
+        Err(Failure::new(exit, output.error))
     }
 }
 
@@ -145,13 +202,20 @@ pub fn remote_command(daemon: &DaemonClient, argv: &[String]) -> CliResult {
 /// printing what the foreground run would print. Ctrl-C cancels the run.
 pub fn remote_run(daemon: &DaemonClient, args: &RunArgs) -> CliResult {
     let params = parse_param_overrides(&args.params)?;
-    let dag = std::path::Path::new(&args.dag)
+    // A DAG file named by path is sent as the file: the daemon loads it
+    // as `dag run` would here (it must be inside the daemon's project).
+    let as_path = std::path::Path::new(&args.dag);
+    let file = as_path
+        .is_file()
+        .then(|| std::fs::canonicalize(as_path).ok())
+        .flatten();
+    let dag = as_path
         .file_stem()
-        .filter(|_| std::path::Path::new(&args.dag).is_file())
+        .filter(|_| file.is_some())
         .map_or_else(|| args.dag.clone(), |s| s.to_string_lossy().into_owned());
     let options = json!({
         "only": args.only, "force": args.force, "force_tasks": args.force_tasks,
-        "max_parallel": args.max_parallel, "resume": args.resume,
+        "max_parallel": args.max_parallel, "resume": args.resume, "file": file,
     });
     let accepted = daemon
         .submit(

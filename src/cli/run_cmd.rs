@@ -152,6 +152,7 @@ fn run_one(
         recorder: recorder.handle(),
         workdir,
         state_dir: global.state_dir.clone(),
+        log_limit: global.task_log_limit,
     };
     let stdout_tty = std::io::stdout().is_terminal();
     let stderr_tty = std::io::stderr().is_terminal();

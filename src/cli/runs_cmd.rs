@@ -1,12 +1,13 @@
 //! `dag runs`, `dag runs show`, `dag logs`.
 
 use super::args::{Global, LogsArgs, RunsArgs, RunsCommand, ShowArgs};
-use super::console::{out, outln};
+use super::console::outln;
 use super::workspace::open_store;
 use super::{CliResult, Exit, Failure};
 use crate::execute::humanize_ms;
 use crate::record::error_chain;
 use crate::views::{RunListJson, run_json};
+use crate::workspace::{LogError, copy_from, find_attempt_log, tail_offset};
 
 pub fn runs(global: &Global, args: &RunsArgs) -> CliResult {
     if let Some(RunsCommand::Show(show_args)) = &args.command {
@@ -77,6 +78,12 @@ fn show(global: &Global, args: &ShowArgs) -> CliResult {
     if let Some(resumed_from) = &json.resumed_from {
         outln!("resumed   from run {resumed_from}");
     }
+    if let Some(reason) = ended_because(&store, &json.run_id) {
+        outln!("reason    {reason}");
+    }
+    for (task, reason) in killed_stragglers(&store, &json.run_id) {
+        outln!("killed    task `{task}`: {reason}");
+    }
     outln!("started   {}", json.started_at);
     if let Some(finished) = &json.finished_at {
         outln!(
@@ -121,6 +128,39 @@ fn show(global: &Global, args: &ShowArgs) -> CliResult {
     Ok(Exit::Success)
 }
 
+/// Why a run ended without running: the reason of its `run_dropped` (a
+/// queued run that never started) or `run_interrupted` event.
+fn ended_because(store: &dag_state::Store, run_id: &str) -> Option<String> {
+    let events = store.events(run_id).ok()?;
+    events
+        .iter()
+        .rev()
+        .find(|e| matches!(e.kind.as_str(), "run_dropped" | "run_interrupted"))
+        .and_then(|e| e.detail.get("reason")?.as_str().map(String::from))
+}
+
+/// Task processes that outlived the engine running them, found and killed
+/// when the store was next opened: `(task, why)`.
+fn killed_stragglers(store: &dag_state::Store, run_id: &str) -> Vec<(String, String)> {
+    store
+        .events(run_id)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.kind == "task_processes_killed")
+        .filter_map(|e| {
+            let reason = e
+                .detail
+                .get("reason")?
+                .as_str()?
+                .replace("this attempt", "it");
+            Some((
+                e.task_id?,
+                format!("processes outlived the engine: {reason}"),
+            ))
+        })
+        .collect()
+}
+
 fn trim_float(value: f64) -> String {
     if value.fract() == 0.0 && value.abs() < 1e15 {
         format!("{value:.0}")
@@ -129,46 +169,38 @@ fn trim_float(value: f64) -> String {
     }
 }
 
+/// `dag logs` without a daemon: nothing else can be writing (this process
+/// holds the store), so the log is printed as it is, streamed.
 pub fn logs(global: &Global, args: &LogsArgs) -> CliResult {
     let store = open_store(global)?;
-    let attempts = store
-        .attempts(&args.run_id)
-        .map_err(|e| Failure::internal(error_chain(&e)))?;
-    if attempts.is_empty()
-        && store
-            .run(&args.run_id)
-            .map_err(|e| Failure::internal(error_chain(&e)))?
-            .is_none()
-    {
-        return Err(Failure::invalid(format!(
-            "no run `{}`; `dag runs` lists them",
-            args.run_id
-        )));
-    }
-    let of_task: Vec<_> = attempts.iter().filter(|a| a.task_id == args.task).collect();
-    let attempt = match args.attempt {
-        Some(n) => of_task.iter().find(|a| a.attempt == n),
-        None => of_task.last(),
-    }
-    .ok_or_else(|| {
-        Failure::invalid(format!(
-            "task `{}` has no attempt{} in run `{}`",
-            args.task,
-            args.attempt.map(|n| format!(" {n}")).unwrap_or_default(),
-            args.run_id
-        ))
-    })?;
-    let Some(path) = &attempt.log_path else {
+    let log =
+        find_attempt_log(&store, &args.run_id, &args.task, args.attempt).map_err(log_failure)?;
+    let Some(path) = &log.path else {
         return Ok(Exit::Success);
     };
-    match std::fs::read_to_string(path) {
-        Ok(text) => out!("{text}"),
+    let offset = match args.tail {
+        Some(lines) => tail_offset(path, lines),
+        None => Ok(0),
+    };
+    let mut stdout = std::io::stdout().lock();
+    match offset.and_then(|offset| copy_from(path, offset, &mut stdout)) {
+        Ok(_) => Ok(Exit::Success),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("(attempt {} wrote no output)", attempt.attempt);
+            eprintln!("(attempt {} wrote no output)", log.attempt);
+            Ok(Exit::Success)
         }
-        Err(error) => return Err(Failure::internal(format!("cannot read `{path}`: {error}"))),
+        Err(error) => Err(Failure::internal(format!(
+            "cannot read `{}`: {error}",
+            path.display()
+        ))),
     }
-    Ok(Exit::Success)
+}
+
+pub fn log_failure(error: LogError) -> Failure {
+    match error {
+        LogError::Store(error) => Failure::internal(error_chain(&error)),
+        other => Failure::invalid(other.to_string()),
+    }
 }
 
 mod erased {

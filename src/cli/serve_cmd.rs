@@ -10,17 +10,15 @@ use super::{CliResult, Exit, Failure};
 use crate::record::error_chain;
 use crate::serve::{ChallengerConfig, LogConfig, ServeConfig, ServeError, Server};
 
-/// Environment variable holding the bearer token requests must carry.
-const TOKEN_VAR: &str = "DAG_API_TOKEN";
-
 /// The prediction server's configuration from the serving flags, shared by
-/// `dag serve` and `dag daemon --serve`.
+/// `dag serve` and `dag daemon --serve`. A weak `DAG_API_TOKEN` is refused.
 pub fn serve_config(
     global: &Global,
     addr: std::net::SocketAddr,
     args: &ServingArgs,
-) -> ServeConfig {
-    ServeConfig {
+) -> Result<ServeConfig, Failure> {
+    let token = crate::auth::token_from_env().map_err(|e| Failure::invalid(e.to_string()))?;
+    Ok(ServeConfig {
         state_dir: global.state_dir.clone(),
         model: args.model.clone(),
         alias: args.alias.clone(),
@@ -38,14 +36,14 @@ pub fn serve_config(
             max_bytes: args.log_max_bytes,
             keep: args.log_keep,
         },
-        token: std::env::var(TOKEN_VAR).ok().filter(|t| !t.is_empty()),
+        token,
         poll_interval: Duration::from_millis(args.poll_ms),
         invalid: args.invalid_records,
-    }
+    })
 }
 
 pub fn serve(global: &Global, args: &ServeArgs) -> CliResult {
-    let config = serve_config(global, args.addr, &args.serving);
+    let config = serve_config(global, args.addr, &args.serving)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -28,12 +28,15 @@ impl Global {
 
 /// Loads a DAG, printing its diagnostics to stderr on failure.
 pub fn load(global: &Global, name_or_path: &str, registry: &Registry) -> Result<Arc<Dag>, Failure> {
-    workspace::load_dag(&global.dags, name_or_path, registry).map_err(|error| match error {
-        LoadError::Invalid(diagnostics) => {
-            print_diagnostics(&diagnostics);
-            Failure::silent(Exit::Invalid)
+    let confine = global.confined_to.as_deref();
+    workspace::load_dag_confined(&global.dags, name_or_path, registry, confine).map_err(|error| {
+        match error {
+            LoadError::Invalid(diagnostics) => {
+                print_diagnostics(&diagnostics);
+                Failure::silent(Exit::Invalid)
+            }
+            not_found @ LoadError::NotFound { .. } => Failure::invalid(not_found.to_string()),
         }
-        not_found @ LoadError::NotFound { .. } => Failure::invalid(not_found.to_string()),
     })
 }
 
@@ -51,7 +54,19 @@ pub fn print_diagnostics(diagnostics: &[Diagnostic]) {
 /// (exit 3) with a hint.
 pub fn open_store(global: &Global) -> Result<Arc<Store>, Failure> {
     workspace::open_store(&global.state_dir).map_err(|error| match error {
-        OpenError::Locked { .. } | OpenError::Other(_) => Failure::internal(error.to_string()),
+        OpenError::Locked { .. }
+            if crate::daemon::info::starting(&global.state_dir).is_some()
+                || crate::daemon::info::running(&global.state_dir).is_some() =>
+        {
+            Failure::store_taken_by_daemon(format!(
+                "a daemon started for `{}` and holds the store; try again once `dag daemon status` answers",
+                global.state_dir.display()
+            ))
+        }
+        OpenError::Locked { .. }
+        | OpenError::Damaged(_)
+        | OpenError::MissingHistory { .. }
+        | OpenError::Other(_) => Failure::internal(error.to_string()),
     })
 }
 

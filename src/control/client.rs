@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::CommandOutput;
+use crate::cache::GcSummary;
 use crate::client::{self, Response};
 use crate::daemon::info::{DaemonInfo, TOKEN_VAR};
 use crate::record::error_chain;
@@ -125,6 +126,14 @@ impl DaemonClient {
             &format!("/api/runs/{}/cancel", path_segment(run_id)),
             Some(&json!({})),
         )
+    }
+
+    /// Has the daemon collect the run cache's garbage (`dag gc`).
+    pub fn gc(&self, keep_runs: usize, dry_run: bool) -> Result<GcSummary, ClientError> {
+        let body = json!({ "keep_runs": keep_runs, "dry_run": dry_run });
+        let answer = self.call("POST", "/api/gc", Some(&body))?;
+        serde_json::from_slice(&answer.body)
+            .map_err(|e| ClientError::Failed(format!("malformed answer from the daemon: {e}")))
     }
 
     /// Has the daemon run a read-only command line against its store.

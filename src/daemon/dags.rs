@@ -1,8 +1,10 @@
 //! [`DagSet`]: every DAG in the DAG directory, as the daemon last loaded it.
 //!
-//! Reloading parses each file again. A file that no longer parses keeps its
-//! last valid version running, and its diagnostics are kept for
-//! `dag daemon status` and logged; a deleted file's DAG is dropped.
+//! Reloading parses each file again, within [`ParseLimits`] that include a
+//! time limit, so a hostile file is a load error, never a hang. A file that
+//! no longer parses keeps its last valid version running, and its
+//! diagnostics are kept for `dag daemon status` and logged; a deleted
+//! file's DAG is dropped.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use std::sync::Arc;
 use dag_operators::Registry;
 
 use crate::model::Dag;
+use crate::parse::{ParseLimits, SourceReader, apply_ownership, load_dag_file_with};
 use crate::workspace::{dag_files, looks_like_dag};
 
 #[derive(Debug, Clone)]
@@ -42,7 +45,7 @@ impl Reload {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct DagSet {
     /// By DAG name.
     pub dags: BTreeMap<String, Loaded>,
@@ -51,9 +54,27 @@ pub struct DagSet {
     /// Files whose newest edit failed: (text hash, rendered diagnostics), so
     /// the same error is reported once, not on every reload.
     broken: BTreeMap<PathBuf, (blake3::Hash, String)>,
+    /// What loading one file may cost.
+    limits: ParseLimits,
 }
 
 impl DagSet {
+    /// An empty set whose files load within `limits`.
+    pub fn with_limits(limits: ParseLimits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    /// Files whose newest edit does not load, with their diagnostics:
+    /// also those that never loaded, which have no DAG to show them on.
+    pub fn load_errors(&self) -> impl Iterator<Item = (&Path, &str)> {
+        self.broken
+            .iter()
+            .map(|(path, (_, error))| (path.as_path(), error.as_str()))
+    }
+
     pub fn get(&self, name: &str) -> Option<&Loaded> {
         self.dags.get(name)
     }
@@ -66,10 +87,18 @@ impl DagSet {
             .into_iter()
             .filter(|p| looks_like_dag(p))
             .collect();
+        let project = std::env::current_dir().unwrap_or_default();
+        let mut loaded: Vec<_> = files
+            .iter()
+            .map(|path| {
+                let reader = SourceReader::new(&project, self.limits.max_file_bytes);
+                load_dag_file_with(path, registry, reader, self.limits)
+            })
+            .collect();
         // Two DAGs that would write one path differently both fail to load.
-        let loaded = crate::parse::load_dag_directory(&files, registry);
+        apply_ownership(&mut loaded);
         for (path, result) in files.into_iter().zip(loaded) {
-            let text_hash = std::fs::read(&path).map(|bytes| blake3::hash(&bytes)).ok();
+            let text_hash = bounded_hash(&path, self.limits.max_file_bytes);
             match result {
                 Ok(dag) => {
                     self.broken.remove(&path);
@@ -142,6 +171,24 @@ impl DagSet {
     }
 }
 
+/// The blake3 of a file's first `limit + 1` bytes: enough to tell edits
+/// apart without reading a huge file whole.
+fn bounded_hash(path: &Path, limit: u64) -> Option<blake3::Hash> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut hasher = blake3::Hasher::new();
+    std::io::copy(&mut file.take(limit.saturating_add(1)), &mut hasher).ok()?;
+    Some(hasher.finalize())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +231,32 @@ mod tests {
             vec!["a".to_string()]
         );
         assert!(set.get("a").is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn a_hostile_file_is_a_load_error_beside_dags_that_load() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let registry = crate::ops::registry();
+        std::fs::write(dir.path().join("good.yaml"), GOOD)?;
+        let mut laughs = String::from("name: laughs\na0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..9 {
+            let items = vec![format!("*a{}", level - 1); 9].join(", ");
+            laughs.push_str(&format!("a{level}: &a{level} [{items}]\n"));
+        }
+        std::fs::write(dir.path().join("laughs.yaml"), &laughs)?;
+        let mut set = DagSet::default();
+        let report = set.reload(dir.path(), &registry);
+        assert_eq!(report.added, vec!["a".to_string()]);
+        assert_eq!(report.failed.len(), 1, "{report:?}");
+        assert!(
+            report.failed[0].1.contains("dag::limit"),
+            "{}",
+            report.failed[0].1
+        );
+        let errors: Vec<_> = set.load_errors().collect();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].0.ends_with("laughs.yaml"));
         Ok(())
     }
 

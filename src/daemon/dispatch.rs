@@ -2,9 +2,13 @@
 //!
 //! Every trigger — cron, file watch, the API, a `dag.trigger` task — becomes
 //! a [`Submission`]. The dispatcher applies the DAG's concurrency policy
-//! (`max_active_runs`, `overlap`), hands out the run id at once (so a client
-//! can follow a queued run), starts runs on the shared [`Engine`] and starts
-//! queued ones as others finish.
+//! (`max_active_runs`, `overlap`), records the run as `queued` in the store
+//! (durable before anyone is told its id), hands out the run id at once (so
+//! a client can follow a queued run), starts runs on the shared [`Engine`]
+//! and starts queued ones as others finish. A run that will not start
+//! (cancelled while queued, dropped at shutdown, its DAG gone) is recorded
+//! as `cancelled` with the reason; after a crash, [`Dispatcher::recover_queue`]
+//! takes up the runs that were accepted and never started.
 //!
 //! Policy: a DAG runs at most `schedule.max_active_runs` runs at once (1
 //! without a schedule). When a cron or watch fire finds it full, `overlap`
@@ -26,7 +30,7 @@ use super::dags::DagSet;
 use super::metrics::DaemonMetrics;
 use crate::execute::{
     Engine, ExecuteError, RunRequest, execute_resumed, execute_run, new_run_id, now_ms,
-    prepare_resume, validate_request,
+    prepare_resume, rfc3339, validate_request,
 };
 use crate::model::{Dag, Overlap};
 use crate::record::error_chain;
@@ -42,6 +46,10 @@ pub struct RunOptions {
     /// Resume this earlier run of the DAG (as `dag run --resume`): its
     /// params, its finished tasks carried over.
     pub resume: Option<String>,
+    /// Run the DAG in this file rather than one of the DAG directory (as
+    /// `dag run path/to/dag.yaml`). It must be inside the daemon's project
+    /// and is loaded within the daemon's limits.
+    pub file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +97,12 @@ pub enum SubmitError {
     Resume(crate::execute::ResumeError),
     #[error("the daemon is shutting down and accepts no new runs")]
     ShuttingDown,
+    /// The DAG file named in the request does not load.
+    #[error("{0}")]
+    InvalidFile(String),
+    /// The run could not be made durable, so it was not accepted.
+    #[error("cannot record the run, so it was not accepted")]
+    Store(#[source] dag_state::StateError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -115,6 +129,8 @@ struct Queued {
     run_id: String,
     submission: Submission,
     queued_ms: i64,
+    /// The DAG of a request naming a file outside the DAG directory.
+    file_dag: Option<Arc<Dag>>,
 }
 
 #[derive(Default)]
@@ -171,12 +187,29 @@ impl Dispatcher {
     }
 
     /// Accepts, queues or skips a request; fails only for a request that can
-    /// never run (unknown DAG, param or task) or during shutdown.
-    pub fn submit(self: &Arc<Self>, mut submission: Submission) -> Result<Accepted, SubmitError> {
+    /// never run (unknown DAG, param or task), during shutdown, or when the
+    /// store cannot record it. An accepted run is in the store (as
+    /// `queued`, with its request) before this returns, so its id survives
+    /// a crash.
+    pub fn submit(self: &Arc<Self>, submission: Submission) -> Result<Accepted, SubmitError> {
+        self.submit_as(submission, None)
+    }
+
+    /// [`submit`](Self::submit) for a run accepted before a crash, whose
+    /// queued record is already in the store under `run_id`.
+    fn submit_as(
+        self: &Arc<Self>,
+        mut submission: Submission,
+        recovered: Option<String>,
+    ) -> Result<Accepted, SubmitError> {
         if !self.accepting.load(Ordering::SeqCst) {
             return Err(SubmitError::ShuttingDown);
         }
-        let Some(dag) = self.dag(&submission.fire.dag) else {
+        let from_file = match &submission.options.file {
+            Some(file) => Some(self.load_file(file)?),
+            None => None,
+        };
+        let Some(dag) = from_file.clone().or_else(|| self.dag(&submission.fire.dag)) else {
             let dags = self.dags.read().unwrap_or_else(PoisonError::into_inner);
             return Err(SubmitError::UnknownDag {
                 help: crate::parse::did_you_mean(
@@ -194,9 +227,11 @@ impl Dispatcher {
         }
         validate_request(&dag, &submission.fire.params, &submission.options.only)
             .map_err(SubmitError::Invalid)?;
+        validate_request(&dag, &BTreeMap::new(), &submission.options.force_tasks)
+            .map_err(SubmitError::Invalid)?;
         submission.fire.dag = dag.name.clone();
         let (max_active, overlap) = policy(&dag);
-        let run_id = new_run_id();
+        let run_id = recovered.clone().unwrap_or_else(new_run_id);
         let tasks = if submission.options.only.is_empty() {
             dag.tasks.len()
         } else {
@@ -208,50 +243,55 @@ impl Dispatcher {
             .queued
             .iter()
             .any(|q| q.submission.fire.dag == dag.name);
-        if active < max_active && !waiting {
-            self.start(&mut runs, run_id.clone(), dag, submission);
-            return Ok(Accepted::Started { run_id, tasks });
-        }
+        let start_now = active < max_active && !waiting;
         let overlap = if submission.explicit {
             Overlap::Queue
         } else {
             overlap
         };
-        match overlap {
-            Overlap::Skip => {
-                let reason = format!(
-                    "`{}` already has {active} active run{} (max_active_runs {max_active}, overlap skip)",
-                    dag.name,
-                    if active == 1 { "" } else { "s" }
-                );
-                self.metrics.fire_skipped(&dag.name);
-                tracing::info!(dag = %dag.name, trigger = %submission.fire.trigger.kind, "{reason}; fire skipped");
-                Ok(Accepted::Skipped { reason })
-            }
-            Overlap::Queue | Overlap::CancelPrevious => {
-                if overlap == Overlap::CancelPrevious
-                    && let Some((id, oldest)) = runs
-                        .active
-                        .iter()
-                        .filter(|(_, a)| a.dag == dag.name)
-                        .min_by_key(|(_, a)| a.started_ms)
-                {
-                    tracing::info!(dag = %dag.name, run_id = %id, "cancelling the previous run (overlap cancel_previous)");
-                    oldest.cancel.cancel();
-                }
-                runs.queued.push_back(Queued {
-                    run_id: run_id.clone(),
-                    submission,
-                    queued_ms: now_ms(),
-                });
-                self.metrics.set_queue(runs.queued.len());
-                Ok(Accepted::Queued {
-                    position: runs.queued.len(),
-                    run_id,
-                    tasks,
-                })
-            }
+        if !start_now && overlap == Overlap::Skip {
+            let reason = format!(
+                "`{}` already has {active} active run{} (max_active_runs {max_active}, overlap skip)",
+                dag.name,
+                if active == 1 { "" } else { "s" }
+            );
+            self.metrics.fire_skipped(&dag.name);
+            tracing::info!(dag = %dag.name, trigger = %submission.fire.trigger.kind, "{reason}; fire skipped");
+            return Ok(Accepted::Skipped { reason });
         }
+        if recovered.is_none() {
+            let (record, request) = queued_record(&run_id, &dag, &submission);
+            self.engine
+                .store
+                .enqueue_run(record, request)
+                .map_err(SubmitError::Store)?;
+        }
+        if start_now {
+            self.start(&mut runs, run_id.clone(), dag, submission);
+            return Ok(Accepted::Started { run_id, tasks });
+        }
+        if overlap == Overlap::CancelPrevious
+            && let Some((id, oldest)) = runs
+                .active
+                .iter()
+                .filter(|(_, a)| a.dag == dag.name)
+                .min_by_key(|(_, a)| a.started_ms)
+        {
+            tracing::info!(dag = %dag.name, run_id = %id, "cancelling the previous run (overlap cancel_previous)");
+            oldest.cancel.cancel();
+        }
+        runs.queued.push_back(Queued {
+            run_id: run_id.clone(),
+            submission,
+            queued_ms: now_ms(),
+            file_dag: from_file,
+        });
+        self.metrics.set_queue(runs.queued.len());
+        Ok(Accepted::Queued {
+            position: runs.queued.len(),
+            run_id,
+            tasks,
+        })
     }
 
     fn start(self: &Arc<Self>, runs: &mut Runs, run_id: String, dag: Arc<Dag>, s: Submission) {
@@ -294,7 +334,10 @@ impl Dispatcher {
                 Some(earlier) => match prepare_resume(&this.engine.store, &dag, &earlier) {
                     Ok((resume, _)) => execute_resumed(&this.engine, request, resume).await,
                     Err(error) => {
-                        tracing::error!(run_id = %run_id, "cannot resume run {earlier}: {}", error_chain(&error));
+                        let reason =
+                            format!("cannot resume run {earlier}: {}", error_chain(&error));
+                        tracing::error!(run_id = %run_id, "{reason}");
+                        this.drop_unstarted(&run_id, &reason);
                         this.finish(&run_id, &dag.name, None, started_ms);
                         return;
                     }
@@ -308,7 +351,9 @@ impl Dispatcher {
             let status = match &outcome {
                 Ok(outcome) => Some(outcome.status),
                 Err(error) => {
-                    tracing::error!(run_id = %run_id, dag = %dag.name, "run failed to start: {}", error_chain(error));
+                    let reason = format!("the run failed to start: {}", error_chain(error));
+                    tracing::error!(run_id = %run_id, dag = %dag.name, "{reason}");
+                    this.drop_unstarted(&run_id, &reason);
                     None
                 }
             };
@@ -356,9 +401,14 @@ impl Dispatcher {
                 index += 1;
                 continue;
             }
-            let Some(dag) = self.dag(&name) else {
+            let dag = match &runs.queued[index].file_dag {
+                Some(dag) => Some(Arc::clone(dag)),
+                None => self.dag(&name),
+            };
+            let Some(dag) = dag else {
                 if let Some(dropped) = runs.queued.remove(index) {
                     tracing::warn!(run_id = %dropped.run_id, dag = %name, "queued run dropped: its DAG is no longer loaded");
+                    self.drop_unstarted(&dropped.run_id, "its DAG is no longer loaded");
                 }
                 continue;
             };
@@ -384,6 +434,8 @@ impl Dispatcher {
         if let Some(position) = runs.queued.iter().position(|q| q.run_id == run_id) {
             runs.queued.remove(position);
             self.metrics.set_queue(runs.queued.len());
+            drop(runs);
+            self.drop_unstarted(run_id, "cancelled before it started");
             return Cancelled::Dequeued;
         }
         drop(runs);
@@ -391,6 +443,79 @@ impl Dispatcher {
             Ok(Some(run)) => Cancelled::Finished { status: run.status },
             _ => Cancelled::Unknown,
         }
+    }
+
+    /// Loads a DAG file a request names, confined to the project and
+    /// within the daemon's limits.
+    fn load_file(&self, file: &std::path::Path) -> Result<Arc<Dag>, SubmitError> {
+        let limits = super::reload::daemon_parse_limits();
+        let reader =
+            crate::parse::SourceReader::confined(&self.engine.workdir, limits.max_file_bytes);
+        crate::parse::load_dag_file_with(file, &self.engine.registry, reader, limits)
+            .map(Arc::new)
+            .map_err(|diagnostics| {
+                let rendered: Vec<String> = diagnostics.iter().map(|d| d.render(false)).collect();
+                SubmitError::InvalidFile(format!(
+                    "`{}` does not load:\n{}",
+                    file.display(),
+                    rendered.join("\n")
+                ))
+            })
+    }
+
+    /// Ends a run that was accepted but will not start, with `reason`, in
+    /// the store (a run that already started is left alone).
+    fn drop_unstarted(&self, run_id: &str, reason: &str) {
+        if let Err(error) = self.engine.store.drop_queued_run(run_id, reason, now_ms()) {
+            tracing::error!(
+                run_id,
+                "cannot record that the run was dropped: {}",
+                error_chain(&error)
+            );
+        }
+    }
+
+    /// Starts or queues again, under their ids, the runs accepted before a
+    /// crash that never started; ends with a reason those that cannot run
+    /// any more (their DAG is gone, or their request no longer fits it).
+    /// Returns how many were accepted again.
+    pub fn recover_queue(self: &Arc<Self>) -> usize {
+        let queued = match self.engine.store.queued_runs() {
+            Ok(queued) => queued,
+            Err(error) => {
+                tracing::error!(
+                    "cannot read the runs queued before the restart: {}",
+                    error_chain(&error)
+                );
+                return 0;
+            }
+        };
+        let mut recovered = 0;
+        for (run, request) in queued {
+            let submission = match serde_json::from_value::<StoredRequest>(request.request) {
+                Ok(stored) => stored.into_submission(&run),
+                Err(error) => {
+                    self.drop_unstarted(
+                        &run.run_id,
+                        &format!("its stored request is unreadable: {error}"),
+                    );
+                    continue;
+                }
+            };
+            match self.submit_as(submission, Some(run.run_id.clone())) {
+                Ok(accepted) => {
+                    recovered += 1;
+                    tracing::info!(run_id = %run.run_id, dag = %run.dag, state = ?accepted, "run accepted before the restart taken up again");
+                }
+                Err(error) => {
+                    let reason =
+                        format!("it cannot run after the restart: {}", error_chain(&error));
+                    tracing::warn!(run_id = %run.run_id, dag = %run.dag, "{reason}");
+                    self.drop_unstarted(&run.run_id, &reason);
+                }
+            }
+        }
+        recovered
     }
 
     pub fn active(&self) -> Vec<ActiveRun> {
@@ -430,6 +555,7 @@ impl Dispatcher {
         let dropped = std::mem::take(&mut self.runs().queued);
         for queued in dropped {
             tracing::info!(run_id = %queued.run_id, dag = %queued.submission.fire.dag, "queued run dropped: shutting down");
+            self.drop_unstarted(&queued.run_id, "the daemon shut down before it started");
         }
         self.metrics.set_queue(0);
         let deadline = tokio::time::Instant::now() + grace;
@@ -454,6 +580,72 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// What the store keeps of a submission while its run is queued: enough to
+/// submit it again after a crash.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredRequest {
+    explicit: bool,
+    #[serde(default)]
+    params: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    options: RunOptions,
+    due_ms: i64,
+    logical_date: Option<String>,
+}
+
+impl StoredRequest {
+    fn into_submission(self, run: &dag_state::RunRecord) -> Submission {
+        Submission {
+            fire: Fire {
+                dag: run.dag.clone(),
+                trigger: run.trigger.clone(),
+                logical_date: self.logical_date,
+                params: self.params,
+                due_ms: self.due_ms,
+            },
+            explicit: self.explicit,
+            options: self.options,
+        }
+    }
+}
+
+/// The `queued` record and stored request of an accepted run.
+fn queued_record(
+    run_id: &str,
+    dag: &Dag,
+    submission: &Submission,
+) -> (dag_state::RunRecord, serde_json::Value) {
+    let now = now_ms();
+    let mut params = dag.params.clone();
+    params.extend(submission.fire.params.clone());
+    let record = dag_state::RunRecord {
+        run_id: run_id.to_string(),
+        dag: dag.name.clone(),
+        spec_hash: dag.spec_hash(),
+        spec_path: Some(dag.path.to_string_lossy().into_owned()),
+        params,
+        trigger: submission.fire.trigger.clone(),
+        status: RunStatus::Queued,
+        logical_date: submission
+            .fire
+            .logical_date
+            .clone()
+            .unwrap_or_else(|| rfc3339(now)),
+        started_at_ms: now,
+        finished_at_ms: None,
+        resumed_from: submission.options.resume.clone(),
+    };
+    let request = StoredRequest {
+        explicit: submission.explicit,
+        params: submission.fire.params.clone(),
+        options: submission.options.clone(),
+        due_ms: submission.fire.due_ms,
+        logical_date: submission.fire.logical_date.clone(),
+    };
+    let request = serde_json::to_value(&request).unwrap_or(serde_json::Value::Null);
+    (record, request)
 }
 
 /// `(max_active_runs, overlap)` of a DAG: its schedule's, or one run at a
@@ -521,175 +713,5 @@ impl crate::ops::Submit for std::sync::Weak<Dispatcher> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::record::Recorder;
-
-    struct Fixture {
-        dispatcher: Arc<Dispatcher>,
-        _recorder: Recorder,
-        _dir: tempfile::TempDir,
-    }
-
-    fn fixture(overlap: &str) -> Result<Fixture, Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        std::fs::create_dir(dir.path().join("dags"))?;
-        std::fs::write(
-            dir.path().join("dags/slow.yaml"),
-            format!(
-                "name: slow\nschedule: {{ cron: \"0 0 1 1 *\", overlap: {overlap} }}\n\
-                 tasks:\n  t:\n    operator: noop\n    params: {{ sleep_ms: 300 }}\n"
-            ),
-        )?;
-        let (store, _) = dag_state::Store::open(&dir.path().join(".dag/db"))?;
-        let store = Arc::new(store);
-        let recorder = Recorder::spawn(Arc::clone(&store), None);
-        let registry = Arc::new(crate::ops::registry());
-        let engine = Engine {
-            registry: Arc::clone(&registry),
-            store,
-            recorder: recorder.handle(),
-            workdir: dir.path().to_path_buf(),
-            state_dir: dir.path().join(".dag"),
-        };
-        let mut dags = DagSet::default();
-        dags.reload(&dir.path().join("dags"), &registry);
-        Ok(Fixture {
-            dispatcher: Dispatcher::new(engine, dags),
-            _recorder: recorder,
-            _dir: dir,
-        })
-    }
-
-    fn cron_fire() -> Submission {
-        Submission {
-            fire: Fire {
-                dag: "slow".into(),
-                trigger: Trigger {
-                    kind: "cron".into(),
-                    detail: String::new(),
-                },
-                logical_date: None,
-                params: BTreeMap::new(),
-                due_ms: now_ms(),
-            },
-            explicit: false,
-            options: RunOptions::default(),
-        }
-    }
-
-    async fn settle(dispatcher: &Dispatcher) {
-        while !dispatcher.active().is_empty() || !dispatcher.queued().is_empty() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    fn statuses(dispatcher: &Dispatcher) -> Vec<RunStatus> {
-        let mut runs = dispatcher
-            .engine
-            .store
-            .runs(Some("slow"), 10)
-            .unwrap_or_default();
-        runs.sort_by_key(|r| r.started_at_ms);
-        runs.iter().map(|r| r.status).collect()
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn skip_drops_a_fire_that_finds_the_dag_busy_but_requests_queue()
-    -> Result<(), Box<dyn std::error::Error>> {
-        let f = fixture("skip")?;
-        let first = f.dispatcher.submit(cron_fire())?;
-        assert!(
-            matches!(first, Accepted::Started { tasks: 1, .. }),
-            "{first:?}"
-        );
-        let second = f.dispatcher.submit(cron_fire())?;
-        assert!(matches!(second, Accepted::Skipped { .. }), "{second:?}");
-        let mut asked = cron_fire();
-        asked.explicit = true;
-        let third = f.dispatcher.submit(asked)?;
-        assert!(
-            matches!(third, Accepted::Queued { position: 1, .. }),
-            "{third:?}"
-        );
-        settle(&f.dispatcher).await;
-        assert_eq!(statuses(&f.dispatcher), vec![RunStatus::Succeeded; 2]);
-        assert!(
-            f.dispatcher
-                .metrics
-                .render()
-                .contains("dag_fires_skipped_total{dag=\"slow\"} 1")
-        );
-        Ok(())
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn queue_runs_fires_one_after_another() -> Result<(), Box<dyn std::error::Error>> {
-        let f = fixture("queue")?;
-        f.dispatcher.submit(cron_fire())?;
-        let second = f.dispatcher.submit(cron_fire())?;
-        assert!(matches!(second, Accepted::Queued { .. }), "{second:?}");
-        assert_eq!(f.dispatcher.active().len(), 1);
-        settle(&f.dispatcher).await;
-        assert_eq!(statuses(&f.dispatcher), vec![RunStatus::Succeeded; 2]);
-        Ok(())
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn cancel_previous_cancels_the_running_run_for_the_new_fire()
-    -> Result<(), Box<dyn std::error::Error>> {
-        let f = fixture("cancel_previous")?;
-        f.dispatcher.submit(cron_fire())?;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let second = f.dispatcher.submit(cron_fire())?;
-        assert!(matches!(second, Accepted::Queued { .. }), "{second:?}");
-        settle(&f.dispatcher).await;
-        assert_eq!(
-            statuses(&f.dispatcher),
-            vec![RunStatus::Interrupted, RunStatus::Succeeded]
-        );
-        Ok(())
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn unknown_dags_and_params_are_refused_and_drain_stops_everything()
-    -> Result<(), Box<dyn std::error::Error>> {
-        let f = fixture("queue")?;
-        let mut unknown = cron_fire();
-        unknown.fire.dag = "slo".into();
-        let error = f.dispatcher.submit(unknown).err().map(|e| e.to_string());
-        assert!(error.is_some_and(|e| e.contains("did you mean `slow`")));
-        let mut bad = cron_fire();
-        bad.fire
-            .params
-            .insert("nope".into(), serde_json::Value::Null);
-        assert!(matches!(
-            f.dispatcher.submit(bad),
-            Err(SubmitError::Invalid(_))
-        ));
-
-        let running = f.dispatcher.submit(cron_fire())?;
-        let queued = f.dispatcher.submit(cron_fire())?;
-        f.dispatcher.drain(Duration::from_millis(20)).await;
-        assert!(matches!(
-            f.dispatcher.submit(cron_fire()),
-            Err(SubmitError::ShuttingDown)
-        ));
-        assert!(f.dispatcher.active().is_empty() && f.dispatcher.queued().is_empty());
-        let store = &f.dispatcher.engine.store;
-        let status = |id: Option<&str>| {
-            store
-                .run(id.unwrap_or_default())
-                .ok()
-                .flatten()
-                .map(|r| r.status)
-        };
-        assert_eq!(status(running.run_id()), Some(RunStatus::Interrupted));
-        assert_eq!(
-            status(queued.run_id()),
-            None,
-            "a dropped queued run never starts"
-        );
-        Ok(())
-    }
-}
+#[path = "dispatch_tests.rs"]
+mod tests;

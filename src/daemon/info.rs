@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub const FILE_NAME: &str = "daemon.json";
 
 /// Environment variable holding the API's bearer token.
-pub const TOKEN_VAR: &str = "DAG_API_TOKEN";
+pub use crate::auth::TOKEN_VAR;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaemonInfo {
@@ -33,6 +33,45 @@ pub struct DaemonInfo {
 
 pub fn path(state_dir: &Path) -> PathBuf {
     state_dir.join(FILE_NAME)
+}
+
+/// Written by a daemon from the moment it starts until `daemon.json` is
+/// published: the window in which it may hold the store without answering
+/// yet. It holds the daemon's pid.
+pub const STARTING_FILE: &str = "daemon.starting";
+
+/// Removes the starting file when dropped, if it is still this process's.
+#[derive(Debug)]
+pub struct Starting {
+    path: PathBuf,
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        let ours = std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok())
+            == Some(std::process::id());
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Marks this process as a daemon starting up for `state_dir`.
+pub fn mark_starting(state_dir: &Path) -> std::io::Result<Starting> {
+    std::fs::create_dir_all(state_dir)?;
+    let path = state_dir.join(STARTING_FILE);
+    std::fs::write(&path, std::process::id().to_string())?;
+    Ok(Starting { path })
+}
+
+/// The pid of a daemon that is starting up for `state_dir` (alive, and not
+/// yet answering), if any.
+pub fn starting(state_dir: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(state_dir.join(STARTING_FILE)).ok()?;
+    let pid = text.trim().parse::<u32>().ok()?;
+    pid_alive(pid).then_some(pid)
 }
 
 pub fn write(state_dir: &Path, info: &DaemonInfo) -> std::io::Result<()> {

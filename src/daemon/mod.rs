@@ -15,6 +15,8 @@
 //!   hash; [`triggers`] keeps cron and watches in step with the loaded DAGs.
 //! - [`dispatch`]: the one run queue, and in-process run control (submit,
 //!   cancel, drain).
+//! - [`reload`]: the DAG directory reloaded off the daemon's loop, each
+//!   file within a time and size budget.
 //! - [`server`]: the daemon's life, from start-up to drain.
 //!
 //! This is the daemon's runtime, a library. Its HTTP front ends (the API,
@@ -26,6 +28,8 @@ pub mod dags;
 pub mod dispatch;
 pub mod info;
 pub mod metrics;
+pub mod recovery;
+pub mod reload;
 pub mod server;
 pub mod triggers;
 pub mod watch;

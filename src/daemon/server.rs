@@ -1,7 +1,7 @@
 //! [`run`]: the daemon's life, as a sequence of named steps. Start-up takes
 //! the store, starts the runtime (engine, DAGs, run queue), listens, serves
 //! predictions if asked, publishes `daemon.json`, starts the triggers and
-//! resumes what a crash interrupted. Shutdown (SIGTERM or Ctrl-C) stops the
+//! takes up what a crash left (runs to resume, accepted runs to start). Shutdown (SIGTERM or Ctrl-C) stops the
 //! triggers, drains the runs, stops the servers and closes the store.
 //!
 //! The daemon's HTTP front ends (its API, the web UI) are not known here:
@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dag_state::Store;
@@ -20,10 +20,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::dags::{DagSet, Reload};
-use super::dispatch::{Dispatcher, RunOptions, Submission};
+use super::dispatch::Dispatcher;
 use super::info::{self, DaemonInfo};
+use super::reload::{daemon_parse_limits, reload_off_loop};
 use super::triggers::TriggerSet;
-use super::{Fire, watch};
+use super::{Fire, recovery, watch};
 use crate::execute::{Engine, now_ms};
 use crate::record::{Recorder, error_chain};
 use crate::serve::{ServeConfig, ServeError, Server, ServingStatus};
@@ -45,6 +46,8 @@ pub struct DaemonConfig {
     pub debounce: Duration,
     /// A prediction server to run in the daemon's process (`--serve`).
     pub serve: Option<ServeConfig>,
+    /// Most bytes one task attempt's log keeps.
+    pub log_limit: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,8 +63,10 @@ pub enum DaemonError {
         token_var = info::TOKEN_VAR
     )]
     TokenRequired(SocketAddr),
-    #[error("cannot open the state store")]
-    Store(#[source] dag_state::StateError),
+    #[error(transparent)]
+    WeakToken(crate::auth::WeakToken),
+    #[error(transparent)]
+    Store(crate::workspace::OpenError),
     #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
@@ -96,15 +101,17 @@ pub type FrontEnds = Box<dyn FnOnce(Arc<DaemonContext>) -> axum::Router + Send>;
 
 pub async fn run(config: DaemonConfig, front_ends: FrontEnds) -> Result<(), DaemonError> {
     refuse_bad_config(&config)?;
-    let (store, interrupted) = take_store(&config)?;
+    let starting = say_starting(&config)?;
+    let store = take_store(&config)?;
     let runtime = Runtime::start(&config, store);
     let listener = listen(config.addr).await?;
     let predictions = start_prediction_server(&config).await?;
     let context = publish_daemon_file(&config, &runtime, &listener, predictions.as_ref())?;
+    drop(starting);
     let stop = stop_on_signal()?;
     let mut triggers =
         TriggerSet::start(&runtime.dispatcher, config.workdir.clone(), config.debounce);
-    resume_interrupted(&runtime.dispatcher, &interrupted);
+    recovery::take_up_after_crash(&runtime.dispatcher);
     let servers = HttpServers::start(listener, front_ends(context), predictions);
     follow_dag_directory(&config, &runtime, &mut triggers, &stop).await;
 
@@ -130,29 +137,40 @@ fn refuse_bad_config(config: &DaemonConfig) -> Result<(), DaemonError> {
     if !config.addr.ip().is_loopback() && config.token.as_deref().is_none_or(str::is_empty) {
         return Err(DaemonError::TokenRequired(config.addr));
     }
+    if let Some(token) = &config.token {
+        crate::auth::check_token(token).map_err(DaemonError::WeakToken)?;
+    }
     if let Some(serve) = &config.serve {
         serve.check().map_err(DaemonError::Serve)?;
     }
     Ok(())
 }
 
+/// Tells CLI commands that a daemon is starting, so that they wait for it
+/// instead of finding the store held and giving up.
+fn say_starting(config: &DaemonConfig) -> Result<info::Starting, DaemonError> {
+    info::mark_starting(&config.state_dir).map_err(|source| DaemonError::InfoFile {
+        path: config
+            .state_dir
+            .join(info::STARTING_FILE)
+            .display()
+            .to_string(),
+        source,
+    })
+}
+
 /// Opens the store (the daemon holds it from now on, and shares it with
-/// the commands it runs for clients); returns the runs a crash interrupted.
-fn take_store(config: &DaemonConfig) -> Result<(Arc<Store>, Vec<String>), DaemonError> {
+/// the commands it runs for clients).
+fn take_store(config: &DaemonConfig) -> Result<Arc<Store>, DaemonError> {
     std::fs::create_dir_all(&config.state_dir).map_err(|source| DaemonError::InfoFile {
         path: config.state_dir.display().to_string(),
         source,
     })?;
-    let (store, report) = Store::open(&config.state_dir.join("db")).map_err(DaemonError::Store)?;
-    for run_id in &report.interrupted_runs {
-        tracing::warn!(
-            run_id,
-            "run was left running by a process that died; marked interrupted"
-        );
-    }
+    let (store, _) =
+        crate::workspace::open_exclusive(&config.state_dir).map_err(DaemonError::Store)?;
     let store = Arc::new(store);
     crate::workspace::share_daemon_store(Arc::clone(&store));
-    Ok((store, report.interrupted_runs))
+    Ok(store)
 }
 
 /// The engine, the recorder and the run queue, with every DAG loaded.
@@ -175,8 +193,9 @@ impl Runtime {
             recorder: recorder.handle(),
             workdir: config.workdir.clone(),
             state_dir: config.state_dir.clone(),
+            log_limit: config.log_limit,
         };
-        let mut dags = DagSet::default();
+        let mut dags = DagSet::with_limits(daemon_parse_limits());
         log_reload(&dags.reload(&config.dags_dir, &registry));
         let dispatcher = Dispatcher::new(engine, dags);
         slot.set(Arc::new(Arc::downgrade(&dispatcher)));
@@ -185,15 +204,6 @@ impl Runtime {
             registry,
             recorder,
         }
-    }
-
-    fn reload_dags(&self, dags_dir: &std::path::Path) -> Reload {
-        let mut dags = self
-            .dispatcher
-            .dags
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        dags.reload(dags_dir, &self.registry)
     }
 
     /// Writes everything recorded to disk and stops the recorder.
@@ -381,7 +391,8 @@ async fn follow_dag_directory(
                 reload.reset_immediately();
             }
             _ = reload.tick() => {
-                let report = runtime.reload_dags(&config.dags_dir);
+                let report =
+                    reload_off_loop(&runtime.dispatcher, &config.dags_dir, &runtime.registry).await;
                 if !report.is_empty() {
                     log_reload(&report);
                     triggers.sync();
@@ -406,50 +417,5 @@ fn log_reload(report: &Reload) {
             file = %path.display(),
             "DAG file does not load; the last valid version (if any) stays in use\n{diagnostics}"
         );
-    }
-}
-
-/// Resumes the runs a crash interrupted, for DAGs with
-/// `resume_interrupted: true`; the others stay interrupted for a person to
-/// look at (`dag run --resume`).
-fn resume_interrupted(dispatcher: &Arc<Dispatcher>, interrupted: &[String]) {
-    for run_id in interrupted {
-        let Ok(Some(run)) = dispatcher.engine.store.run(run_id) else {
-            continue;
-        };
-        let Some(dag) = dispatcher.dag(&run.dag) else {
-            continue;
-        };
-        if !dag.resume_interrupted {
-            continue;
-        }
-        let submission = Submission {
-            fire: Fire {
-                dag: run.dag.clone(),
-                trigger: dag_state::Trigger {
-                    kind: "resume".into(),
-                    detail: format!(
-                        "daemon restart: resuming run {run_id}, interrupted by a crash"
-                    ),
-                },
-                logical_date: Some(run.logical_date.clone()),
-                params: std::collections::BTreeMap::new(),
-                due_ms: now_ms(),
-            },
-            explicit: true,
-            options: RunOptions {
-                resume: Some(run_id.clone()),
-                ..RunOptions::default()
-            },
-        };
-        match dispatcher.submit(submission) {
-            Ok(accepted) => tracing::info!(
-                dag = %run.dag, interrupted = %run_id, run_id = accepted.run_id().unwrap_or("-"),
-                "resuming a run the crash interrupted"
-            ),
-            Err(error) => tracing::warn!(
-                dag = %run.dag, run_id, "cannot resume: {}", error_chain(&error)
-            ),
-        }
     }
 }

@@ -21,6 +21,8 @@ pub struct Engine {
     /// The project root: relative artifact paths resolve here.
     pub workdir: PathBuf,
     pub state_dir: PathBuf,
+    /// Most bytes one attempt's log keeps (see `dag_operators::LogSink`).
+    pub log_limit: u64,
 }
 
 impl Engine {

@@ -242,6 +242,7 @@ impl RunState<'_> {
             recorder: self.engine.recorder.clone(),
             store: Arc::clone(&self.engine.store),
             cache,
+            log_limit: self.engine.log_limit,
         }))
     }
 

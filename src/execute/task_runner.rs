@@ -39,6 +39,8 @@ pub struct TaskJob {
     pub store: Arc<Store>,
     /// Set when the task may be skipped as up to date.
     pub cache: Option<CacheSetup>,
+    /// Most bytes the attempt's log keeps.
+    pub log_limit: u64,
 }
 
 /// What the cache check needs: the fingerprint without input digests (they
@@ -372,7 +374,7 @@ async fn run_attempt(job: &TaskJob, attempt: u32) -> AttemptEnd {
     let cancel = job.run_cancel.child_token();
     let mut context = job.context.clone();
     context.attempt = attempt;
-    context.log = LogSink::at(log_path.clone());
+    context.log = LogSink::with_limit(log_path.clone(), job.log_limit);
     context.cancel = cancel.clone();
 
     let started_at_ms = now_ms();
@@ -392,6 +394,13 @@ async fn run_attempt(job: &TaskJob, attempt: u32) -> AttemptEnd {
     // status); the run's event log holds only what no record shows.
     job.recorder.write(Write::Attempt(record.clone()));
 
+    if job.operator.starts_processes() {
+        // Durable before anything outside this process can happen: a
+        // `kill -9` from here on leaves the attempt on record.
+        if let Err(error) = job.recorder.flush().await {
+            tracing::warn!(task = %task_id, "recording the attempt's start failed: {}", error_chain(&error));
+        }
+    }
     let end = execute(job, &context, &cancel).await;
 
     record.finished_at_ms = Some(now_ms());
@@ -413,6 +422,12 @@ async fn run_attempt(job: &TaskJob, attempt: u32) -> AttemptEnd {
                 .line(format_args!("dag: attempt {attempt} ended: {error}"));
         }
     }
+    let dropped = context.log.finish();
+    if dropped > 0 {
+        record
+            .metrics
+            .insert("log_bytes_dropped".into(), dropped as f64);
+    }
     job.recorder.write(Write::Attempt(record));
     end
 }
@@ -427,13 +442,19 @@ async fn execute(job: &TaskJob, context: &Context, cancel: &CancellationToken) -
             None => std::future::pending().await,
         }
     };
+    let operation = job.operator.execute(context);
+    tokio::pin!(operation);
     let result = tokio::select! {
-        result = job.operator.execute(context) => result,
+        result = &mut operation => result,
         () = timeout => {
             cancel.cancel();
+            settle(operation).await;
             Err(OperatorError::TimedOut)
         }
-        () = job.run_cancel.cancelled() => Err(OperatorError::Cancelled),
+        () = job.run_cancel.cancelled() => {
+            settle(operation).await;
+            Err(OperatorError::Cancelled)
+        }
     };
     match result {
         Ok(outcome) => AttemptEnd::Succeeded(outcome),
@@ -453,6 +474,15 @@ async fn execute(job: &TaskJob, context: &Context, cancel: &CancellationToken) -
             error: error_chain(&error),
         },
     }
+}
+
+/// How long a cancelled operator may take to stop (kill its processes,
+/// close its output) before it is dropped.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Lets a cancelled operator finish stopping, for up to [`STOP_GRACE`].
+async fn settle<F: std::future::Future>(operation: std::pin::Pin<&mut F>) {
+    let _ = tokio::time::timeout(STOP_GRACE, operation).await;
 }
 
 /// `850ms`, `4.2s`, `3m07s`.
@@ -507,6 +537,7 @@ mod tests {
             recorder,
             store,
             cache: None,
+            log_limit: dag_operators::DEFAULT_LOG_LIMIT,
         }
     }
 

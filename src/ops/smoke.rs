@@ -39,6 +39,25 @@ fn ready_timeout_secs() -> u64 {
     30
 }
 
+/// The longest `ready_timeout_secs` accepted: a day. Longer waits mean a
+/// mistake, and an unbounded one could overflow the clock.
+const MAX_READY_TIMEOUT_SECS: u64 = 86_400;
+
+impl Params {
+    fn problems(&self) -> Vec<Problem> {
+        if self.ready_timeout_secs > MAX_READY_TIMEOUT_SECS {
+            return vec![Problem::new(
+                "params.ready_timeout_secs",
+                format!(
+                    "`ready_timeout_secs` must be at most {MAX_READY_TIMEOUT_SECS} (a day), found {}",
+                    self.ready_timeout_secs
+                ),
+            )];
+        }
+        Vec::new()
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
@@ -151,7 +170,14 @@ fn get(addr: SocketAddr, path: &str) -> Result<Response, client::ClientError> {
 
 /// Waits until the server has a verified model; returns `/ready`'s answer.
 fn wait_ready(addr: SocketAddr, params: &Params, ctx: &Context) -> Result<Value, OperatorError> {
-    let deadline = Instant::now() + Duration::from_secs(params.ready_timeout_secs);
+    let deadline = Instant::now()
+        .checked_add(Duration::from_secs(params.ready_timeout_secs))
+        .ok_or_else(|| {
+            failed(format!(
+                "`ready_timeout_secs` {} is too long to wait",
+                params.ready_timeout_secs
+            ))
+        })?;
     loop {
         let last = match get(addr, "/ready") {
             Ok(response) if response.status == 200 => {
@@ -241,7 +267,10 @@ impl Operator for Smoke {
 
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {
         let mut problems = require_names("inputs", spec.inputs, &["data", "predictions"]);
-        problems.extend(parse_params::<Params>(spec.params).err());
+        match parse_params::<Params>(spec.params) {
+            Ok(params) => problems.extend(params.problems()),
+            Err(problem) => problems.push(problem),
+        }
         problems
     }
 

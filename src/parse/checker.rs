@@ -15,9 +15,10 @@ use crate::render::{Scope, render_value};
 pub fn check(dag: &Dag, registry: &Registry, diagnostics: &mut Vec<Diagnostic>) {
     // Sorted (BTreeMap order), so membership is a binary search.
     let ids: Vec<&str> = dag.tasks.keys().map(String::as_str).collect();
+    let names = Names::of(dag);
     for task in dag.tasks.values() {
         check_needs(task, &ids, diagnostics);
-        check_templates(dag, task, registry, diagnostics);
+        check_templates(dag, task, registry, &names, diagnostics);
         check_operator(dag, task, registry, diagnostics);
     }
     check_output_conflicts(dag, diagnostics);
@@ -147,8 +148,35 @@ fn find_key<'a>(node: &'a Node, name: &str) -> Option<(&'a Node, &'a Node)> {
     }
 }
 
+/// What a template may name, built once per DAG so that a file with
+/// thousands of unknown references costs one list, not one per reference.
+struct Names {
+    /// `params.<name>` for every param.
+    params: Vec<String>,
+    /// Every variable a template may use outside `tasks.`.
+    variables: Vec<String>,
+}
+
+impl Names {
+    fn of(dag: &Dag) -> Self {
+        let params: Vec<String> = dag.params.keys().map(|p| format!("params.{p}")).collect();
+        let variables = params
+            .iter()
+            .cloned()
+            .chain(["run.id", "run.logical_date", "run.dag"].map(String::from))
+            .collect();
+        Self { params, variables }
+    }
+}
+
 /// Walks every string in the task body and checks its template references.
-fn check_templates(dag: &Dag, task: &Task, registry: &Registry, diagnostics: &mut Vec<Diagnostic>) {
+fn check_templates(
+    dag: &Dag,
+    task: &Task,
+    registry: &Registry,
+    names: &Names,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     let file = &task.origin.file;
     let mut strings = Vec::new();
     for key in ["params", "inputs", "outputs"] {
@@ -165,14 +193,15 @@ fn check_templates(dag: &Dag, task: &Task, registry: &Registry, diagnostics: &mu
             Ok(template) => {
                 for (reference, offset) in template.references() {
                     let span = node.content_span(offset, reference.to_string().len());
-                    check_reference(dag, task, registry, reference, file, span, diagnostics);
+                    let at = (file, span);
+                    check_reference(dag, task, registry, names, reference, at, diagnostics);
                 }
             }
             Err((error, offset)) => diagnostics.push(template_error(
                 file,
                 node.content_span(offset, 2),
                 &error,
-                dag,
+                names,
             )),
         }
     }
@@ -184,7 +213,8 @@ fn check_templates(dag: &Dag, task: &Task, registry: &Registry, diagnostics: &mu
             .copied()
             .unwrap_or(task.origin.key);
         for reference in condition.references() {
-            check_reference(dag, task, registry, reference, file, span, diagnostics);
+            let at = (file, span);
+            check_reference(dag, task, registry, names, reference, at, diagnostics);
         }
     }
 }
@@ -202,20 +232,14 @@ fn template_error(
     file: &Arc<SourceFile>,
     span: Span,
     error: &TemplateError,
-    dag: &Dag,
+    names: &Names,
 ) -> Diagnostic {
     let diagnostic =
         Diagnostic::new("dag::unknown_template_variable", error.to_string()).at(file, span);
     match error {
         TemplateError::UnknownVariable(path) => {
-            let candidates: Vec<String> = dag
-                .params
-                .keys()
-                .map(|p| format!("params.{p}"))
-                .chain(["run.id", "run.logical_date", "run.dag"].map(String::from))
-                .collect();
             diagnostic
-                .maybe_help(did_you_mean(path, candidates.iter().map(String::as_str)))
+                .maybe_help(did_you_mean(path, names.variables.iter().map(String::as_str)))
                 .help("variables: `params.<name>`, `run.id`, `run.logical_date`, `run.dag`, `tasks.<id>.outputs.<name>`")
         }
         _ => Diagnostic {
@@ -229,9 +253,9 @@ fn check_reference(
     dag: &Dag,
     task: &Task,
     registry: &Registry,
+    names: &Names,
     reference: &Reference,
-    file: &Arc<SourceFile>,
-    span: Span,
+    (file, span): (&Arc<SourceFile>, Span),
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     match reference {
@@ -244,12 +268,7 @@ fn check_reference(
             .label("no such param")
             .maybe_help(did_you_mean(
                 &format!("params.{name}"),
-                dag.params
-                    .keys()
-                    .map(|p| format!("params.{p}"))
-                    .collect::<Vec<_>>()
-                    .iter()
-                    .map(String::as_str),
+                names.params.iter().map(String::as_str),
             ))
             .help("declare it under `params:` with a default value"),
         ),

@@ -96,10 +96,10 @@ impl Diagnostic {
         );
         let styles = (red, blue, reset);
         if let Some((file, span)) = &self.location {
-            excerpt(&mut out, "-->", file, *span, self.label.as_deref(), styles);
+            write_excerpt(&mut out, "-->", file, *span, self.label.as_deref(), styles);
         }
         for related in &self.related {
-            excerpt(
+            write_excerpt(
                 &mut out,
                 ":::",
                 &related.file,
@@ -140,8 +140,9 @@ impl Diagnostic {
     }
 }
 
-/// `  --> file:line:col`, the line, and carets under the span with a label.
-fn excerpt(
+/// `  --> file:line:col`, the line (cut around the span when long), and
+/// carets under the span with a label.
+fn write_excerpt(
     out: &mut String,
     arrow: &str,
     file: &SourceFile,
@@ -152,7 +153,7 @@ fn excerpt(
     let (line, col) = file.line_col(span.offset);
     let gutter = line.to_string().len();
     let pad = " ".repeat(gutter);
-    let text = file.line_text(line);
+    let (text, shown_col) = excerpt(file.line_text(line), col);
     let _ = writeln!(
         out,
         "{pad}{blue}{arrow}{reset} {}:{line}:{col}",
@@ -160,9 +161,9 @@ fn excerpt(
     );
     let _ = writeln!(out, "{pad} {blue}|{reset}");
     let _ = writeln!(out, "{blue}{line}{reset} {blue}|{reset} {text}");
-    let carets = "^".repeat(caret_width(text, col, span.len));
+    let carets = "^".repeat(caret_width(&text, shown_col, span.len));
     let label = label.map(|l| format!(" {l}")).unwrap_or_default();
-    let indent = " ".repeat(col.saturating_sub(1));
+    let indent = " ".repeat(shown_col.saturating_sub(1));
     let _ = writeln!(
         out,
         "{pad} {blue}|{reset} {indent}{red}{carets}{label}{reset}"
@@ -198,12 +199,99 @@ fn caret_width(line: &str, col: usize, len: usize) -> usize {
     len.min(remaining).max(1)
 }
 
+/// Most characters of a source line an excerpt shows, so that a diagnostic
+/// on a very long line costs the same as one on a short line.
+const EXCERPT_CHARS: usize = 120;
+
+/// The part of `line` around 1-based column `col` that an excerpt shows,
+/// with `…` where it was cut, and the column within it.
+fn excerpt(line: &str, col: usize) -> (String, usize) {
+    let chars = line.chars().count();
+    if chars <= EXCERPT_CHARS {
+        return (line.to_string(), col);
+    }
+    let context = EXCERPT_CHARS / 3;
+    let start = col.saturating_sub(1).saturating_sub(context);
+    let shown: String = line.chars().skip(start).take(EXCERPT_CHARS).collect();
+    let mut text = String::new();
+    let mut col = col - start;
+    if start > 0 {
+        text.push('…');
+        col += 1;
+    }
+    text.push_str(&shown);
+    if start + EXCERPT_CHARS < chars {
+        text.push('…');
+    }
+    (text, col)
+}
+
+/// Most diagnostics reported for one file; the rest are counted in one
+/// `dag::too_many_problems` diagnostic, so a hostile file cannot turn into
+/// gigabytes of output.
+pub const MAX_DIAGNOSTICS_PER_FILE: usize = 50;
+
+/// Keeps the first [`MAX_DIAGNOSTICS_PER_FILE`] diagnostics of each file (in
+/// the order given) and adds, per file that had more, one saying how many
+/// were left out.
+pub fn cap_per_file(diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    cap_at(diagnostics, MAX_DIAGNOSTICS_PER_FILE)
+}
+
+fn cap_at(diagnostics: Vec<Diagnostic>, limit: usize) -> Vec<Diagnostic> {
+    use std::collections::BTreeMap;
+    let mut shown: BTreeMap<Option<std::path::PathBuf>, usize> = BTreeMap::new();
+    let mut left_out: BTreeMap<Option<std::path::PathBuf>, (usize, Option<Arc<SourceFile>>)> =
+        BTreeMap::new();
+    let mut kept = Vec::with_capacity(diagnostics.len().min(limit * 2));
+    for diagnostic in diagnostics {
+        let file = diagnostic
+            .location
+            .as_ref()
+            .map(|(file, _)| Arc::clone(file));
+        let key = file.as_ref().map(|file| file.path.clone());
+        let count = shown.entry(key.clone()).or_default();
+        if *count < limit {
+            *count += 1;
+            kept.push(diagnostic);
+        } else {
+            left_out.entry(key).or_insert((0, file)).0 += 1;
+        }
+    }
+    for (path, (count, file)) in left_out {
+        let name = path.map_or_else(|| "the input".to_string(), |p| format!("`{}`", p.display()));
+        let mut summary = Diagnostic::new(
+            "dag::too_many_problems",
+            format!(
+                "and {count} more problem{} in {name}",
+                if count == 1 { "" } else { "s" }
+            ),
+        )
+        .help(format!(
+            "only the first {limit} problems of a file are shown; fix those and validate again"
+        ));
+        if let Some(file) = file {
+            summary = summary.at(&file, Span::new(0, 1));
+        }
+        kept.push(summary);
+    }
+    kept
+}
+
 /// Picks the candidate closest to `name` by edit distance, if close enough
 /// to be a plausible typo.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1) + 1;
+    let length = name.chars().count();
+    let limit = (length / 3).max(1) + 1;
     candidates
         .into_iter()
+        // Lengths further apart than the limit cannot be within it: skip the
+        // quadratic distance for them (and for names too long to be typos).
+        .filter(|candidate| {
+            length <= MAX_TYPO_CHARS
+                && candidate.len() <= MAX_TYPO_CHARS * 4
+                && candidate.chars().count().abs_diff(length) <= limit
+        })
         .map(|candidate| (edit_distance(name, candidate), candidate))
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, candidate)| (*distance, *candidate))
@@ -217,6 +305,10 @@ pub fn did_you_mean<'a>(
 ) -> Option<String> {
     closest(name, candidates).map(|c| format!("did you mean `{c}`?"))
 }
+
+/// Names longer than this get no `did you mean` (it would cost more than
+/// it helps).
+const MAX_TYPO_CHARS: usize = 256;
 
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -270,6 +362,40 @@ mod tests {
              --> a.yaml:1:18\n  |\n1 | outputs: { data: x.csv }\n  |                  ^^^^^ written here\n \
              ::: b.yaml:2:9\n  |\n2 |   data: x.csv\n  |         ^^^^^ and here\n"
         );
+    }
+
+    #[test]
+    fn excerpts_of_long_lines_show_the_span_and_mark_the_cuts() {
+        let line = format!("{}TARGET{}", "a".repeat(5000), "b".repeat(5000));
+        let (text, col) = excerpt(&line, 5001);
+        assert!(text.chars().count() <= EXCERPT_CHARS + 2, "{}", text.len());
+        assert!(text.starts_with('…') && text.ends_with('…'), "{text}");
+        let at: String = text.chars().skip(col - 1).take(6).collect();
+        assert_eq!(at, "TARGET");
+        assert_eq!(excerpt("short", 2), ("short".to_string(), 2));
+    }
+
+    #[test]
+    fn diagnostics_are_capped_per_file_with_a_count_of_the_rest() {
+        let a = SourceFile::new("a.yaml", "x");
+        let b = SourceFile::new("b.yaml", "y");
+        let mut all = Vec::new();
+        for _ in 0..7 {
+            all.push(Diagnostic::new("dag::x", "in a").at(&a, Span::new(0, 1)));
+        }
+        all.push(Diagnostic::new("dag::x", "in b").at(&b, Span::new(0, 1)));
+        let capped = cap_at(all, 3);
+        let codes: Vec<(&str, String)> =
+            capped.iter().map(|d| (d.code, d.message.clone())).collect();
+        assert_eq!(codes.len(), 5, "{codes:?}");
+        assert_eq!(
+            codes[4],
+            (
+                "dag::too_many_problems",
+                "and 4 more problems in `a.yaml`".into()
+            )
+        );
+        assert_eq!(codes.iter().filter(|(_, m)| m == "in b").count(), 1);
     }
 
     #[test]

@@ -94,6 +94,28 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A non-negative integer that must fit in 32 bits (counts such as
+    /// `retries` and `max_active_runs`): a larger one is a diagnostic, never
+    /// silently wrapped or clamped.
+    pub fn unsigned_u32(&self, key: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<u32> {
+        let value = self.unsigned(key, diagnostics)?;
+        match u32::try_from(value) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                let span = self.node(key).map_or(Span::default(), |n| n.span);
+                diagnostics.push(
+                    Diagnostic::new(
+                        "dag::bad_value",
+                        format!("`{key}` must be at most {}, found {value}", u32::MAX),
+                    )
+                    .at(self.file, span)
+                    .label("too large"),
+                );
+                None
+            }
+        }
+    }
+
     pub fn number(&self, key: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<f64> {
         let node = self.node(key)?;
         match node.value {

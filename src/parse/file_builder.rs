@@ -114,8 +114,8 @@ pub fn build_file(
     }
     spec.description = fields.string("description", diagnostics);
     spec.max_parallel = fields
-        .unsigned("max_parallel", diagnostics)
-        .map(|n| n.max(1) as usize);
+        .unsigned_u32("max_parallel", diagnostics)
+        .map(|n| usize::try_from(n.max(1)).unwrap_or(usize::MAX));
     spec.watch = fields
         .strings("watch", diagnostics)
         .into_iter()
@@ -237,8 +237,8 @@ fn read_schedule(
     };
     if let Some(fields) = fields {
         schedule.timezone = read_timezone(source, &fields, diagnostics);
-        if let Some(n) = fields.unsigned("max_active_runs", diagnostics) {
-            schedule.max_active_runs = n.max(1) as u32;
+        if let Some(n) = fields.unsigned_u32("max_active_runs", diagnostics) {
+            schedule.max_active_runs = n.max(1);
         }
         let choices = |key: &str, names: &[&'static str], diagnostics: &mut Vec<Diagnostic>| {
             let text = fields.string(key, diagnostics)?;
@@ -388,21 +388,21 @@ impl TaskDefaults {
 
 fn read_retry(fields: &Fields<'_>, base: &Retry, diagnostics: &mut Vec<Diagnostic>) -> Retry {
     let mut retry = base.clone();
-    if let Some(n) = fields.unsigned("retries", diagnostics) {
-        retry.retries = n.min(u64::from(u32::MAX)) as u32;
+    if let Some(n) = fields.unsigned_u32("retries", diagnostics) {
+        retry.retries = n;
     }
     if let Some(d) = fields.duration("retry_delay", diagnostics) {
         retry.delay = d;
     }
     if let Some(b) = fields.number("retry_backoff", diagnostics) {
-        if b < 1.0 {
+        if !(b.is_finite() && b >= 1.0) {
             let span = fields
                 .node("retry_backoff")
                 .map_or(Span::default(), |n| n.span);
             diagnostics.push(
                 Diagnostic::new(
                     "dag::bad_value",
-                    format!("`retry_backoff` must be at least 1, found {b}"),
+                    format!("`retry_backoff` must be a finite number of at least 1, found {b}"),
                 )
                 .at(fields.file, span),
             );

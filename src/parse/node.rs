@@ -3,14 +3,12 @@
 //! serde_yaml reports positions only for syntax and type errors; semantic
 //! errors (an unknown dependency, a cycle) need the span of the offending
 //! value, so DAG files are read through yaml-rust2's marked event stream into
-//! this tree. Anchors and aliases are supported; tags are ignored.
-
-use std::collections::BTreeMap;
-
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+//! this tree (built by `tree_builder`, within a budget). Anchors and
+//! aliases are supported; tags are ignored.
 
 use super::Span;
+use super::limits::{Budget, LimitHit};
+use super::tree_builder::build_tree;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -90,181 +88,25 @@ impl Node {
     }
 }
 
-/// A YAML syntax error with its position.
+/// Why a YAML text did not become a tree: a syntax error, or a limit of
+/// the [`Budget`] hit at `offset`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyntaxError {
     pub message: String,
     pub offset: usize,
+    /// Set when a limit stopped the parse rather than the YAML's syntax.
+    pub limit: Option<LimitHit>,
 }
 
-/// Parses one YAML document into a [`Node`]. An empty document is `Null`.
+/// Parses one YAML document into a [`Node`] within the default
+/// [`ParseLimits`](super::ParseLimits). An empty document is `Null`.
 pub fn parse_yaml(text: &str) -> Result<Node, SyntaxError> {
-    let mut builder = TreeBuilder::default();
-    let mut parser = Parser::new_from_str(text);
-    parser
-        .load(&mut builder, false)
-        .map_err(|error| SyntaxError {
-            message: error.info().to_string(),
-            offset: char_to_byte(text, error.marker().index()),
-        })?;
-    if let Some(error) = builder.error {
-        return Err(error);
-    }
-    let mut root = builder.root.unwrap_or(Node {
-        value: Value::Null,
-        span: Span::default(),
-        content_offset: 0,
-    });
-    if !text.is_ascii() {
-        // Markers count characters; spans count bytes. One table, built once.
-        let mut bytes: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
-        bytes.push(text.len());
-        fix_offsets(&mut root, &bytes);
-    }
-    Ok(root)
+    build_tree(text, &mut Budget::default())
 }
 
-/// yaml-rust2 markers count characters; spans count bytes.
-fn char_to_byte(text: &str, chars: usize) -> usize {
-    text.char_indices()
-        .nth(chars)
-        .map_or(text.len(), |(i, _)| i)
-}
-
-fn fix_offsets(node: &mut Node, bytes: &[usize]) {
-    node.span.offset = bytes
-        .get(node.span.offset)
-        .copied()
-        .unwrap_or(node.span.offset);
-    match &mut node.value {
-        Value::Seq(items) => items.iter_mut().for_each(|n| fix_offsets(n, bytes)),
-        Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
-            fix_offsets(k, bytes);
-            fix_offsets(v, bytes);
-        }),
-        _ => {}
-    }
-}
-
-enum Frame {
-    Seq(Vec<Node>, Marker, usize),
-    Map(Vec<(Node, Node)>, Option<Node>, Marker, usize),
-}
-
-#[derive(Default)]
-struct TreeBuilder {
-    stack: Vec<Frame>,
-    root: Option<Node>,
-    anchors: BTreeMap<usize, Node>,
-    error: Option<SyntaxError>,
-}
-
-impl TreeBuilder {
-    fn push_value(&mut self, node: Node, anchor: usize) {
-        if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
-        }
-        match self.stack.last_mut() {
-            Some(Frame::Seq(items, ..)) => items.push(node),
-            Some(Frame::Map(entries, key, ..)) => match key.take() {
-                Some(k) => entries.push((k, node)),
-                None => *key = Some(node),
-            },
-            None => self.root = Some(node),
-        }
-    }
-}
-
-impl MarkedEventReceiver for TreeBuilder {
-    fn on_event(&mut self, event: Event, mark: Marker) {
-        match event {
-            Event::Scalar(text, style, anchor, _tag) => {
-                let node = scalar_node(text, style, mark);
-                self.push_value(node, anchor);
-            }
-            Event::SequenceStart(anchor, _) => {
-                self.stack.push(Frame::Seq(Vec::new(), mark, anchor))
-            }
-            Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map(Vec::new(), None, mark, anchor))
-            }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let (value, start, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq(items, start, anchor)) => (Value::Seq(items), start, anchor),
-                    Some(Frame::Map(entries, _, start, anchor)) => {
-                        (Value::Map(entries), start, anchor)
-                    }
-                    None => return,
-                };
-                let node = Node {
-                    value,
-                    span: Span::new(start.index(), 1),
-                    content_offset: 0,
-                };
-                self.push_value(node, anchor);
-            }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(node) => self.push_value(node, 0),
-                None if self.error.is_none() => {
-                    self.error = Some(SyntaxError {
-                        message: "alias to an unknown anchor".into(),
-                        offset: mark.index(),
-                    })
-                }
-                None => {}
-            },
-            Event::Nothing
-            | Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart
-            | Event::DocumentEnd => {}
-        }
-    }
-}
-
-fn scalar_node(text: String, style: TScalarStyle, mark: Marker) -> Node {
-    let quoted = matches!(
-        style,
-        TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
-    );
-    let len = text.len() + if quoted { 2 } else { 0 };
-    let content_offset = usize::from(quoted);
-    let span = Span::new(mark.index(), len.max(1));
-    let value = if style == TScalarStyle::Plain {
-        plain_scalar(text)
-    } else {
-        Value::Str(text)
-    };
-    Node {
-        value,
-        span,
-        content_offset,
-    }
-}
-
-/// YAML 1.2 core schema typing of plain scalars.
-fn plain_scalar(text: String) -> Value {
-    match text.as_str() {
-        "" | "~" | "null" | "Null" | "NULL" => Value::Null,
-        "true" | "True" | "TRUE" => Value::Bool(true),
-        "false" | "False" | "FALSE" => Value::Bool(false),
-        _ => {
-            if let Ok(i) = text.parse::<i64>() {
-                Value::Int(i)
-            } else if looks_numeric(&text) {
-                text.parse::<f64>().map_or(Value::Str(text), Value::Float)
-            } else {
-                Value::Str(text)
-            }
-        }
-    }
-}
-
-/// Rust accepts `inf` and `NaN` as floats; YAML spells those `.inf`/`.nan`.
-fn looks_numeric(text: &str) -> bool {
-    text.chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))
-        && text.chars().any(|c| c.is_ascii_digit())
+/// [`parse_yaml`] spending `budget`, shared with other files of one load.
+pub fn parse_yaml_within(text: &str, budget: &mut Budget) -> Result<Node, SyntaxError> {
+    build_tree(text, budget)
 }
 
 #[cfg(test)]

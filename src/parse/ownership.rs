@@ -262,11 +262,18 @@ pub fn load_dag_directory(
         .iter()
         .map(|file| load_dag_file(file, registry))
         .collect();
+    apply_ownership(&mut loaded);
+    loaded
+}
+
+/// Turns every loaded DAG that writes a path another loaded DAG also
+/// writes into a load error naming both declarations.
+pub fn apply_ownership(loaded: &mut [Result<Dag, Vec<Diagnostic>>]) {
     let conflicts = {
         let dags: Vec<&Dag> = loaded.iter().filter_map(|r| r.as_ref().ok()).collect();
         check_ownership(&dags)
     };
-    for slot in &mut loaded {
+    for slot in loaded.iter_mut() {
         let Ok(dag) = slot else { continue };
         let involved: Vec<Diagnostic> = conflicts
             .iter()
@@ -277,7 +284,6 @@ pub fn load_dag_directory(
             *slot = Err(involved);
         }
     }
-    loaded
 }
 
 #[cfg(test)]
@@ -301,10 +307,11 @@ mod tests {
             .iter()
             .map(|name| {
                 let mut read = |path: &Path| {
-                    files
-                        .get(path)
-                        .cloned()
-                        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+                    files.get(path).cloned().ok_or_else(|| {
+                        crate::parse::ReadError::Io(std::io::Error::from(
+                            std::io::ErrorKind::NotFound,
+                        ))
+                    })
                 };
                 match load_dag(&Path::new("dags").join(name), &mut read, &registry) {
                     Ok(dag) => dag,

@@ -1,7 +1,7 @@
 //! [`SourceFile`] and [`Span`]: the text a diagnostic points into.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A DAG file's text, kept for diagnostics and the spec hash.
 #[derive(Debug, PartialEq, Eq)]
@@ -9,6 +9,9 @@ pub struct SourceFile {
     /// As the user named it (relative paths stay relative), for messages.
     pub path: PathBuf,
     pub text: String,
+    /// Byte offset of the start of every line, built on the first lookup so
+    /// that each diagnostic's position costs a binary search, not a scan.
+    line_starts: OnceLock<Vec<usize>>,
 }
 
 impl SourceFile {
@@ -16,24 +19,38 @@ impl SourceFile {
         Arc::new(Self {
             path: path.into(),
             text: text.into(),
+            line_starts: OnceLock::new(),
+        })
+    }
+
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
         })
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
-        let before = &self.text[..floor_char_boundary(&self.text, offset)];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        (line, before[line_start..].chars().count() + 1)
+        let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
+        let starts = self.line_starts();
+        // The last line start at or before `offset`.
+        let index = starts.partition_point(|&start| start <= offset).max(1) - 1;
+        let line_start = starts.get(index).copied().unwrap_or(0);
+        let column = self.text[line_start..offset].chars().count() + 1;
+        (index + 1, column)
     }
 
     /// The text of a 1-based line, without its line ending.
     pub fn line_text(&self, line: usize) -> &str {
-        self.text
-            .lines()
-            .nth(line.saturating_sub(1))
-            .unwrap_or("")
+        let starts = self.line_starts();
+        let Some(&start) = starts.get(line.saturating_sub(1)) else {
+            return "";
+        };
+        let end = starts.get(line).map_or(self.text.len(), |&next| next);
+        self.text[start..end]
+            .trim_end_matches('\n')
             .trim_end_matches('\r')
     }
 }
@@ -77,5 +94,16 @@ mod tests {
         assert_eq!(file.line_col(6), (2, 1));
         assert_eq!(file.line_col(10), (2, 5));
         assert_eq!(file.line_text(1), "a: 1");
+        assert_eq!(file.line_text(2), "bb: 2");
+        assert_eq!(file.line_text(3), "");
+        assert_eq!(file.line_text(9), "");
+    }
+
+    #[test]
+    fn columns_count_characters_and_offsets_past_the_end_stay_on_the_last_line() {
+        let file = SourceFile::new("x.yaml", "é: 1\nab");
+        assert_eq!(file.line_col(3), (1, 3));
+        assert_eq!(file.line_col(1), (1, 1), "inside `é`: its first byte");
+        assert_eq!(file.line_col(100), (2, 3));
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use dag_operators::Registry;
 
 use crate::model::Dag;
-use crate::parse::{Diagnostic, load_dag_file, parse_yaml};
+use crate::parse::{Diagnostic, load_dag_file, parse_yaml, read_regular_file};
 
 /// Why a DAG could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -58,10 +58,27 @@ pub fn load_dag(
     name_or_path: &str,
     registry: &Registry,
 ) -> Result<Arc<Dag>, LoadError> {
+    load_dag_confined(dags_dir, name_or_path, registry, None)
+}
+
+/// [`load_dag`]; with `confine`, every file read (the DAG file included)
+/// must be inside that directory: what a daemon loads for a client.
+pub fn load_dag_confined(
+    dags_dir: &Path,
+    name_or_path: &str,
+    registry: &Registry,
+    confine: Option<&Path>,
+) -> Result<Arc<Dag>, LoadError> {
     let path = resolve_dag_path(dags_dir, name_or_path)?;
-    load_dag_file(&path, registry)
-        .map(Arc::new)
-        .map_err(LoadError::Invalid)
+    let loaded = match confine {
+        Some(root) => {
+            let limits = crate::parse::ParseLimits::default();
+            let reader = crate::parse::SourceReader::confined(root, limits.max_file_bytes);
+            crate::parse::load_dag_file_with(&path, registry, reader, limits)
+        }
+        None => load_dag_file(&path, registry),
+    };
+    loaded.map(Arc::new).map_err(LoadError::Invalid)
 }
 
 /// The `.yaml`/`.yml` files directly in `dir`, sorted.
@@ -84,8 +101,11 @@ pub fn dag_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Whether a file in the DAG directory is a DAG (has `tasks` or `include`)
 /// rather than a data file such as expectations.
+/// A file that cannot be read or parsed counts as a DAG, so that loading it
+/// reports why.
 pub fn looks_like_dag(path: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let limit = crate::parse::ParseLimits::default().max_file_bytes;
+    let Ok(text) = read_regular_file(path, limit) else {
         return true;
     };
     match parse_yaml(&text) {

@@ -1,19 +1,30 @@
 //! The workspace: a project's DAG directory and state directory, as every
 //! front end sees them. Finding DAG files and loading them (with their
-//! diagnostics), reading `--param` overrides, and opening the state store.
+//! diagnostics), reading `--param` overrides, opening the state store, and
+//! reading task logs in bounded pieces.
 //!
 //! Nothing here prints or picks an exit code: the CLI, the daemon's API and
 //! the web UI each report these results in their own way.
 
+mod after_crash;
 mod dag_files;
 mod params;
 mod store;
+mod task_logs;
 
 use std::path::PathBuf;
 
-pub use dag_files::{LoadError, dag_files, load_dag, looks_like_dag, resolve_dag_path};
+pub use after_crash::{Tidied, tidy_after_crash};
+pub use dag_files::{
+    LoadError, dag_files, load_dag, load_dag_confined, looks_like_dag, resolve_dag_path,
+};
 pub use params::{BadParam, parse_param_overrides};
-pub use store::{OpenError, open_store, share_daemon_store};
+pub use store::{
+    OpenError, history_elsewhere, open_anyway, open_exclusive, open_store, share_daemon_store,
+};
+pub use task_logs::{
+    AttemptLog, LOG_CHUNK, LogError, copy_from, find_attempt_log, read_chunk, tail_offset,
+};
 
 /// Where a project keeps its DAG files and its run state.
 #[derive(Debug, Clone, PartialEq, Eq)]

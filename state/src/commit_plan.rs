@@ -15,8 +15,8 @@ use sled::Transactional;
 use crate::keys;
 use crate::trees::{TREE_COUNT, TreeId, Trees};
 use crate::{
-    AttemptRecord, EventRecord, RunRecord, RunStatus, StateError, TaskRecord, TaskStatus, Write,
-    codec,
+    AttemptRecord, EventRecord, QueuedRequest, RunRecord, RunStatus, StateError, TaskRecord,
+    TaskStatus, Write, codec,
 };
 
 pub(crate) struct CommitPlan<'a> {
@@ -49,7 +49,29 @@ impl<'a> CommitPlan<'a> {
             Write::Task(task) => self.add_task(task),
             Write::Attempt(attempt) => self.add_attempt(attempt),
             Write::Event(event) => self.add_event(event.clone()),
+            Write::Queued(request) => self.add_queued(request),
         }
+    }
+
+    /// Remembers that repair interrupted `run_id`, until a run resumed from
+    /// it is written or the interruption is acknowledged.
+    pub(crate) fn add_interruption(&mut self, run_id: &str) -> Result<(), StateError> {
+        keys::check_part("run id", run_id)?;
+        self.put(TreeId::Interruptions, run_id.as_bytes(), &[][..]);
+        Ok(())
+    }
+
+    pub(crate) fn remove_interruption(&mut self, run_id: &str) {
+        self.delete(TreeId::Interruptions, run_id.as_bytes());
+    }
+
+    fn add_queued(&mut self, request: &QueuedRequest) -> Result<(), StateError> {
+        keys::check_part("run id", &request.run_id)?;
+        self.put_record(
+            TreeId::QueuedRequests,
+            request.run_id.as_bytes().to_vec(),
+            request,
+        )
     }
 
     /// Applies every batch atomically. A multi-tree transaction rather than
@@ -79,10 +101,10 @@ impl<'a> CommitPlan<'a> {
                 Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
             })
             .map_err(|error| match error {
-                sled::transaction::TransactionError::Storage(error) => StateError::Storage(error),
+                sled::transaction::TransactionError::Storage(error) => StateError::from(error),
                 // The closure never aborts.
                 sled::transaction::TransactionError::Abort(()) => {
-                    StateError::Storage(sled::Error::ReportableBug("state commit aborted".into()))
+                    StateError::from(sled::Error::ReportableBug("state commit aborted".into()))
                 }
             })
     }
@@ -123,6 +145,14 @@ impl<'a> CommitPlan<'a> {
             self.put(TreeId::ActiveRuns, active_key, &[][..]);
         } else {
             self.delete(TreeId::ActiveRuns, active_key);
+        }
+        // A run that left the queue (started, or dropped) needs no request.
+        if run.status != RunStatus::Queued {
+            self.delete(TreeId::QueuedRequests, active_key);
+        }
+        // Resuming an interrupted run handles its interruption.
+        if let Some(earlier) = &run.resumed_from {
+            self.remove_interruption(earlier);
         }
         Ok(())
     }

@@ -7,9 +7,11 @@
 //! once, so a caller that batches pays one flush for many records. What
 //! `commit` has returned from is durable.
 //!
-//! Who owns what: `store` opens and commits and reads records, `open` deals
+//! Who owns what: `check` reads every record and index entry for `dag
+//! doctor` and repairs what it can, `store` opens and commits and reads records, `open` deals
 //! with the lock, damaged files and the format version, `recovery` repairs
-//! what a dead process left `running`, `commit_plan` turns writes into
+//! what a dead process left `running`, `queue` keeps accepted runs that
+//! have not started and the interruptions nobody has handled yet, `commit_plan` turns writes into
 //! per-tree batches, `lineage` answers cache and lineage queries from
 //! indexes, `file_digests` remembers file digests by file metadata, `keys`
 //! and `codec` define the bytes on disk, `trees` names them.
@@ -17,6 +19,7 @@
 //! This crate knows nothing about DAG files, plans or operators; records hold
 //! plain values and JSON.
 
+mod check;
 mod codec;
 mod commit_plan;
 mod error;
@@ -24,6 +27,7 @@ mod file_digests;
 mod keys;
 mod lineage;
 mod open;
+mod queue;
 mod records;
 mod recovery;
 mod store;
@@ -34,9 +38,10 @@ mod kill_test;
 #[cfg(test)]
 mod test_support;
 
-pub use error::StateError;
+pub use check::{CheckReport, Damage, RepairReport};
+pub use error::{StateError, StorageFailure};
 pub use records::{
-    ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, FileStamp, KnownDigest, RunRecord,
-    RunStatus, TaskRecord, TaskStatus, Trigger, Write,
+    ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, FileStamp, KnownDigest,
+    QueuedRequest, RunRecord, RunStatus, TaskRecord, TaskStatus, Trigger, Write,
 };
 pub use store::{FORMAT_VERSION, OpenReport, Store};

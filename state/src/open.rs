@@ -26,7 +26,7 @@ pub(crate) fn open_db(dir: &Path) -> Result<sled::Db, StateError> {
     let path = dir.to_path_buf();
     std::fs::create_dir_all(dir).map_err(|error| StateError::Open {
         path: path.clone(),
-        source: sled::Error::Io(error),
+        reason: error.to_string(),
     })?;
     let had_data = holds_data(dir);
     let db = open_sled(dir)?;
@@ -37,7 +37,7 @@ pub(crate) fn open_db(dir: &Path) -> Result<sled::Db, StateError> {
 /// Whether sled's log file exists and is not empty. sled reads a log whose
 /// contents are garbage as an empty database, so "had data before opening,
 /// has no format version after" is how a damaged store is recognised.
-fn holds_data(dir: &Path) -> bool {
+pub(crate) fn holds_data(dir: &Path) -> bool {
     std::fs::metadata(dir.join(SLED_LOG_FILE)).is_ok_and(|metadata| metadata.len() > 0)
 }
 
@@ -61,15 +61,28 @@ fn open_sled_once(dir: &Path) -> Result<sled::Db, StateError> {
     let path = dir.to_path_buf();
     let config = sled::Config::new().path(dir);
     // sled 0.34 asserts on some shapes of damaged files instead of returning
-    // an error; a damaged store must be a clean error, not a crash.
-    match catch_unwind(AssertUnwindSafe(|| config.open())) {
+    // an error; a damaged store must be a clean error, not a crash, and not
+    // a panic message on the user's terminal either.
+    match quietly(|| config.open()) {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(error)) if is_lock_failure(&error) => Err(StateError::Locked { path }),
-        Ok(Err(source)) => Err(StateError::Open { path, source }),
-        Err(panic) => Err(StateError::Damaged {
+        Ok(Err(error @ sled::Error::Corruption { .. })) => Err(StateError::Damaged {
             path,
-            detail: panic_message(panic.as_ref()),
+            detail: crate::error::describe_sled(&error),
         }),
+        Ok(Err(error)) => Err(StateError::Open {
+            path,
+            reason: crate::error::describe_sled(&error),
+        }),
+        Err(panic) => {
+            // sled's own words name its internals; keep them for a bug
+            // report, tell the user what it means.
+            tracing_free_debug(&panic_message(panic.as_ref()));
+            Err(StateError::Damaged {
+                path,
+                detail: "the storage engine could not read its files".into(),
+            })
+        }
     }
 }
 
@@ -81,6 +94,31 @@ fn is_lock_failure(error: &sled::Error) -> bool {
             io.kind() == ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock")
         }
         _ => false,
+    }
+}
+
+/// Runs `f`, catching a panic without the panic hook printing it when it
+/// happens on this thread (other threads' panics print as before).
+fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    let me = std::thread::current().id();
+    let previous = std::sync::Arc::new(std::panic::take_hook());
+    let delegate = std::sync::Arc::clone(&previous);
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != me {
+            delegate(info);
+        }
+    }));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    drop(std::panic::take_hook());
+    std::panic::set_hook(Box::new(move |info| previous(info)));
+    result
+}
+
+/// This crate has no logger; sled's panic text goes to stderr only when
+/// `DAG_STATE_DEBUG` is set.
+fn tracing_free_debug(message: &str) {
+    if std::env::var_os("DAG_STATE_DEBUG").is_some() {
+        eprintln!("dag-state: sled panicked while opening: {message}");
     }
 }
 

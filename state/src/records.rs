@@ -140,6 +140,17 @@ pub struct EventRecord {
     pub detail: Value,
 }
 
+/// How to start a run that was accepted but has not started: whatever
+/// the queue's owner needs besides the run record (request options,
+/// overrides), as JSON. Kept until the run's record leaves `queued`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedRequest {
+    pub run_id: String,
+    pub queued_at_ms: i64,
+    #[serde(default)]
+    pub request: Value,
+}
+
 /// One write of a group commit.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
@@ -147,6 +158,8 @@ pub enum Write {
     Task(TaskRecord),
     Attempt(AttemptRecord),
     Event(EventRecord),
+    /// The request of a `queued` run, written with its run record.
+    Queued(QueuedRequest),
 }
 
 /// What a file looked like on disk: enough to tell, without reading it,

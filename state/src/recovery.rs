@@ -6,6 +6,9 @@
 //! Only runs in the `active_runs` index are examined, so opening costs
 //! O(active runs), not O(history). Queued runs are left queued: they never
 //! started, and whoever owns the queue decides what to do with them.
+//! Each run repaired is also remembered as an unhandled interruption (see
+//! `queue`), so the decision about it survives other processes opening the
+//! store first.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -50,7 +53,11 @@ pub(crate) fn interrupt_dead_runs(store: &Store) -> Result<Vec<String>, StateErr
         writes.push(Write::Run(run));
     }
     if !writes.is_empty() {
-        store.commit(writes)?;
+        store.commit_with(&writes, |plan| {
+            interrupted
+                .iter()
+                .try_for_each(|run_id| plan.add_interruption(run_id))
+        })?;
     }
     Ok(interrupted)
 }

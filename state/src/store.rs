@@ -51,6 +51,12 @@ impl Store {
         Ok((store, OpenReport { interrupted_runs }))
     }
 
+    /// Whether `dir` holds a store with data (its log file exists and is
+    /// not empty), without opening it.
+    pub fn exists(dir: &Path) -> bool {
+        open::holds_data(dir)
+    }
+
     /// The directory the store lives in.
     pub fn path(&self) -> &Path {
         &self.path
@@ -66,6 +72,16 @@ impl Store {
         if writes.is_empty() {
             return Ok(());
         }
+        self.commit_with(writes, |_| Ok(()))
+    }
+
+    /// [`commit`](Self::commit), letting this crate add entries of its own
+    /// to the same transaction.
+    pub(crate) fn commit_with(
+        &self,
+        writes: &[Write],
+        extra: impl FnOnce(&mut CommitPlan<'_>) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
         // The lock guards no data, only ordering, so a poisoned lock is safe
         // to take over.
         let _guard = self
@@ -78,6 +94,7 @@ impl Store {
                 plan.add(write)?;
             }
         }
+        extra(&mut plan)?;
         plan.apply()?;
         self.db.flush()?;
         Ok(())
@@ -200,7 +217,7 @@ fn superseded(writes: &[Write]) -> Vec<bool> {
             Write::Attempt(attempt) => {
                 Key::Attempt(&attempt.run_id, &attempt.task_id, attempt.attempt)
             }
-            Write::Event(_) => continue,
+            Write::Event(_) | Write::Queued(_) => continue,
         };
         superseded[index] = !seen.insert(key);
     }

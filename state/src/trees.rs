@@ -36,9 +36,15 @@ pub(crate) enum TreeId {
     /// absolute file path → `KnownDigest`: a file's digest and the
     /// metadata it had when hashed. A cache, written outside `commit`.
     FileDigests,
+    /// `run_id` → `QueuedRequest`, for runs accepted but not started;
+    /// removed when the run's record leaves `queued`.
+    QueuedRequests,
+    /// `run_id` → empty, for runs open-time repair marked `interrupted`
+    /// that nobody has resumed or acknowledged yet.
+    Interruptions,
 }
 
-pub(crate) const TREE_COUNT: usize = 13;
+pub(crate) const TREE_COUNT: usize = 15;
 
 impl TreeId {
     pub(crate) const ALL: [TreeId; TREE_COUNT] = [
@@ -55,6 +61,8 @@ impl TreeId {
         TreeId::DigestProducers,
         TreeId::DigestConsumers,
         TreeId::FileDigests,
+        TreeId::QueuedRequests,
+        TreeId::Interruptions,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -72,6 +80,8 @@ impl TreeId {
             TreeId::DigestProducers => "digest_producers",
             TreeId::DigestConsumers => "digest_consumers",
             TreeId::FileDigests => "file_digests",
+            TreeId::QueuedRequests => "queued_requests",
+            TreeId::Interruptions => "interruptions",
         }
     }
 }

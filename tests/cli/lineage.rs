@@ -112,7 +112,7 @@ fn an_unknown_target_is_invalid_input_with_what_to_do() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("`data/nothing.csv` is not a file"),
+        stderr.contains("`data/nothing.csv` is not an artifact"),
         "{stderr}"
     );
 }

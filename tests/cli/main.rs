@@ -3,11 +3,16 @@
 //! - `validate`: one fixture per failure mode, every shipped DAG validates
 //! - `commands`: `dag graph` formats, `--log-format json`, exit 3 on a held store
 //! - `run`: run semantics seen from outside (JSON shape, exit codes, rules)
+//! - `crash`: kill -9 of the daemon and of `dag run`; accepted runs, resumes and task processes
 //! - `daemon`: the daemon as a process: CLI through its API, triggers, drain, SIGKILL
+//! - `doctor`: damaged and missing stores: messages, `dag doctor` check, repair, rebuild
 //! - `durability`: kill -9 and Ctrl-C lose nothing that finished
 //! - `evidence`: data too thin to learn or judge from never reaches production
+//! - `fuzz`: seeded mutations of the shipped DAGs and the dataset, bounded in time and memory
+//! - `hostile`: DAG files built to exhaust memory, hang, read secrets or flood output
 //! - `incremental`: exactly the tasks affected by a change rerun
 //! - `lifecycle`: the shipped obesity lifecycle and its feedback loop
+//! - `logs`: bounded task logs, `dag logs --tail/--follow` in bounded memory
 //! - `lineage`: `dag lineage` from models, files and tasks, both ways
 //! - `resume`: `run --resume` reruns only what did not finish
 //! - `run_cache`: outputs restored from the run cache instead of recomputed; `dag gc`
@@ -16,12 +21,18 @@
 //! - `soak`: 32 cycles of the closed loop with every invariant checked after each
 
 mod commands;
+mod crash;
 mod daemon;
+mod daemon_support;
+mod doctor;
 mod durability;
 mod evidence;
+mod fuzz;
+mod hostile;
 mod incremental;
 mod lifecycle;
 mod lineage;
+mod logs;
 mod resume;
 mod run;
 mod run_cache;

@@ -348,7 +348,7 @@ fn bad_requests_are_refused_with_400_413_or_422_naming_the_field() {
 #[test]
 fn token_is_required_on_every_request_once_set() {
     let project = project_with_models();
-    let server = serve(&project, &[], Some("s3cret"));
+    let server = serve(&project, &[], Some("s3cret-token-0123456789"));
     let addr = server.addr.as_str();
     assert_eq!(get(addr, "/health").status, 401);
     assert_eq!(
@@ -365,7 +365,7 @@ fn token_is_required_on_every_request_once_set() {
         "POST",
         "/predict",
         body.as_bytes(),
-        &["Authorization: Bearer s3cret"],
+        &["Authorization: Bearer s3cret-token-0123456789"],
     );
     assert_eq!(ok.status, 200, "{}", ok.body);
 }

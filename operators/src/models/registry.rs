@@ -68,6 +68,40 @@ impl ModelRegistry {
         Ok(Self { root })
     }
 
+    /// Removes temporary files (`.<file>.<pid>.tmp`, from atomic writes)
+    /// that processes which died mid-write left in the registry; returns
+    /// them with their sizes. Files of live processes stay.
+    pub fn remove_stale_temporaries(&self) -> Vec<(PathBuf, u64)> {
+        let mut dirs = vec![self.root.clone(), self.root.join("blobs")];
+        if let Ok(models) = std::fs::read_dir(&self.root) {
+            for model in models.flatten().filter(|e| e.path().is_dir()) {
+                dirs.push(model.path());
+                dirs.push(model.path().join("versions"));
+            }
+        }
+        let mut removed = Vec::new();
+        for dir in dirs {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let pid = name
+                    .strip_prefix('.')
+                    .and_then(|rest| rest.strip_suffix(".tmp"))
+                    .and_then(|rest| rest.rsplit_once('.'))
+                    .and_then(|(_, pid)| pid.parse::<i32>().ok());
+                // SAFETY: signal 0 only checks whether the process exists.
+                let dead = pid.is_some_and(|pid| pid > 0 && unsafe { libc::kill(pid, 0) } != 0);
+                let size = entry.metadata().map_or(0, |m| m.len());
+                if dead && std::fs::remove_file(entry.path()).is_ok() {
+                    removed.push((entry.path(), size));
+                }
+            }
+        }
+        removed
+    }
+
     pub(super) fn lock(&self) -> Result<RegistryLock, RegistryError> {
         RegistryLock::acquire(&self.root.join("lock"))
     }

@@ -342,3 +342,18 @@ fn gate_verdicts_are_kept_with_the_version() {
     assert_eq!(stored.gates, [record]);
     assert_eq!(stored.aliases, ["production"]);
 }
+
+#[test]
+fn temporaries_of_dead_writers_are_removed_and_live_ones_kept() {
+    let (dir, registry) = setup();
+    let model_dir = dir.path().join(".dag/models/obesity");
+    std::fs::create_dir_all(&model_dir).unwrap();
+    // 4194305 is above any Linux pid_max: that writer is gone.
+    let dead = model_dir.join(".aliases.json.4194305.tmp");
+    let live = model_dir.join(format!(".aliases.json.{}.tmp", std::process::id()));
+    std::fs::write(&dead, b"{").unwrap();
+    std::fs::write(&live, b"{").unwrap();
+    let removed = registry.remove_stale_temporaries();
+    assert_eq!(removed, vec![(dead.clone(), 1)]);
+    assert!(!dead.exists() && live.exists());
+}

@@ -204,6 +204,7 @@ impl WatchThread {
             })
             .collect();
         let Some(detail) = describe(&changes) else {
+            tracing::info!(dag = %self.dag, "file events changed no watched content; no run");
             return true;
         };
         self.send(Fire {
