@@ -79,7 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (store, _) = Store::open(&dir.path().join("db"))?;
     let started = Instant::now();
     for first in (0..RUNS).step_by(BATCH) {
-        let writes = (first..first + BATCH).flat_map(run_writes).collect();
+        let writes: Vec<_> = (first..first + BATCH).flat_map(run_writes).collect();
         store.commit(writes)?;
     }
     println!(

@@ -115,12 +115,10 @@ fn record_loop(
             };
         }
         if !writes.is_empty() && failure.is_none() {
-            // Observers get their own copy only when there are observers.
-            let observed = observer.map(|_| writes.clone());
-            match store.commit(writes) {
+            match store.commit(&writes) {
                 Ok(()) => {
-                    if let (Some(observer), Some(batch)) = (observer, observed) {
-                        let _ = observer.send(Arc::new(batch));
+                    if let Some(observer) = observer {
+                        let _ = observer.send(Arc::new(writes));
                     }
                 }
                 Err(error) => {

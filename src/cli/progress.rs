@@ -43,23 +43,29 @@ impl Progress {
             tokio::select! {
                 batch = batches.recv() => {
                     let Some(batch) = batch else { break };
+                    // One write per committed batch, not one per line.
+                    let mut lines = String::new();
                     for write in batch.iter() {
                         match write {
                             Write::Attempt(attempt) if attempt.status == AttemptStatus::Running => {
                                 running.insert(attempt.task_id.clone(), (Instant::now(), attempt.attempt));
-                                if attempt.attempt > 1 && self.mode != Mode::Silent {
-                                    self.line(&format!("  retry    {} (attempt {})", attempt.task_id, attempt.attempt));
+                                if attempt.attempt > 1 {
+                                    lines.push_str(&format!("  retry    {} (attempt {})\n", attempt.task_id, attempt.attempt));
                                 }
                             }
                             Write::Task(task) => {
                                 running.remove(&task.task_id);
                                 finished += 1;
                                 if self.mode != Mode::Silent {
-                                    self.line(&self.task_line(task, finished));
+                                    lines.push_str(&self.task_line(task, finished));
+                                    lines.push('\n');
                                 }
                             }
                             _ => {}
                         }
+                    }
+                    if self.mode != Mode::Silent && !lines.is_empty() {
+                        self.lines(&lines);
                     }
                     self.status(&running, finished);
                 }
@@ -86,12 +92,13 @@ impl Progress {
         )
     }
 
-    fn line(&self, text: &str) {
+    /// Writes whole lines (each ending in a newline) at once.
+    fn lines(&self, text: &str) {
         self.clear_status();
         if self.to_stderr {
-            eprintln!("{text}");
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
         } else {
-            println!("{text}");
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
         }
     }
 

@@ -71,6 +71,10 @@ async fn execute(
         finished_at_ms: None,
         resumed_from: resume.as_ref().map(|r| r.run_id.clone()),
     };
+    tracing::info!(
+        run_id = %run_id, dag = %dag.name, trigger = %request.trigger.kind,
+        detail = %request.trigger.detail, tasks = plan.len(), "run started"
+    );
     engine.recorder.write(Write::Run(run.clone()));
     engine.recorder.write(Write::Event(run_event(
         &run_id,
@@ -189,6 +193,10 @@ async fn execute(
         }),
     )));
     engine.recorder.flush().await?;
+    tracing::info!(
+        run_id = %run_id, dag = %dag.name, status = ?run.status,
+        duration_ms = finished_at_ms - started_at_ms, "run finished"
+    );
     let summaries = plan
         .order
         .iter()

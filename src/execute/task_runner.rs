@@ -101,14 +101,19 @@ pub async fn run_task(job: TaskJob) -> TaskResult {
         reused_from: None,
         restored: Vec::new(),
     };
-    let declared = job.inputs.clone();
-    let store = Arc::clone(&job.store);
-    let hashed =
-        tokio::task::spawn_blocking(move || hash_all(&declared, "input", &DigestMemo::new(&store)));
-    match hashed.await {
-        Ok(Ok(hashed)) => result.inputs = hashed,
-        Ok(Err(error)) => return finished(result, error),
-        Err(join) => return finished(result, format!("hashing inputs failed: {join}")),
+    // Hashing reads files, so it runs on a blocking thread; a task with no
+    // inputs skips the hop.
+    if !job.inputs.is_empty() {
+        let declared = job.inputs.clone();
+        let store = Arc::clone(&job.store);
+        let hashed = tokio::task::spawn_blocking(move || {
+            hash_all(&declared, "input", &DigestMemo::new(&store))
+        });
+        match hashed.await {
+            Ok(Ok(hashed)) => result.inputs = hashed,
+            Ok(Err(error)) => return finished(result, error),
+            Err(join) => return finished(result, format!("hashing inputs failed: {join}")),
+        }
     }
     if let Some(cache) = &job.cache {
         let mut fingerprint = cache.fingerprint.clone();
@@ -154,6 +159,12 @@ pub async fn run_task(job: TaskJob) -> TaskResult {
         result.attempts = attempt;
         let end = run_attempt(&job, attempt).await;
         match end {
+            AttemptEnd::Succeeded(outcome) if job.outputs.is_empty() => {
+                result.terminal = Terminal::Succeeded;
+                result.outcome = Some(outcome);
+                result.error = None;
+                break;
+            }
             AttemptEnd::Succeeded(outcome) => {
                 let declared = job.outputs.clone();
                 let store = Arc::clone(&job.store);
@@ -334,14 +345,9 @@ async fn run_attempt(job: &TaskJob, attempt: u32) -> AttemptEnd {
         log_path: Some(log_path.to_string_lossy().into_owned()),
         metrics: Default::default(),
     };
+    // The attempt record is the attempt's history (started, finished,
+    // status); the run's event log holds only what no record shows.
     job.recorder.write(Write::Attempt(record.clone()));
-    job.recorder.write(Write::Event(event(
-        &run_id,
-        &task_id,
-        "attempt_started",
-        attempt,
-        started_at_ms,
-    )));
 
     if job.operator.starts_processes() {
         // Durable before anything outside this process can happen: a
@@ -377,15 +383,7 @@ async fn run_attempt(job: &TaskJob, attempt: u32) -> AttemptEnd {
             .metrics
             .insert("log_bytes_dropped".into(), dropped as f64);
     }
-    let finished = record.finished_at_ms.unwrap_or(started_at_ms);
     job.recorder.write(Write::Attempt(record));
-    job.recorder.write(Write::Event(event(
-        &run_id,
-        &task_id,
-        "attempt_finished",
-        attempt,
-        finished,
-    )));
     end
 }
 
@@ -440,17 +438,6 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Lets a cancelled operator finish stopping, for up to [`STOP_GRACE`].
 async fn settle<F: std::future::Future>(operation: std::pin::Pin<&mut F>) {
     let _ = tokio::time::timeout(STOP_GRACE, operation).await;
-}
-
-fn event(run_id: &str, task_id: &str, kind: &str, attempt: u32, at_ms: i64) -> EventRecord {
-    EventRecord {
-        run_id: run_id.to_string(),
-        seq: 0,
-        at_ms,
-        kind: kind.to_string(),
-        task_id: Some(task_id.to_string()),
-        detail: serde_json::json!({ "attempt": attempt }),
-    }
 }
 
 /// `850ms`, `4.2s`, `3m07s`.

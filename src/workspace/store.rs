@@ -145,7 +145,8 @@ impl Leftovers {
         Self {
             versions,
             cache: count_files(&state_dir.join("cache"), 1),
-            runs_logged: std::fs::read_dir(state_dir.join("logs")).map_or(0, |d| d.flatten().count()),
+            runs_logged: std::fs::read_dir(state_dir.join("logs"))
+                .map_or(0, |d| d.flatten().count()),
         }
     }
 }

@@ -43,13 +43,13 @@ impl<'a> CommitPlan<'a> {
         }
     }
 
-    pub(crate) fn add(&mut self, write: Write) -> Result<(), StateError> {
+    pub(crate) fn add(&mut self, write: &Write) -> Result<(), StateError> {
         match write {
-            Write::Run(run) => self.add_run(&run),
-            Write::Task(task) => self.add_task(&task),
-            Write::Attempt(attempt) => self.add_attempt(&attempt),
-            Write::Event(event) => self.add_event(event),
-            Write::Queued(request) => self.add_queued(&request),
+            Write::Run(run) => self.add_run(run),
+            Write::Task(task) => self.add_task(task),
+            Write::Attempt(attempt) => self.add_attempt(attempt),
+            Write::Event(event) => self.add_event(event.clone()),
+            Write::Queued(request) => self.add_queued(request),
         }
     }
 

@@ -53,7 +53,7 @@ pub(crate) fn interrupt_dead_runs(store: &Store) -> Result<Vec<String>, StateErr
         writes.push(Write::Run(run));
     }
     if !writes.is_empty() {
-        store.commit_with(writes, |plan| {
+        store.commit_with(&writes, |plan| {
             interrupted
                 .iter()
                 .try_for_each(|run_id| plan.add_interruption(run_id))

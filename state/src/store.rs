@@ -67,7 +67,8 @@ impl Store {
     ///
     /// All writes of one call are atomic: after a crash either all of them
     /// or none are visible.
-    pub fn commit(&self, writes: Vec<Write>) -> Result<(), StateError> {
+    pub fn commit(&self, writes: impl AsRef<[Write]>) -> Result<(), StateError> {
+        let writes = writes.as_ref();
         if writes.is_empty() {
             return Ok(());
         }
@@ -78,7 +79,7 @@ impl Store {
     /// to the same transaction.
     pub(crate) fn commit_with(
         &self,
-        writes: Vec<Write>,
+        writes: &[Write],
         extra: impl FnOnce(&mut CommitPlan<'_>) -> Result<(), StateError>,
     ) -> Result<(), StateError> {
         // The lock guards no data, only ordering, so a poisoned lock is safe
@@ -88,8 +89,10 @@ impl Store {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut plan = CommitPlan::new(&self.trees);
-        for write in writes {
-            plan.add(write)?;
+        for (write, superseded) in writes.iter().zip(superseded(writes)) {
+            if !superseded {
+                plan.add(write)?;
+            }
         }
         extra(&mut plan)?;
         plan.apply()?;
@@ -194,6 +197,33 @@ impl Store {
     }
 }
 
+/// Which writes a later write in the same group replaces: a record written
+/// twice in one commit (an attempt that started and finished between two
+/// commits) is encoded and stored once, as its last version. Events are
+/// appended, never replaced.
+fn superseded(writes: &[Write]) -> Vec<bool> {
+    #[derive(PartialEq, Eq, Hash)]
+    enum Key<'a> {
+        Run(&'a str),
+        Task(&'a str, &'a str),
+        Attempt(&'a str, &'a str, u32),
+    }
+    let mut seen = std::collections::HashSet::with_capacity(writes.len());
+    let mut superseded = vec![false; writes.len()];
+    for (index, write) in writes.iter().enumerate().rev() {
+        let key = match write {
+            Write::Run(run) => Key::Run(&run.run_id),
+            Write::Task(task) => Key::Task(&task.run_id, &task.task_id),
+            Write::Attempt(attempt) => {
+                Key::Attempt(&attempt.run_id, &attempt.task_id, attempt.attempt)
+            }
+            Write::Event(_) | Write::Queued(_) => continue,
+        };
+        superseded[index] = !seen.insert(key);
+    }
+    superseded
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +285,35 @@ mod tests {
         let tasks = store.tasks("r1")?;
         assert_eq!(tasks.len(), 1);
         assert_eq!(tasks[0].status, TaskStatus::Failed);
+        Ok(())
+    }
+
+    #[test]
+    fn a_record_written_twice_in_one_commit_keeps_its_last_version() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        store.commit(vec![
+            Write::Run(run("r1", "d", RunStatus::Running)),
+            Write::Attempt(attempt("r1", "t", 1, AttemptStatus::Running)),
+            Write::Event(event("r1", "attempt_started")),
+            Write::Task(task("r1", "t", TaskStatus::Running)),
+            Write::Attempt(attempt("r1", "t", 1, AttemptStatus::Succeeded)),
+            Write::Event(event("r1", "attempt_finished")),
+            Write::Task(task("r1", "t", TaskStatus::Succeeded)),
+            Write::Run(run("r1", "d", RunStatus::Succeeded)),
+        ])?;
+        let attempts = store.attempts("r1")?;
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].status, AttemptStatus::Succeeded);
+        assert_eq!(store.tasks("r1")?[0].status, TaskStatus::Succeeded);
+        assert_eq!(
+            store.run("r1")?.map(|r| r.status),
+            Some(RunStatus::Succeeded)
+        );
+        assert!(store.active_runs()?.is_empty(), "the run finished");
+        // Events are appended, both of them, in order.
+        let kinds: Vec<_> = store.events("r1")?.into_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["attempt_started", "attempt_finished"]);
+        assert_eq!(store.runs(None, 10)?.len(), 1);
         Ok(())
     }
 
@@ -377,7 +436,7 @@ mod tests {
         {
             let (store, _) = Store::open(&path)?;
             let writes = (0..300).map(|index| Write::Event(event("r1", &format!("e{index}"))));
-            store.commit(writes.collect())?;
+            store.commit(writes.collect::<Vec<_>>())?;
             store.commit(vec![Write::Event(event("r2", "first"))])?;
         }
         let (store, _) = Store::open(&path)?;

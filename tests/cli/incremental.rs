@@ -45,8 +45,15 @@ fn statuses(run: &serde_json::Value) -> Vec<(String, String)> {
     pairs
 }
 
+const ALL_TASKS: [&str; 5] = ["double", "join", "make", "side_effect", "words"];
+
+/// Every task of the DAG is in the run, those in `ran` succeeded and the
+/// rest are up to date: a missing task fails, as does an extra one.
 fn expect(run: &serde_json::Value, ran: &[&str]) {
-    for (id, status) in statuses(run) {
+    let found = statuses(run);
+    let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ALL_TASKS, "tasks of the run: {:#}", run["tasks"]);
+    for (id, status) in &found {
         let wanted = if ran.contains(&id.as_str()) {
             "succeeded"
         } else {
@@ -56,15 +63,29 @@ fn expect(run: &serde_json::Value, ran: &[&str]) {
     }
 }
 
+/// `dag run inc --json ARGS`, which must succeed.
+fn run_ok(project: &Project, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["run", "inc", "--json"];
+    args.extend_from_slice(extra);
+    let (exit, run) = project.json(&args);
+    assert_eq!(exit, 0, "dag {args:?} failed: {run:#}");
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    run
+}
+
+fn file(project: &Project, path: &str) -> String {
+    std::fs::read_to_string(project.path().join(path))
+        .unwrap_or_else(|e| panic!("read {path}: {e}"))
+}
+
 #[test]
 fn a_second_run_reuses_everything_cacheable() {
     let project = Project::new();
     project.write("dags/inc.yaml", DAG);
     project.write("data/words.txt", "a b c\n");
-    let (exit, first) = project.json(&["run", "inc", "--json"]);
-    assert_eq!(exit, 0, "{first:#}");
+    let first = run_ok(&project, &[]);
     expect(&first, &["make", "double", "words", "join", "side_effect"]);
-    let (_, second) = project.json(&["run", "inc", "--json"]);
+    let second = run_ok(&project, &[]);
     // A shell task without declared outputs has effects nobody can see: it always runs.
     expect(&second, &["side_effect"]);
     assert!(
@@ -79,16 +100,11 @@ fn editing_one_input_reruns_only_what_depends_on_it() {
     let project = Project::new();
     project.write("dags/inc.yaml", DAG);
     project.write("data/words.txt", "a b c\n");
-    project.json(&["run", "inc", "--json"]);
+    run_ok(&project, &[]);
     project.write("data/words.txt", "a b c d\n");
-    let (_, run) = project.json(&["run", "inc", "--json"]);
+    let run = run_ok(&project, &[]);
     expect(&run, &["words", "join", "side_effect"]);
-    assert_eq!(
-        std::fs::read_to_string(project.path().join("data/count.txt"))
-            .expect("count")
-            .trim(),
-        "4"
-    );
+    assert_eq!(file(&project, "data/count.txt").trim(), "4");
 }
 
 #[test]
@@ -96,9 +112,18 @@ fn changing_a_param_reruns_its_task_and_everything_downstream() {
     let project = Project::new();
     project.write("dags/inc.yaml", DAG);
     project.write("data/words.txt", "a b c\n");
-    project.json(&["run", "inc", "--json"]);
-    let (_, run) = project.json(&["run", "inc", "--json", "--param", "n=5"]);
+    run_ok(&project, &[]);
+    assert_eq!(file(&project, "data/double.txt"), "2\n4\n6\n");
+    let run = run_ok(&project, &["--param", "n=5"]);
     expect(&run, &["make", "double", "join", "side_effect"]);
+    assert_eq!(run["params"]["n"], 5);
+    // The rerun tasks wrote from the new param: five numbers, doubled.
+    assert_eq!(file(&project, "data/nums.txt"), "1\n2\n3\n4\n5\n");
+    assert_eq!(file(&project, "data/double.txt"), "2\n4\n6\n8\n10\n");
+    // Back to the default: the earlier results stand again, restored.
+    let back = run_ok(&project, &[]);
+    expect(&back, &["side_effect"]);
+    assert_eq!(file(&project, "data/double.txt"), "2\n4\n6\n");
 }
 
 #[test]
@@ -106,9 +131,9 @@ fn a_damaged_output_is_restored_else_rerun_and_force_makes_tasks_run_again() {
     let project = Project::new();
     project.write("dags/inc.yaml", DAG);
     project.write("data/words.txt", "a b c\n");
-    project.json(&["run", "inc", "--json"]);
+    run_ok(&project, &[]);
     project.write("data/double.txt", "tampered\n");
-    let (_, run) = project.json(&["run", "inc", "--json"]);
+    let run = run_ok(&project, &[]);
     expect(&run, &["side_effect"]);
     assert!(
         task(&run, "double")["reason"]
@@ -116,18 +141,15 @@ fn a_damaged_output_is_restored_else_rerun_and_force_makes_tasks_run_again() {
             .is_some_and(|r| r.starts_with("restored 1 output from the run cache")),
         "{run:#}"
     );
-    assert_eq!(
-        std::fs::read_to_string(project.path().join("data/double.txt")).unwrap_or_default(),
-        "2\n4\n6\n"
-    );
+    assert_eq!(file(&project, "data/double.txt"), "2\n4\n6\n");
     // Without the run cache, the damaged output's task runs again.
     std::fs::remove_dir_all(project.path().join(".dag/cache")).expect("remove the run cache");
     project.write("data/double.txt", "tampered\n");
-    let (_, run) = project.json(&["run", "inc", "--json"]);
+    let run = run_ok(&project, &[]);
     expect(&run, &["double", "side_effect"]);
-    let (_, run) = project.json(&["run", "inc", "--json", "--force-task", "make"]);
+    let run = run_ok(&project, &["--force-task", "make"]);
     // `make` writes the same bytes, so what depends on it stays up to date.
     expect(&run, &["make", "side_effect"]);
-    let (_, run) = project.json(&["run", "inc", "--json", "--force"]);
+    let run = run_ok(&project, &["--force"]);
     expect(&run, &["make", "double", "words", "join", "side_effect"]);
 }

@@ -1,6 +1,7 @@
 //! CLI tests: the real `dag` binary in temporary directories.
 //!
 //! - `validate`: one fixture per failure mode, every shipped DAG validates
+//! - `commands`: `dag graph` formats, `--log-format json`, exit 3 on a held store
 //! - `run`: run semantics seen from outside (JSON shape, exit codes, rules)
 //! - `crash`: kill -9 of the daemon and of `dag run`; accepted runs, resumes and task processes
 //! - `daemon`: the daemon as a process: CLI through its API, triggers, drain, SIGKILL
@@ -17,6 +18,7 @@
 //! - `why`: `plan --why` / `run --dry-run` predict what runs and say why
 //! - `serve`: the prediction server: requests, auth, live model swaps, A/B, log
 
+mod commands;
 mod crash;
 mod daemon;
 mod daemon_support;
