@@ -325,29 +325,24 @@ async fn logs(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let query = query(raw);
-    let number = |key: &str| -> Result<Option<u64>, Response> {
+    let number = |key: &str| -> Result<Option<u64>, String> {
         match query.get(key).map(|v| v.parse::<u64>()) {
             None => Ok(None),
             Some(Ok(n)) => Ok(Some(n)),
-            Some(Err(_)) => Err(error(
-                StatusCode::BAD_REQUEST,
-                format!("`{key}` must be a number"),
-            )),
+            Some(Err(_)) => Err(format!("`{key}` must be a number")),
         }
     };
-    let (attempt, offset, limit, tail) = match (
-        number("attempt"),
-        number("offset"),
-        number("limit"),
-        number("tail"),
-    ) {
-        (Ok(attempt), Ok(offset), Ok(limit), Ok(tail)) => (attempt, offset, limit, tail),
-        (Err(response), ..)
-        | (_, Err(response), ..)
-        | (.., Err(response), _)
-        | (.., Err(response)) => {
-            return response;
-        }
+    let numbers = (|| {
+        Ok::<_, String>((
+            number("attempt")?,
+            number("offset")?,
+            number("limit")?,
+            number("tail")?,
+        ))
+    })();
+    let (attempt, offset, limit, tail) = match numbers {
+        Ok(numbers) => numbers,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let Ok(attempt) = attempt.map(u32::try_from).transpose() else {
         return error(StatusCode::BAD_REQUEST, "`attempt` is too large");

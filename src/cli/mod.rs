@@ -128,19 +128,19 @@ fn argv_for_daemon(command: &Command) -> Vec<String> {
 fn dispatch(cli: &Cli) -> CliResult {
     let global = &cli.global;
     match &cli.command {
-        Command::Validate(args) => validate_cmd::validate(global, &args),
-        Command::Plan(args) => graph_cmd::plan(global, &args),
-        Command::Graph(args) => graph_cmd::graph(global, &args),
-        Command::Run(args) => run_cmd::run(global, &args),
+        Command::Validate(args) => validate_cmd::validate(global, args),
+        Command::Plan(args) => graph_cmd::plan(global, args),
+        Command::Graph(args) => graph_cmd::graph(global, args),
+        Command::Run(args) => run_cmd::run(global, args),
         Command::List(flag) => validate_cmd::list(global, flag.json),
-        Command::Runs(args) => runs_cmd::runs(global, &args),
-        Command::Logs(args) => runs_cmd::logs(global, &args),
-        Command::Models(args) => models_cmd::models(global, &args),
-        Command::Lineage(args) => lineage_cmd::lineage(global, &args),
+        Command::Runs(args) => runs_cmd::runs(global, args),
+        Command::Logs(args) => runs_cmd::logs(global, args),
+        Command::Models(args) => models_cmd::models(global, args),
+        Command::Lineage(args) => lineage_cmd::lineage(global, args),
         Command::Operators(flag) => validate_cmd::operators(flag.json),
         Command::Schema => validate_cmd::schema(),
-        Command::Serve(args) => serve_cmd::serve(global, &args),
-        Command::Gc(args) => gc_cmd::gc(global, &args),
+        Command::Serve(args) => serve_cmd::serve(global, args),
+        Command::Gc(args) => gc_cmd::gc(global, args),
         Command::Daemon(args) => match &args.command {
             Some(DaemonCommand::Status(flag)) => daemon_cmd::status(global, flag.json),
             Some(DaemonCommand::Stop) => daemon_cmd::stop(global),
@@ -150,9 +150,9 @@ fn dispatch(cli: &Cli) -> CliResult {
                 "`dag daemon` is started by the `dag` binary, not by the CLI library",
             )),
         },
-        Command::Trigger(args) => remote::trigger(global, &args),
-        Command::Cancel(args) => remote::cancel(global, &args),
-        Command::Doctor(args) => doctor_cmd::doctor(global, &args),
+        Command::Trigger(args) => remote::trigger(global, args),
+        Command::Cancel(args) => remote::cancel(global, args),
+        Command::Doctor(args) => doctor_cmd::doctor(global, args),
     }
 }
 

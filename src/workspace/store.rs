@@ -175,10 +175,7 @@ mod tests {
     {
         let dir = tempfile::tempdir()?;
         let state = dir.path().join(".dag");
-        assert!(
-            matches!(open_exclusive(&state), Ok(_)),
-            "a new project opens"
-        );
+        assert!(open_exclusive(&state).is_ok(), "a new project opens");
         drop(open_exclusive(&state));
         std::fs::create_dir_all(state.join("models/obesity/versions"))?;
         std::fs::write(state.join("models/obesity/versions/1.json"), "{}")?;

@@ -162,7 +162,7 @@ fn resume_interrupted_survives_a_cli_command_run_before_the_daemon_restarts() {
             runs.as_array()?.iter().find_map(|r| {
                 let id = r["run_id"].as_str()?;
                 let (_, run) = project.json(&["runs", "show", id, "--json"]);
-                (run["resumed_from"] == Value::from(crashed.clone())
+                (run["resumed_from"].as_str() == Some(crashed.as_str())
                     && run["status"] == "succeeded")
                     .then_some(run)
             })

@@ -20,6 +20,10 @@ fn flood(megabytes: usize) -> String {
 }
 
 /// Runs `command` to the end; its output and peak resident memory (KiB).
+#[expect(
+    clippy::zombie_processes,
+    reason = "reaped by wait4, which also reports its peak memory"
+)]
 fn with_peak_memory(mut command: Command) -> (Vec<u8>, i32, i64) {
     let child = command
         .stdout(Stdio::piped())
