@@ -1,7 +1,8 @@
 //! The obesity lifecycle (release build): `cargo bench --bench lifecycle`.
 //!
 //! - the whole lifecycle (data, training with 5-fold CV and a 300-tree
-//!   forest, validation, deployment, monitoring) from a cold state dir
+//!   forest, validation against the champion, deployment with the serving
+//!   smoke test) from a cold state dir
 //! - the same lifecycle again: every task up to date
 //! - one 300-tree, depth-12 forest fit alone (`train_forest` without CV)
 
@@ -81,7 +82,7 @@ fn main() {
         );
     }
     report(
-        &format!("obesity lifecycle, cold ({} tasks, 5 stages)", task_count),
+        &format!("obesity lifecycle, cold ({} tasks, 4 stages)", task_count),
         &mut cold,
         None,
     );

@@ -114,8 +114,8 @@ fn check_operator(dag: &Dag, task: &Task, registry: &Registry, diagnostics: &mut
     }
 }
 
-/// Maps an operator problem's location (`params.n_trees`, `inputs.train`)
-/// to the closest span in the task.
+/// Maps an operator problem's location (`params.n_trees`, `inputs.train`,
+/// `params.criteria[1]`) to the closest span in the task.
 fn problem_span(task: &Task, at: &str) -> Span {
     let mut parts = at.split('.');
     let head = parts.next().unwrap_or("");
@@ -123,9 +123,19 @@ fn problem_span(task: &Task, at: &str) -> Span {
         Some((key, value)) => {
             let mut best = (key.span, value);
             for part in parts {
-                match find_key(best.1, part) {
+                let (name, index) = match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
+                    Some((name, index)) => (name, index.parse::<usize>().ok()),
+                    None => (part, None),
+                };
+                match find_key(best.1, name) {
                     Some((key, value)) => best = (key.span, value),
                     None => break,
+                }
+                if let Some(index) = index
+                    && let NodeValue::Seq(items) = &best.1.value
+                    && let Some(item) = items.get(index)
+                {
+                    best = (item.span, item);
                 }
             }
             best.0

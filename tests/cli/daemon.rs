@@ -411,6 +411,44 @@ fn watched_files_trigger_on_content_change_and_dags_reload_live() {
 }
 
 #[test]
+fn a_dag_that_would_overwrite_another_does_not_load_and_status_says_why() {
+    let project = Project::new();
+    let writes = |name: &str, text: &str| {
+        format!(
+            "name: {name}\ntasks:\n  t:\n    operator: shell\n    params: {{ command: \"echo {text} > out.txt\" }}\n    outputs: {{ out: out.txt }}\n"
+        )
+    };
+    project.write("dags/make.yaml", &writes("make", "a"));
+    let daemon = Daemon::start(&project, &[]);
+    project.write("dags/other.yaml", &writes("other", "b"));
+    let error = wait_for("the conflict in status", || {
+        let (_, status) = project.json(&["daemon", "status", "--json"]);
+        let dags = status["dags"].as_array()?.clone();
+        let make = dags.iter().find(|d| d["name"] == "make")?;
+        make["error"].as_str().map(String::from)
+    });
+    assert!(
+        error.contains("dag::output_conflict_across_dags"),
+        "{error}"
+    );
+    // `make` keeps its last valid version; `other` never loaded.
+    let (_, status) = project.json(&["daemon", "status", "--json"]);
+    let names: Vec<&str> = status["dags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert_eq!(names, ["make"], "{status:#}");
+    assert!(!project.dag(&["trigger", "other"]).status.success());
+    assert!(
+        daemon.log().contains("both write `out.txt`"),
+        "{}",
+        daemon.log()
+    );
+}
+
+#[test]
 fn dag_trigger_tasks_start_runs_of_other_dags_recording_why() {
     let project = Project::new();
     project.write("dags/quick.yaml", QUICK);

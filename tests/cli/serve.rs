@@ -492,6 +492,36 @@ fn challenger_takes_its_share_or_only_shadows() {
     );
     drop(all);
 
+    // A share below 1: requests are routed by a hash of their body, so 400
+    // different records split close to 30/70. The bound fails on 0% and on
+    // 100% (and on anything off by more than ~5 standard deviations).
+    let split = serve(
+        &project,
+        &[
+            "--challenger-alias",
+            "challenger",
+            "--challenger-share",
+            "0.3",
+        ],
+        None,
+    );
+    let by_challenger = (0..400)
+        .filter(|i| {
+            let record = with("Age", json!(18 + i % 40));
+            let record = {
+                let mut record = record;
+                record["Height"] = json!(1.5 + f64::from(*i) / 1000.0);
+                record
+            };
+            post(&split.addr, "/predict", &record).json()["model"]["version"] == 2
+        })
+        .count();
+    assert!(
+        (80..=160).contains(&by_challenger),
+        "{by_challenger} of 400 requests went to the challenger at a share of 0.3"
+    );
+    drop(split);
+
     let shadow = serve(
         &project,
         &["--challenger-alias", "challenger", "--shadow"],

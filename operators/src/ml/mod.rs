@@ -25,6 +25,7 @@ mod model;
 mod predict_op;
 mod record_encoder;
 mod rng;
+mod train_evidence;
 mod train_op;
 mod training;
 mod tree;

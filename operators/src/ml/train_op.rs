@@ -22,6 +22,7 @@ use crate::ml::features::Transformer;
 use crate::ml::forest::FitHooks;
 use crate::ml::metrics::score;
 use crate::ml::model::{MODEL_FORMAT, ModelFile};
+use crate::ml::train_evidence::{count_param, enough_evidence};
 use crate::ml::training::{
     CvScores, Hyperparameters, cross_validate, fit_classifier, grid_candidates, predict_classes,
 };
@@ -43,28 +44,6 @@ pub struct TrainParams {
     pub min_rows: usize,
     /// A class with fewer training rows than this is refused (default 2).
     pub min_rows_per_class: usize,
-}
-
-/// A count param: absent is `default`, anything but a whole number >= 1 is a problem.
-fn count_param(
-    map: &mut serde_json::Map<String, Value>,
-    name: &str,
-    default: usize,
-    problems: &mut Vec<Problem>,
-) -> usize {
-    match map.remove(name) {
-        None | Some(Value::Null) => default,
-        Some(value) => match value.as_u64().and_then(|n| usize::try_from(n).ok()) {
-            Some(n) if n >= 1 => n,
-            _ => {
-                problems.push(Problem::new(
-                    format!("params.{name}"),
-                    format!("`{name}` must be a whole number >= 1, got `{value}`"),
-                ));
-                default
-            }
-        },
-    }
 }
 
 impl TrainParams {
@@ -160,38 +139,6 @@ pub struct TrainResult {
     pub train_accuracy: f64,
     pub cv: Option<CvScores>,
     pub grid: Vec<(Hyperparameters, CvScores)>,
-}
-
-/// Refuses labels too few to learn from, naming the count and the threshold.
-fn enough_evidence(params: &TrainParams, table: &Table, labels: &[String]) -> Result<(), MlError> {
-    let source = table.source.display();
-    if labels.len() < params.min_rows {
-        return Err(MlError::invalid(format!(
-            "`{source}` has {} training rows; at least {} needed (`min_rows`)",
-            labels.len(),
-            params.min_rows
-        )));
-    }
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for label in labels {
-        *counts.entry(label.as_str()).or_default() += 1;
-    }
-    if let [(only, _)] = counts.iter().collect::<Vec<_>>()[..] {
-        return Err(MlError::invalid(format!(
-            "`{source}` has one class only (`{only}`); a classifier needs at least 2"
-        )));
-    }
-    if let Some((class, count)) = counts
-        .iter()
-        .min_by_key(|(class, count)| (**count, **class))
-        .filter(|(_, count)| **count < params.min_rows_per_class)
-    {
-        return Err(MlError::invalid(format!(
-            "class `{class}` has {count} training rows in `{source}`; at least {} needed (`min_rows_per_class`)",
-            params.min_rows_per_class
-        )));
-    }
-    Ok(())
 }
 
 /// Fits the model `params` describes on `table` (the training split).

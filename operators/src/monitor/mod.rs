@@ -6,6 +6,8 @@
 
 mod divergence;
 mod drift;
+#[cfg(test)]
+mod drift_tests;
 mod feature_drift;
 mod quality;
 mod reference;
