@@ -16,4 +16,4 @@ pub use error::RegistryError;
 pub use promote_op::Promote;
 pub use register_op::Register;
 pub use registry::ModelRegistry;
-pub use version::{AliasMove, ModelVersion, RegisterInfo};
+pub use version::{AliasEvent, AliasMove, AliasState, ModelVersion, RegisterInfo};

@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::ml::{TrainedModel, write_atomic};
 use crate::models::lock::RegistryLock;
-use crate::models::version::AliasState;
-use crate::models::{AliasMove, ModelVersion, RegisterInfo, RegistryError};
+use crate::models::{AliasEvent, AliasMove, AliasState, ModelVersion, RegisterInfo, RegistryError};
 
 pub struct ModelRegistry {
     root: PathBuf,
@@ -34,6 +33,15 @@ fn check_name(what: &'static str, value: &str) -> Result<(), RegistryError> {
             what,
             value: value.to_string(),
         })
+    }
+}
+
+fn alias_event(from: Option<u32>, to: u32, action: &str) -> AliasEvent {
+    AliasEvent {
+        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        from,
+        to,
+        action: action.into(),
     }
 }
 
@@ -262,6 +270,9 @@ impl ModelRegistry {
         {
             state.history.push(from);
         }
+        if from != Some(version) {
+            state.moves.push(alias_event(from, version, "set"));
+        }
         state.current = version;
         write_json(&self.model_dir(name).join("aliases.json"), &aliases)?;
         Ok(AliasMove {
@@ -289,6 +300,7 @@ impl ModelRegistry {
                 alias: alias.into(),
             })?;
         let from = Some(state.current);
+        state.moves.push(alias_event(from, to, "rollback"));
         state.current = to;
         write_json(&self.model_dir(name).join("aliases.json"), &aliases)?;
         Ok(AliasMove {
@@ -299,6 +311,13 @@ impl ModelRegistry {
     }
 
     /// Loads a version's model file, refusing it if its bytes changed.
+    /// Every alias of model `name` with its target, rollback stack and
+    /// recorded moves.
+    pub fn alias_states(&self, name: &str) -> Result<BTreeMap<String, AliasState>, RegistryError> {
+        check_name("model name", name)?;
+        self.aliases(name)
+    }
+
     pub fn load_verified(&self, version: &ModelVersion) -> Result<TrainedModel, RegistryError> {
         let path = self.blob_path(&version.digest);
         let bytes = std::fs::read(&path).map_err(|e| RegistryError::io("read model", &path, e))?;
@@ -384,6 +403,43 @@ mod tests {
         );
         let error = registry.rollback("m", "production").unwrap_err();
         assert!(matches!(error, RegistryError::NoHistory { .. }), "{error}");
+    }
+
+    #[test]
+    fn alias_moves_are_recorded_in_order_with_their_action() {
+        let (dir, registry) = setup();
+        let model = tiny_model(dir.path(), 1);
+        for _ in 0..2 {
+            registry
+                .register("m", &model, RegisterInfo::default())
+                .unwrap();
+        }
+        registry.set_alias("m", "production", 1).unwrap();
+        registry.set_alias("m", "production", 1).unwrap();
+        registry.set_alias("m", "production", 2).unwrap();
+        registry.rollback("m", "production").unwrap();
+        let states = registry.alias_states("m").unwrap();
+        let moves: Vec<(Option<u32>, u32, &str)> = states["production"]
+            .moves
+            .iter()
+            .map(|m| (m.from, m.to, m.action.as_str()))
+            .collect();
+        // Pointing an alias where it already points is not a move.
+        assert_eq!(
+            moves,
+            [
+                (None, 1, "set"),
+                (Some(1), 2, "set"),
+                (Some(2), 1, "rollback")
+            ]
+        );
+        assert!(
+            states["production"]
+                .moves
+                .iter()
+                .all(|m| m.at.ends_with('Z'))
+        );
+        assert!(registry.alias_states("no such").is_err());
     }
 
     #[test]

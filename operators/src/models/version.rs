@@ -1,5 +1,6 @@
 //! The registry's records: [`ModelVersion`] (the `dag models list --json`
-//! shape), [`RegisterInfo`] and [`AliasMove`].
+//! shape), [`RegisterInfo`], [`AliasMove`], and an alias's [`AliasState`]
+//! with the [`AliasEvent`]s that moved it.
 
 use std::collections::BTreeMap;
 
@@ -61,6 +62,22 @@ impl std::fmt::Display for AliasMove {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AliasState {
     pub current: u32,
+    /// Where a rollback goes: the targets before `current`, oldest first.
     #[serde(default)]
     pub history: Vec<u32>,
+    /// Every move of the alias, oldest first (none for files written before
+    /// moves were recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moves: Vec<AliasEvent>,
+}
+
+/// One recorded move of an alias.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasEvent {
+    /// RFC 3339.
+    pub at: String,
+    pub from: Option<u32>,
+    pub to: u32,
+    /// `set` (promote, register, the `models.promote` operator) or `rollback`.
+    pub action: String,
 }
