@@ -15,6 +15,7 @@
 //!   hash; [`triggers`] keeps cron and watches in step with the loaded DAGs.
 //! - [`dispatch`]: the one run queue, and in-process run control (submit,
 //!   cancel, drain).
+//! - [`events`]: what the recorder commits, broadcast to live followers.
 //! - [`server`]: the daemon's life, from start-up to drain.
 //!
 //! This is the daemon's runtime, a library. Its HTTP front ends (the API,
@@ -24,6 +25,7 @@ pub mod clock;
 pub mod cron;
 pub mod dags;
 pub mod dispatch;
+pub mod events;
 pub mod info;
 pub mod metrics;
 pub mod server;

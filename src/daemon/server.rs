@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::dags::{DagSet, Reload};
 use super::dispatch::{Dispatcher, RunOptions, Submission};
+use super::events::RunEvents;
 use super::info::{self, DaemonInfo};
 use super::triggers::TriggerSet;
 use super::{Fire, watch};
@@ -45,6 +46,9 @@ pub struct DaemonConfig {
     pub debounce: Duration,
     /// A prediction server to run in the daemon's process (`--serve`).
     pub serve: Option<ServeConfig>,
+    /// Fire cron schedules and file watches, and resume what a crash
+    /// interrupted; off, runs start only on request (`dag ui`).
+    pub triggers: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +93,10 @@ pub struct DaemonContext {
     pub dags_dir: PathBuf,
     /// The prediction server running in the daemon's process, if any.
     pub serving: Option<ServingStatus>,
+    /// Every batch the recorder commits, for live followers.
+    pub events: RunEvents,
+    /// Whether cron schedules and file watches fire.
+    pub triggers: bool,
 }
 
 /// Builds the routes of the daemon's HTTP front ends, served on its address.
@@ -102,13 +110,18 @@ pub async fn run(config: DaemonConfig, front_ends: FrontEnds) -> Result<(), Daem
     let predictions = start_prediction_server(&config).await?;
     let context = publish_daemon_file(&config, &runtime, &listener, predictions.as_ref())?;
     let stop = stop_on_signal()?;
-    let mut triggers =
-        TriggerSet::start(&runtime.dispatcher, config.workdir.clone(), config.debounce);
-    resume_interrupted(&runtime.dispatcher, &interrupted);
+    let mut triggers = config
+        .triggers
+        .then(|| TriggerSet::start(&runtime.dispatcher, config.workdir.clone(), config.debounce));
+    if config.triggers {
+        resume_interrupted(&runtime.dispatcher, &interrupted);
+    }
     let servers = HttpServers::start(listener, front_ends(context), predictions);
     follow_dag_directory(&config, &runtime, &mut triggers, &stop).await;
 
-    triggers.stop().await;
+    if let Some(triggers) = triggers {
+        triggers.stop().await;
+    }
     runtime.dispatcher.drain(config.grace).await;
     servers.stop().await;
     runtime.close().await?;
@@ -160,6 +173,7 @@ struct Runtime {
     dispatcher: Arc<Dispatcher>,
     registry: Arc<dag_operators::Registry>,
     recorder: Recorder,
+    events: RunEvents,
 }
 
 impl Runtime {
@@ -168,7 +182,8 @@ impl Runtime {
         let registry = Arc::new(crate::ops::registry_with(
             Arc::clone(&slot) as Arc<dyn crate::ops::Submit>
         ));
-        let recorder = Recorder::spawn(Arc::clone(&store), None);
+        let events = RunEvents::default();
+        let recorder = Recorder::spawn(Arc::clone(&store), Some(events.observer()));
         let engine = Engine {
             registry: Arc::clone(&registry),
             store,
@@ -184,6 +199,7 @@ impl Runtime {
             dispatcher,
             registry,
             recorder,
+            events,
         }
     }
 
@@ -268,6 +284,8 @@ fn publish_daemon_file(
         state_dir: config.state_dir.clone(),
         dags_dir: config.dags_dir.clone(),
         serving: predictions.map(|(_, status)| status.clone()),
+        events: runtime.events.clone(),
+        triggers: config.triggers,
     }))
 }
 
@@ -350,7 +368,7 @@ impl HttpServers {
 async fn follow_dag_directory(
     config: &DaemonConfig,
     runtime: &Runtime,
-    triggers: &mut TriggerSet,
+    triggers: &mut Option<TriggerSet>,
     stop: &CancellationToken,
 ) {
     let (edits_tx, mut edits) = mpsc::unbounded_channel::<Fire>();
@@ -384,7 +402,9 @@ async fn follow_dag_directory(
                 let report = runtime.reload_dags(&config.dags_dir);
                 if !report.is_empty() {
                     log_reload(&report);
-                    triggers.sync();
+                    if let Some(triggers) = triggers {
+                        triggers.sync();
+                    }
                 }
             }
         }

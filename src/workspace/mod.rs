@@ -12,7 +12,7 @@ mod store;
 use std::path::PathBuf;
 
 pub use dag_files::{LoadError, dag_files, load_dag, looks_like_dag, resolve_dag_path};
-pub use params::{BadParam, parse_param_overrides};
+pub use params::{BadParam, ParamKind, ParamTypeError, check_param_types, parse_param_overrides};
 pub use store::{OpenError, open_store, share_daemon_store};
 
 /// Where a project keeps its DAG files and its run state.

@@ -11,6 +11,9 @@
 //! - `run_cache`: outputs restored from the run cache instead of recomputed; `dag gc`
 //! - `why`: `plan --why` / `run --dry-run` predict what runs and say why
 //! - `serve`: the prediction server: requests, auth, live model swaps, A/B, log
+//! - `ui_http`: the web UI's refusals, sign-in and form errors over plain HTTP
+//! - `ui_browser`: the web UI in headless Chromium (`webdriver`); writes the
+//!   README's screenshots with `DAG_UI_SCREENSHOTS=docs/ui`
 
 mod daemon;
 mod durability;
@@ -22,5 +25,9 @@ mod run;
 mod run_cache;
 mod serve;
 mod support;
+mod ui_browser;
+mod ui_http;
+mod ui_support;
 mod validate;
+mod webdriver;
 mod why;
