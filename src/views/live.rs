@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use dag_state::{AttemptStatus, RunStatus, StateError, Store, TaskStatus, Write};
+use dag_state::{
+    AttemptRecord, AttemptStatus, RunStatus, StateError, Store, TaskRecord, TaskStatus, Write,
+};
 use serde::Serialize;
 
 /// One task's state as a live view shows it.
@@ -45,8 +47,13 @@ impl LiveChange {
 
 /// Every task of `run_id` that has started or settled, by id.
 pub fn task_states(store: &Store, run_id: &str) -> Result<BTreeMap<String, TaskState>, StateError> {
+    Ok(states_of(&store.attempts(run_id)?, &store.tasks(run_id)?))
+}
+
+/// [`task_states`] from records already read.
+pub fn states_of(attempts: &[AttemptRecord], tasks: &[TaskRecord]) -> BTreeMap<String, TaskState> {
     let mut states = BTreeMap::new();
-    for attempt in store.attempts(run_id)? {
+    for attempt in attempts {
         states.insert(
             attempt.task_id.clone(),
             TaskState {
@@ -59,7 +66,7 @@ pub fn task_states(store: &Store, run_id: &str) -> Result<BTreeMap<String, TaskS
             },
         );
     }
-    for task in store.tasks(run_id)? {
+    for task in tasks {
         let attempt = states.get(&task.task_id).map_or(0, |s| s.attempt);
         states.insert(
             task.task_id.clone(),
@@ -70,7 +77,7 @@ pub fn task_states(store: &Store, run_id: &str) -> Result<BTreeMap<String, TaskS
             },
         );
     }
-    Ok(states)
+    states
 }
 
 /// The changes in one committed batch. An attempt that starts makes its

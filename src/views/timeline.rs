@@ -1,7 +1,7 @@
 //! A run's attempts on a time axis (a Gantt chart): when each attempt of
 //! each task started and ended, relative to the run's start.
 
-use dag_state::{AttemptStatus, RunRecord, StateError, Store};
+use dag_state::{AttemptRecord, AttemptStatus, RunRecord, StateError, Store};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -27,10 +27,14 @@ pub struct TimelineBar {
 
 /// The attempts of `run`; open attempts end at `now_ms`.
 pub fn timeline(store: &Store, run: &RunRecord, now_ms: i64) -> Result<Timeline, StateError> {
+    Ok(timeline_of(run, store.attempts(&run.run_id)?, now_ms))
+}
+
+/// [`timeline`] from the run's attempts, already read.
+pub fn timeline_of(run: &RunRecord, attempts: Vec<AttemptRecord>, now_ms: i64) -> Timeline {
     let origin = run.started_at_ms;
     let run_end = run.finished_at_ms.unwrap_or(now_ms).max(origin);
-    let mut bars: Vec<TimelineBar> = store
-        .attempts(&run.run_id)?
+    let mut bars: Vec<TimelineBar> = attempts
         .into_iter()
         .map(|attempt| {
             let start = (attempt.started_at_ms - origin).max(0);
@@ -55,14 +59,14 @@ pub fn timeline(store: &Store, run: &RunRecord, now_ms: i64) -> Result<Timeline,
         .max()
         .unwrap_or(0)
         .max(run_end - origin);
-    Ok(Timeline { span_ms, bars })
+    Timeline { span_ms, bars }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::views::test_support::{TestStore, record_run};
-    use dag_state::{AttemptRecord, Write};
+    use dag_state::Write;
 
     #[test]
     fn bars_are_relative_to_the_run_and_open_ones_end_now() -> Result<(), Box<dyn std::error::Error>>

@@ -16,10 +16,7 @@ use super::webdriver::{Browser, Element};
 
 /// The graph node of `task` on the current page.
 fn node_status(browser: &Browser, task: &str) -> Option<String> {
-    browser
-        .find_all(&format!("svg [data-task=\"{task}\"]"))
-        .first()
-        .and_then(|node| browser.attribute(node, "data-status"))
+    browser.query_attribute(&format!("svg [data-task=\"{task}\"]"), "data-status")
 }
 
 fn wait_node(browser: &Browser, task: &str, status: &str) {
@@ -111,8 +108,7 @@ fn a_run_started_from_the_form_is_followed_live_compared_cancelled_and_resumed()
     wait_node(&browser, "greet", "succeeded");
     wait_node(&browser, "wrap_up", "succeeded");
     browser.wait_for("the run to show succeeded", || {
-        let badge = browser.find("[data-run-status]");
-        (browser.text(&badge) == "succeeded").then_some(())
+        (browser.query_text("[data-run-status]").as_deref() == Some("succeeded")).then_some(())
     });
     assert!(
         same_document(&browser),
@@ -120,8 +116,7 @@ fn a_run_started_from_the_form_is_followed_live_compared_cancelled_and_resumed()
     );
 
     // The finished task's log, opened from the task table (refreshed in place).
-    let link = browser.find("a[href*=\"/logs/greet\"]");
-    browser.click(&link);
+    browser.press("a[href*=\"/logs/greet\"]");
     let log = browser.find("pre#log");
     let text = browser.text(&log);
     assert!(
@@ -147,6 +142,16 @@ fn a_run_started_from_the_form_is_followed_live_compared_cancelled_and_resumed()
         .then_some(())
     });
     assert!(same_document(&browser), "the log page reloaded");
+
+    // The run page links the comparison with the run before it.
+    browser.goto(&ui.url(&format!("/runs/{second}")));
+    click_text(&browser, "#facts a.button", "Compare with the previous run");
+    browser.wait_for("the comparison", || {
+        browser
+            .url()
+            .ends_with(&format!("/diff/{first}/{second}"))
+            .then_some(())
+    });
 
     // The DAG page: graph of the newest run and the history grid.
     browser.goto(&ui.url("/dags/greeting"));
@@ -179,22 +184,20 @@ fn a_run_started_from_the_form_is_followed_live_compared_cancelled_and_resumed()
     // Cancel a running run, then resume it.
     let third = run_from_form(&browser, &ui, "stop");
     wait_node(&browser, "greet", "running");
-    browser.click(&browser.find("#facts button.danger"));
+    browser.press("#facts button.danger");
     // A cancelled run ends `interrupted`, its running task `cancelled`.
     wait_node(&browser, "greet", "cancelled");
     browser.wait_for("the run to end interrupted", || {
-        let badge = browser.find("[data-run-status]");
-        (browser.text(&badge) == "interrupted").then_some(())
+        (browser.query_text("[data-run-status]").as_deref() == Some("interrupted")).then_some(())
     });
     release(&project, "stop");
-    let resume = browser.find("#facts button.primary");
-    browser.click(&resume);
+    browser.press("#facts button.primary");
     let resumed = browser.wait_for("the resumed run's page", || {
         let id = run_id_of(&browser.url());
         (id != third && !id.is_empty()).then_some(id)
     });
     wait_node(&browser, "wrap_up", "succeeded");
-    let facts = browser.text(&browser.find("#facts"));
+    let facts = browser.query_text("#facts").unwrap_or_default();
     assert!(facts.contains(&format!("resume run {third}")), "{facts}");
     assert!(facts.contains(&third), "{facts}");
     assert_ne!(resumed, third);
@@ -300,6 +303,16 @@ fn a_browser_signs_in_with_the_token_and_gets_a_cookie_scripts_cannot_read() {
         browser.url().ends_with("/dags/greeting").then_some(())
     });
     assert_eq!(browser.script("return document.cookie;"), Value::from(""));
+    // The page follows the system's colour scheme.
+    let background = "return getComputedStyle(document.body).backgroundColor;";
+    assert_eq!(
+        browser.script(background),
+        Value::from("rgb(255, 255, 255)")
+    );
+    browser.prefer_color_scheme("dark");
+    assert_eq!(browser.script(background), Value::from("rgb(13, 17, 23)"));
+    browser.screenshot("dark");
+    browser.prefer_color_scheme("light");
     browser.click(&browser.find("form[action=\"/logout\"] button"));
     browser.wait_for("the sign-in page again", || {
         browser.url().contains("/login").then_some(())
@@ -365,7 +378,7 @@ fn models_are_promoted_rolled_back_traced_compared_and_monitored() {
     browser.screenshot("monitoring");
     browser.click(&caused);
     wait_node(&browser, "promote", "succeeded");
-    let facts = browser.text(&browser.find("#facts"));
+    let facts = browser.query_text("#facts").unwrap_or_default();
     assert!(
         facts.contains("dag") && facts.contains("drift in"),
         "{facts}"

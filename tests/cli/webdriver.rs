@@ -330,6 +330,55 @@ impl Browser {
         )
     }
 
+    /// The text of the first element matching `css`, read in one step (so
+    /// a part of the page the script replaces cannot go stale in between).
+    pub fn query_text(&self, css: &str) -> Option<String> {
+        let css = serde_json::to_string(css).unwrap_or_default();
+        self.script(&format!(
+            "const e = document.querySelector({css}); return e ? e.textContent.trim() : null;"
+        ))
+        .as_str()
+        .map(String::from)
+    }
+
+    /// An attribute of the first element matching `css`, read in one step.
+    pub fn query_attribute(&self, css: &str, name: &str) -> Option<String> {
+        let (css, name) = (
+            serde_json::to_string(css).unwrap_or_default(),
+            serde_json::to_string(name).unwrap_or_default(),
+        );
+        self.script(&format!(
+            "const e = document.querySelector({css}); return e ? e.getAttribute({name}) : null;"
+        ))
+        .as_str()
+        .map(String::from)
+    }
+
+    /// Activates the first element matching `css` (a link or a button), in
+    /// one step, waiting for it to exist.
+    pub fn press(&self, css: &str) {
+        let quoted = serde_json::to_string(css).unwrap_or_default();
+        self.wait_for(&format!("`{css}` to press"), || {
+            (self.script(&format!(
+                "const e = document.querySelector({quoted}); if (!e) return false; e.click(); return true;"
+            )) == Value::Bool(true))
+            .then_some(())
+        });
+    }
+
+    /// Makes the page see `prefers-color-scheme: <scheme>` (through
+    /// ChromeDriver's DevTools command endpoint).
+    pub fn prefer_color_scheme(&self, scheme: &str) {
+        self.call(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({
+                "cmd": "Emulation.setEmulatedMedia",
+                "params": {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+            })),
+        );
+    }
+
     /// The page's visible text.
     pub fn body_text(&self) -> String {
         self.text(&self.find("body"))

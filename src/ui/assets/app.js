@@ -52,11 +52,17 @@
 
   // Reloads the parts of the page marked data-refresh (metrics, outputs,
   // timeline) once a run ends, keeping the document itself.
+  // Only the newest request's answer is applied: an older one finishing
+  // later would put back a state the run has left.
+  let refreshes = 0;
   async function refreshDetails() {
+    const mine = ++refreshes;
     try {
       const response = await fetch(location.href, { credentials: "same-origin" });
       if (!response.ok) return;
-      const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+      const text = await response.text();
+      if (mine !== refreshes) return;
+      const doc = new DOMParser().parseFromString(text, "text/html");
       for (const fresh of doc.querySelectorAll("[data-refresh]")) {
         const current = document.getElementById(fresh.id);
         if (current) current.replaceWith(document.importNode(fresh, true));
@@ -82,13 +88,22 @@
       const data = JSON.parse(event.data);
       for (const [task, state] of Object.entries(data.tasks)) setTaskState(container, task, state);
       if (data.status) setRunState(container, data.status, data.finished);
+      // Finished between the page and the stream: draw the end.
+      if (data.finished) finish();
     });
     // When tasks settle, the timeline and task table (drawn by the server)
     // are fetched again, at most once a second.
     let refreshing = null;
+    let ended = false;
     const refreshSoon = () => {
-      if (refreshing) return;
+      if (refreshing || ended) return;
       refreshing = setTimeout(() => { refreshing = null; refreshDetails(); }, 1000);
+    };
+    const finish = () => {
+      source.close();
+      ended = true;
+      clearTimeout(refreshing);
+      refreshDetails();
     };
     source.addEventListener("task", (event) => {
       const data = JSON.parse(event.data);
@@ -99,10 +114,7 @@
       if (started()) return;
       const data = JSON.parse(event.data);
       setRunState(container, data.status, data.finished);
-      if (data.finished) {
-        source.close();
-        refreshDetails();
-      }
+      if (data.finished) finish();
     });
     source.addEventListener("end", () => source.close());
   }

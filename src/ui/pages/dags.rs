@@ -132,7 +132,8 @@ pub fn render(list: &DagList) -> Html {
         for run in &list.queued {
             html!(
                 out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}: {}</td><td>{}</td></tr>",
+                "<tr><td><a href=\"/runs/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}: {}</td><td>{}</td></tr>",
+                Seg(&run.run_id),
                 run.run_id,
                 run.dag,
                 badge(&dag_state::RunStatus::Queued),

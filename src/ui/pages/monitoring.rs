@@ -237,3 +237,78 @@ fn checks_table(out: &mut Html, monitor: &Monitor) {
     }
     html!(out, "</tbody></table>");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::views::drift::{CausedRun, DriftReport, FeatureDrift};
+
+    fn check(run_id: &str, js: f64, report: Option<DriftReport>) -> DriftCheck {
+        DriftCheck {
+            run_id: run_id.into(),
+            started_at_ms: 0,
+            status: dag_state::TaskStatus::Succeeded,
+            reason: None,
+            drift_detected: Some(js > 0.1),
+            max_js: Some(js),
+            max_psi: Some(js * 10.0),
+            drifted_features: vec!["<b>weight</b>".into()],
+            report,
+            caused: vec![CausedRun {
+                task_id: "retrain".into(),
+                run_id: Some(format!("{run_id}-retrain")),
+                state: Some("started".into()),
+                dag: Some("retraining".into()),
+                status: Some(dag_state::RunStatus::Succeeded),
+            }],
+        }
+    }
+
+    #[test]
+    fn features_are_bars_against_thresholds_and_drift_links_its_retraining() {
+        let report = DriftReport {
+            reference: "a.csv".into(),
+            current: "b.csv".into(),
+            reference_rows: 10,
+            current_rows: 10,
+            js_threshold: 0.1,
+            psi_threshold: 0.2,
+            drift_detected: true,
+            features: [
+                (
+                    "<b>weight</b>".to_string(),
+                    FeatureDrift {
+                        js: 0.4,
+                        psi: 2.0,
+                        drifted: true,
+                    },
+                ),
+                (
+                    "height".to_string(),
+                    FeatureDrift {
+                        js: 0.01,
+                        psi: 0.02,
+                        drifted: false,
+                    },
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let monitors = [Monitor {
+            dag: "monitoring".into(),
+            task: "detect".into(),
+            checks: vec![check("new", 0.4, Some(report)), check("old", 0.05, None)],
+        }];
+        let html = render(&monitors).into_string();
+        assert!(!html.contains("<b>"), "{html}");
+        assert!(html.contains("&lt;b&gt;weight&lt;/b&gt;"), "{html}");
+        // One bar per feature in each chart; the drifted one marked over.
+        assert_eq!(html.matches("class=\"bar-js").count(), 2, "{html}");
+        assert_eq!(html.matches("class=\"bar-js over\"").count(), 1, "{html}");
+        assert_eq!(html.matches("class=\"bar-psi over\"").count(), 1, "{html}");
+        assert_eq!(html.matches("class=\"threshold\"").count(), 3, "{html}");
+        assert!(html.contains("href=\"/runs/new-retrain\""), "{html}");
+        assert!(html.contains("Trend over the last 2 checks"), "{html}");
+    }
+}

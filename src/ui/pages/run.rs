@@ -18,9 +18,9 @@ use crate::ui::html::{Html, Seg, html};
 use crate::ui::layout::{Section, Viewer, duration, page, status_word, value_text};
 use crate::ui::widgets::gantt::gantt;
 use crate::ui::widgets::graph::{TaskLinks, task_graph};
-use crate::views::live::{TaskState, task_states};
-use crate::views::timeline::{Timeline, timeline};
-use crate::views::{DagGraph, RunJson, run_json};
+use crate::views::live::{TaskState, states_of};
+use crate::views::timeline::{Timeline, timeline_of};
+use crate::views::{DagGraph, RunJson, run_json_of};
 
 /// How far back to look for the run before this one.
 const PREVIOUS_SEARCH: usize = 500;
@@ -80,10 +80,11 @@ pub async fn show(
                 None => return Ok(None),
             }
         };
-        let run = run_json(&store, &record, None)?;
+        let tasks = store.tasks(&id)?;
         let attempts = store.attempts(&id)?;
-        let states = task_states(&store, &id)?;
-        let timeline = timeline(&store, &record, crate::execute::now_ms())?;
+        let states = states_of(&attempts, &tasks);
+        let timeline = timeline_of(&record, attempts.clone(), crate::execute::now_ms());
+        let run = run_json_of(&record, tasks, None);
         let previous = previous_run(&store, &record)?;
         Ok(Some((run, attempts, states, timeline, previous)))
     })
@@ -335,6 +336,103 @@ fn params(out: &mut Html, view: &RunPage) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const HOSTILE: &str = "<script>x()</script>\"><img src=x onerror=y()>";
+
+    fn hostile_run(finished: bool) -> RunPage {
+        let task = crate::views::TaskJson {
+            id: "t".into(),
+            operator: "shell".into(),
+            status: dag_state::TaskStatus::Failed,
+            attempts: 1,
+            duration_ms: Some(1200),
+            reason: Some(HOSTILE.into()),
+            metrics: BTreeMap::from([("acc".to_string(), 0.5)]),
+            outputs: vec![dag_state::ArtifactRecord {
+                name: "out".into(),
+                path: HOSTILE.into(),
+                digest: "ab".repeat(32),
+                size: 3,
+            }],
+            summary: Some(HOSTILE.into()),
+        };
+        RunPage {
+            run: RunJson {
+                run_id: "r1".into(),
+                dag: "d".into(),
+                status: if finished {
+                    RunStatus::Failed
+                } else {
+                    RunStatus::Running
+                },
+                trigger: dag_state::Trigger {
+                    kind: "api".into(),
+                    detail: HOSTILE.into(),
+                },
+                resumed_from: None,
+                params: BTreeMap::from([("p".to_string(), serde_json::json!(HOSTILE))]),
+                spec_hash: "f".repeat(64),
+                started_at: "2026-01-01T00:00:00Z".into(),
+                finished_at: finished.then(|| "2026-01-01T00:00:01Z".to_string()),
+                duration_ms: finished.then_some(1000),
+                tasks: vec![task],
+            },
+            attempts: Vec::new(),
+            states: BTreeMap::new(),
+            timeline: Timeline {
+                span_ms: 0,
+                bars: Vec::new(),
+            },
+            previous: Some("r0".into()),
+            graph: None,
+            defaults: BTreeMap::new(),
+            all_tasks: false,
+        }
+    }
+
+    #[test]
+    fn trigger_params_reasons_summaries_and_outputs_are_escaped() {
+        let viewer = Viewer {
+            csrf: "c".into(),
+            signed_in: false,
+        };
+        let html = render(&hostile_run(true), &viewer).into_string();
+        assert!(
+            !html.contains("<script>") && !html.contains("<img"),
+            "{html}"
+        );
+        assert_eq!(
+            html.matches("&lt;script&gt;x()&lt;/script&gt;").count(),
+            5,
+            "{html}"
+        );
+        assert!(html.contains("href=\"/diff/r0/r1\""), "{html}");
+        assert!(
+            html.contains("action=\"/runs/r1/resume\""),
+            "a failed run can be resumed"
+        );
+        assert!(
+            !html.contains("/cancel\""),
+            "a finished run cannot be cancelled"
+        );
+        assert!(
+            !html.contains("data-live-run"),
+            "a finished run is not followed"
+        );
+    }
+
+    #[test]
+    fn a_running_run_is_followed_and_can_be_cancelled() {
+        let viewer = Viewer {
+            csrf: "c".into(),
+            signed_in: false,
+        };
+        let html = render(&hostile_run(false), &viewer).into_string();
+        assert!(html.contains("data-live-run=\"r1\""), "{html}");
+        assert!(html.contains("action=\"/runs/r1/cancel\""), "{html}");
+        assert!(html.contains("name=\"csrf\" value=\"c\""), "{html}");
+        assert!(!html.contains("/resume\""), "{html}");
+    }
 
     #[test]
     fn a_dag_trigger_links_its_parent_run() {

@@ -27,7 +27,7 @@ pub fn gantt(timeline: &Timeline) -> Html {
     let width = LABEL_W + PLOT_W + 20;
     html!(
         out,
-        "<svg class=\"graph\" viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"timeline of {} attempts over {}\">",
+        "<div class=\"scroll\"><svg class=\"graph\" viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"timeline of {} attempts over {}\">",
         width,
         height,
         width,
@@ -82,7 +82,7 @@ pub fn gantt(timeline: &Timeline) -> Html {
             title
         );
     }
-    html!(out, "</svg>");
+    html!(out, "</svg></div>");
     if shown.len() < timeline.bars.len() {
         html!(
             out,

@@ -84,7 +84,7 @@ fn drawn(graph: &DagGraph, states: &BTreeMap<String, TaskState>, links: &TaskLin
     let mut out = Html::with_capacity(graph.task_count() * 600);
     html!(
         out,
-        "<svg class=\"graph\" viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"group\" aria-label=\"task graph\">\
+        "<div class=\"scroll\"><svg class=\"graph\" viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"group\" aria-label=\"task graph\">\
          <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\">\
          <path d=\"M 0 0 L 10 5 L 0 10 z\" class=\"edge-head\"></path></marker></defs>",
         width,
@@ -165,7 +165,7 @@ fn drawn(graph: &DagGraph, states: &BTreeMap<String, TaskState>, links: &TaskLin
             html!(out, "</a>");
         }
     }
-    html!(out, "</svg>");
+    html!(out, "</svg></div>");
     out
 }
 

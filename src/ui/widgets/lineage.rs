@@ -11,7 +11,7 @@ use crate::views::lineage::LineageLayout;
 
 const NODE_W: i64 = 220;
 const NODE_H: i64 = 40;
-const COL_GAP: i64 = 60;
+const COL_GAP: i64 = 40;
 const ROW_GAP: i64 = 12;
 
 fn label(node: &Node) -> (String, String) {
