@@ -18,7 +18,9 @@
 //! - [`lineage`]: where artifacts and models came from, read from the store.
 //! - [`cache`]: remembered file digests and the run cache of task outputs,
 //!   which let results stand or come back without running; `dag gc`.
-//! - [`cli`]: the `dag` command line.
+//! - [`cli`]: the `dag` command line; [`api`]: the daemon's HTTP API;
+//!   [`ui`]: the web UI — three front ends over the library layer
+//!   ([`workspace`], [`views`], [`control`], [`daemon`]).
 //!
 //! Operators (`dag_operators`) compute; the engine records. The store
 //! (`dag_state`) is reached only through `record` (writes) and read APIs.
@@ -42,5 +44,6 @@ pub mod render;
 pub mod scheduler;
 pub mod schema;
 pub mod serve;
+pub mod ui;
 pub mod views;
 pub mod workspace;

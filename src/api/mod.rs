@@ -29,7 +29,7 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -37,7 +37,7 @@ use crate::control::CommandHost;
 use crate::daemon::dispatch::{Cancelled, RunOptions, Submission, SubmitError, api_fire};
 use crate::daemon::server::DaemonContext;
 use crate::record::error_chain;
-use crate::views::{RunListJson, run_json};
+use crate::views::{DagStatusJson, RunListJson, run_json};
 use crate::workspace::{LOG_CHUNK, LogError, find_attempt_log, read_chunk, tail_offset};
 
 /// Largest request body accepted.
@@ -62,7 +62,12 @@ pub fn router(state: Shared) -> Router {
         .route("/api/runs/{id}/logs/{task}", get(logs))
         .route("/api/cli", post(cli))
         .route("/api/gc", post(gc))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        // Everything else under `/api/` is the API's 404; other paths are
+        // the web UI's, which the binary serves on the same address.
+        .route(
+            "/api/{*rest}",
+            any(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") }),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(from_fn_with_state(Arc::clone(&state), authorize))
         .with_state(state)
@@ -152,7 +157,7 @@ async fn metrics(State(state): State<Shared>) -> Response {
 async fn status(State(state): State<Shared>) -> Response {
     let dispatcher = &state.daemon.dispatcher;
     let now = chrono::Utc::now();
-    let (dags, load_errors): (Vec<Value>, Vec<Value>) = {
+    let (dags, load_errors): (Vec<DagStatusJson>, Vec<Value>) = {
         let set = dispatcher
             .dags
             .read()
@@ -163,20 +168,9 @@ async fn status(State(state): State<Shared>) -> Response {
             .collect();
         let dags = set
             .dags
-            .iter()
-            .map(|(name, loaded)| {
-                json!({
-                    "name": name,
-                    "path": loaded.dag.path,
-                    "spec_hash": loaded.spec_hash,
-                    "schedule": loaded.dag.schedule.as_ref().map(|s| &s.expression),
-                    "timezone": loaded.dag.schedule.as_ref().and_then(|s| s.timezone.clone()),
-                    "next_fire": loaded.dag.schedule.as_ref()
-                        .and_then(|s| crate::daemon::cron::next_fire(s, now))
-                        .map(|t| crate::execute::rfc3339(t.timestamp_millis())),
-                    "watch": loaded.dag.watch,
-                    "error": loaded.error,
-                })
+            .values()
+            .map(|loaded| {
+                DagStatusJson::new(&loaded.dag, &loaded.spec_hash, loaded.error.as_deref(), now)
             })
             .collect();
         (dags, load_errors)
@@ -220,6 +214,11 @@ async fn submit(State(state): State<Shared>, body: Bytes) -> Response {
         Ok(body) => body,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("malformed request: {e}")),
     };
+    if let Some(dag) = state.daemon.dispatcher.dag(&body.dag)
+        && let Err(e) = crate::workspace::check_param_types(&dag.params, &body.params)
+    {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string());
+    }
     let detail = body
         .detail
         .unwrap_or_else(|| format!("POST /api/runs {}", body.dag));

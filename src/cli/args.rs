@@ -85,6 +85,9 @@ pub enum Command {
     /// Run the scheduler: cron schedules, file watches, and the API the CLI
     /// goes through while it runs.
     Daemon(DaemonArgs),
+    /// Open the web UI on a state directory without a daemon running: runs
+    /// start from the browser; schedules and file watches do not fire.
+    Ui(UiArgs),
     /// Ask the running daemon to start a run of a DAG, and return at once.
     Trigger(TriggerArgs),
     /// Cancel a running or queued run (through the daemon).
@@ -138,6 +141,17 @@ pub struct DaemonArgs {
     pub serve: Option<std::net::SocketAddr>,
     #[command(flatten, next_help_heading = "Serving (with --serve)")]
     pub serving: ServingArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// Where the UI (and the API the CLI uses meanwhile) listens. Other
+    /// than loopback requires `DAG_API_TOKEN` of at least 16 characters.
+    #[arg(long, default_value = "127.0.0.1:7311")]
+    pub addr: std::net::SocketAddr,
+    /// On Ctrl-C, let running tasks finish for this long before cancelling them.
+    #[arg(long, default_value = "30s", value_parser = crate::model::parse_duration)]
+    pub grace: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]

@@ -98,16 +98,7 @@ pub fn graph(global: &Global, args: &GraphArgs) -> CliResult {
 }
 
 fn edge_label(kinds: &std::collections::BTreeSet<EdgeKind>) -> Option<String> {
-    let artifacts: Vec<&str> = kinds
-        .iter()
-        .filter_map(|k| {
-            if let EdgeKind::Artifact(name) = k {
-                Some(name.as_str())
-            } else {
-                None
-            }
-        })
-        .collect();
+    let artifacts = crate::views::edge_artifacts(kinds);
     (!artifacts.is_empty()).then(|| artifacts.join(", "))
 }
 

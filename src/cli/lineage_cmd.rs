@@ -2,7 +2,7 @@
 //! `RUN_ID:TASK`, a digest) and prints its lineage from the store. The walk
 //! itself is [`crate::lineage`].
 
-use dag_operators::models::{ModelRegistry, ModelVersion};
+use dag_operators::models::ModelRegistry;
 
 use super::args::{Global, LineageArgs, LineageFormat};
 use super::console::{out, outln};
@@ -11,6 +11,7 @@ use super::{CliResult, Exit, Failure};
 use crate::execute::hash_file;
 use crate::lineage::{Direction, ModelLink, Start, downstream, upstream};
 use crate::record::error_chain;
+use crate::views::model_link;
 
 pub fn lineage(global: &Global, args: &LineageArgs) -> CliResult {
     let store = open_store(global)?;
@@ -23,7 +24,7 @@ pub fn lineage(global: &Global, args: &LineageArgs) -> CliResult {
             .list(None)
             .map_err(|e| Failure::internal(error_chain(&e)))?
             .iter()
-            .map(link)
+            .map(model_link)
             .collect();
         let graph = downstream(&store, &start, &models).map_err(internal)?;
         (graph, Direction::Downstream)
@@ -76,7 +77,7 @@ fn resolve(
         let version = registry.resolve(name, reference).map_err(|e| {
             Failure::invalid(format!("{}; `dag models list` shows them", error_chain(&e)))
         })?;
-        return Ok(Start::Model(link(&version)));
+        return Ok(Start::Model(model_link(&version)));
     }
     if let Some((run_id, task_id)) = target.split_once(':')
         && store.run(run_id).map_err(internal)?.is_some()
@@ -125,15 +126,4 @@ fn inside_project(path: &std::path::Path) -> bool {
         return false;
     };
     real.starts_with(project)
-}
-
-fn link(version: &ModelVersion) -> ModelLink {
-    ModelLink {
-        name: version.name.clone(),
-        version: version.version,
-        digest: version.digest.clone(),
-        data_digests: version.data_digests.values().cloned().collect(),
-        run_id: version.run_id.clone(),
-        task_id: version.task_id.clone(),
-    }
 }

@@ -28,7 +28,7 @@ use clap::Parser;
 
 use crate::control::CommandOutput;
 
-pub use args::{Cli, Command, DaemonArgs, DaemonCommand, Global, ServingArgs};
+pub use args::{Cli, Command, DaemonArgs, DaemonCommand, Global, ServingArgs, UiArgs};
 pub use exit::{CliResult, Exit, Failure};
 pub use serve_cmd::{failure as serve_failure, serve_config};
 
@@ -150,6 +150,9 @@ fn dispatch(cli: &Cli) -> CliResult {
                 "`dag daemon` is started by the `dag` binary, not by the CLI library",
             )),
         },
+        Command::Ui(_) => Err(Failure::internal(
+            "`dag ui` is started by the `dag` binary, not by the CLI library",
+        )),
         Command::Trigger(args) => remote::trigger(global, args),
         Command::Cancel(args) => remote::cancel(global, args),
         Command::Doctor(args) => doctor_cmd::doctor(global, args),

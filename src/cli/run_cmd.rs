@@ -38,6 +38,8 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
     ));
     let dag = load(global, &args.dag, &registry)?;
     let mut params = parse_param_overrides(&args.params)?;
+    crate::workspace::check_param_types(&dag.params, &params)
+        .map_err(|error| Failure::invalid(error.to_string()))?;
     let store = open_store(global)?;
     let resume = match &args.resume {
         Some(run_id) => {

@@ -159,6 +159,16 @@ impl DagSet {
         report
     }
 
+    /// Files that do not load and have no earlier valid version running:
+    /// (file, rendered diagnostics).
+    pub fn unloaded(&self) -> Vec<(PathBuf, String)> {
+        self.broken
+            .iter()
+            .filter(|(path, _)| !self.files.contains_key(*path))
+            .map(|(path, (_, diagnostics))| (path.clone(), diagnostics.clone()))
+            .collect()
+    }
+
     /// Looks a DAG up by name, or by file name stem (`dags/x.yaml` → `x`).
     pub fn find(&self, name_or_stem: &str) -> Option<&Loaded> {
         self.dags.get(name_or_stem).or_else(|| {
@@ -257,6 +267,24 @@ mod tests {
         let errors: Vec<_> = set.load_errors().collect();
         assert_eq!(errors.len(), 1);
         assert!(errors[0].0.ends_with("laughs.yaml"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_that_never_loaded_is_listed_as_unloaded() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let registry = crate::ops::registry();
+        std::fs::write(dir.path().join("good.yaml"), GOOD)?;
+        std::fs::write(
+            dir.path().join("bad.yaml"),
+            "name: b\ntasks:\n  t:\n    operator: nope\n",
+        )?;
+        let mut set = DagSet::default();
+        set.reload(dir.path(), &registry);
+        let unloaded = set.unloaded();
+        assert_eq!(unloaded.len(), 1);
+        assert!(unloaded[0].0.ends_with("bad.yaml"));
+        assert!(unloaded[0].1.contains("nope"), "{}", unloaded[0].1);
         Ok(())
     }
 

@@ -17,6 +17,7 @@
 //!   cancel, drain).
 //! - [`reload`]: the DAG directory reloaded off the daemon's loop, each
 //!   file within a time and size budget.
+//! - [`events`]: what the recorder commits, broadcast to live followers.
 //! - [`server`]: the daemon's life, from start-up to drain.
 //!
 //! This is the daemon's runtime, a library. Its HTTP front ends (the API,
@@ -26,6 +27,7 @@ pub mod clock;
 pub mod cron;
 pub mod dags;
 pub mod dispatch;
+pub mod events;
 pub mod info;
 pub mod metrics;
 pub mod recovery;

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::dags::{DagSet, Reload};
 use super::dispatch::Dispatcher;
+use super::events::RunEvents;
 use super::info::{self, DaemonInfo};
 use super::reload::{daemon_parse_limits, reload_off_loop};
 use super::triggers::TriggerSet;
@@ -48,6 +49,9 @@ pub struct DaemonConfig {
     pub serve: Option<ServeConfig>,
     /// Most bytes one task attempt's log keeps.
     pub log_limit: u64,
+    /// Fire cron schedules and file watches, and take up what a crash
+    /// left; off, runs start only on request (`dag ui`).
+    pub triggers: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +98,10 @@ pub struct DaemonContext {
     pub dags_dir: PathBuf,
     /// The prediction server running in the daemon's process, if any.
     pub serving: Option<ServingStatus>,
+    /// Every batch the recorder commits, for live followers.
+    pub events: RunEvents,
+    /// Whether cron schedules and file watches fire.
+    pub triggers: bool,
 }
 
 /// Builds the routes of the daemon's HTTP front ends, served on its address.
@@ -109,13 +117,18 @@ pub async fn run(config: DaemonConfig, front_ends: FrontEnds) -> Result<(), Daem
     let context = publish_daemon_file(&config, &runtime, &listener, predictions.as_ref())?;
     drop(starting);
     let stop = stop_on_signal()?;
-    let mut triggers =
-        TriggerSet::start(&runtime.dispatcher, config.workdir.clone(), config.debounce);
-    recovery::take_up_after_crash(&runtime.dispatcher);
+    let mut triggers = config
+        .triggers
+        .then(|| TriggerSet::start(&runtime.dispatcher, config.workdir.clone(), config.debounce));
+    if config.triggers {
+        recovery::take_up_after_crash(&runtime.dispatcher);
+    }
     let servers = HttpServers::start(listener, front_ends(context), predictions);
     follow_dag_directory(&config, &runtime, &mut triggers, &stop).await;
 
-    triggers.stop().await;
+    if let Some(triggers) = triggers {
+        triggers.stop().await;
+    }
     runtime.dispatcher.drain(config.grace).await;
     servers.stop().await;
     runtime.close().await?;
@@ -178,6 +191,7 @@ struct Runtime {
     dispatcher: Arc<Dispatcher>,
     registry: Arc<dag_operators::Registry>,
     recorder: Recorder,
+    events: RunEvents,
 }
 
 impl Runtime {
@@ -186,7 +200,8 @@ impl Runtime {
         let registry = Arc::new(crate::ops::registry_with(
             Arc::clone(&slot) as Arc<dyn crate::ops::Submit>
         ));
-        let recorder = Recorder::spawn(Arc::clone(&store), None);
+        let events = RunEvents::default();
+        let recorder = Recorder::spawn(Arc::clone(&store), Some(events.observer()));
         let engine = Engine {
             registry: Arc::clone(&registry),
             store,
@@ -203,6 +218,7 @@ impl Runtime {
             dispatcher,
             registry,
             recorder,
+            events,
         }
     }
 
@@ -278,6 +294,8 @@ fn publish_daemon_file(
         state_dir: config.state_dir.clone(),
         dags_dir: config.dags_dir.clone(),
         serving: predictions.map(|(_, status)| status.clone()),
+        events: runtime.events.clone(),
+        triggers: config.triggers,
     }))
 }
 
@@ -360,7 +378,7 @@ impl HttpServers {
 async fn follow_dag_directory(
     config: &DaemonConfig,
     runtime: &Runtime,
-    triggers: &mut TriggerSet,
+    triggers: &mut Option<TriggerSet>,
     stop: &CancellationToken,
 ) {
     let (edits_tx, mut edits) = mpsc::unbounded_channel::<Fire>();
@@ -395,7 +413,9 @@ async fn follow_dag_directory(
                     reload_off_loop(&runtime.dispatcher, &config.dags_dir, &runtime.registry).await;
                 if !report.is_empty() {
                     log_reload(&report);
-                    triggers.sync();
+                    if let Some(triggers) = triggers {
+                        triggers.sync();
+                    }
                 }
             }
         }

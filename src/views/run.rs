@@ -72,7 +72,15 @@ pub fn run_json(
     run: &RunRecord,
     order: Option<&[String]>,
 ) -> Result<RunJson, dag_state::StateError> {
-    let mut tasks: Vec<TaskRecord> = store.tasks(&run.run_id)?;
+    Ok(run_json_of(run, store.tasks(&run.run_id)?, order))
+}
+
+/// [`run_json`] from the run's task records, already read.
+pub fn run_json_of(
+    run: &RunRecord,
+    mut tasks: Vec<TaskRecord>,
+    order: Option<&[String]>,
+) -> RunJson {
     if let Some(order) = order {
         // One index of the plan order, then a sort by it: linear in the
         // number of tasks, where a search per comparison was quadratic.
@@ -83,7 +91,7 @@ pub fn run_json(
             .collect();
         tasks.sort_by_cached_key(|t| rank.get(t.task_id.as_str()).copied().unwrap_or(usize::MAX));
     }
-    Ok(RunJson {
+    RunJson {
         run_id: run.run_id.clone(),
         dag: run.dag.clone(),
         status: run.status,
@@ -108,5 +116,5 @@ pub fn run_json(
                 summary: t.summary,
             })
             .collect(),
-    })
+    }
 }

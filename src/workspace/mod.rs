@@ -18,7 +18,7 @@ pub use after_crash::{Tidied, tidy_after_crash};
 pub use dag_files::{
     LoadError, dag_files, load_dag, load_dag_confined, looks_like_dag, resolve_dag_path,
 };
-pub use params::{BadParam, parse_param_overrides};
+pub use params::{BadParam, ParamKind, ParamTypeError, check_param_types, parse_param_overrides};
 pub use store::{
     OpenError, history_elsewhere, open_anyway, open_exclusive, open_store, share_daemon_store,
 };

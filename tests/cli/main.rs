@@ -19,6 +19,9 @@
 //! - `why`: `plan --why` / `run --dry-run` predict what runs and say why
 //! - `serve`: the prediction server: requests, auth, live model swaps, A/B, log
 //! - `soak`: 32 cycles of the closed loop with every invariant checked after each
+//! - `ui_http`: the web UI's refusals, sign-in and form errors over plain HTTP
+//! - `ui_browser`: the web UI in headless Chromium (`webdriver`); writes the
+//!   README's screenshots with `DAG_UI_SCREENSHOTS=docs/ui`
 
 mod commands;
 mod crash;
@@ -39,5 +42,9 @@ mod run_cache;
 mod serve;
 mod soak;
 mod support;
+mod ui_browser;
+mod ui_http;
+mod ui_support;
 mod validate;
+mod webdriver;
 mod why;

@@ -180,6 +180,13 @@ impl ModelRegistry {
         })
     }
 
+    /// Every alias of model `name` with its target, rollback stack and
+    /// recorded moves.
+    pub fn alias_states(&self, name: &str) -> Result<BTreeMap<String, AliasState>, RegistryError> {
+        check_name("model name", name)?;
+        self.aliases(name)
+    }
+
     /// Every alias move of `name`, oldest first.
     pub fn history(&self, name: &str) -> Result<Vec<AliasEvent>, RegistryError> {
         check_name("model name", name)?;

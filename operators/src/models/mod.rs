@@ -25,4 +25,4 @@ pub use gate_record::{CriterionResult, EvaluationRows, GateRecord, ScoredVersion
 pub use promote_op::Promote;
 pub use register_op::Register;
 pub use registry::ModelRegistry;
-pub use version::{AliasMove, ModelVersion, RegisterInfo, Rollback};
+pub use version::{AliasMove, AliasState, ModelVersion, RegisterInfo, Rollback};
