@@ -97,7 +97,7 @@ pub fn graph(global: &Global, args: &GraphArgs) -> CliResult {
     Ok(Exit::Success)
 }
 
-fn edge_label(kinds: &std::collections::BTreeSet<EdgeKind>) -> Option<String> {
+fn edge_label(kinds: &[EdgeKind]) -> Option<String> {
     let artifacts = crate::views::edge_artifacts(kinds);
     (!artifacts.is_empty()).then(|| artifacts.join(", "))
 }

@@ -20,8 +20,12 @@ pub struct ParseLimits {
     pub max_files: usize,
     /// Deepest nesting of mappings and sequences.
     pub max_depth: usize,
-    /// Most YAML nodes built, counting every copy an alias makes.
+    /// Most YAML nodes built, counting every copy an alias makes. Nodes
+    /// written out in the text are bounded by the byte limits as well.
     pub max_nodes: usize,
+    /// Most YAML nodes built by alias copies: what turns a few hundred bytes
+    /// into billions of nodes. Real DAG files copy little or nothing.
+    pub max_alias_nodes: usize,
     /// Most bytes of scalar text built, counting every copy an alias makes.
     pub max_scalar_bytes: usize,
     /// How long the load may take; `None` for no limit. The daemon sets one
@@ -31,14 +35,16 @@ pub struct ParseLimits {
 
 impl Default for ParseLimits {
     /// Far above any real DAG: the 10,000-task benchmark DAG is about 1 MiB
-    /// and about 120,000 nodes.
+    /// and 120,000 nodes, the 100,000-task one about 6 MiB and 1.2 million
+    /// nodes, neither with an alias.
     fn default() -> Self {
         Self {
             max_file_bytes: 8 << 20,
             max_total_bytes: 32 << 20,
             max_files: 1_000,
             max_depth: 64,
-            max_nodes: 500_000,
+            max_nodes: 4_000_000,
+            max_alias_nodes: 500_000,
             max_scalar_bytes: 64 << 20,
             time: None,
         }
@@ -52,6 +58,8 @@ pub enum LimitHit {
     Depth(usize),
     #[error("the YAML expands to more than {0} nodes (every copy an alias makes counts)")]
     Nodes(usize),
+    #[error("the YAML's aliases copy more than {0} nodes")]
+    AliasNodes(usize),
     #[error("the YAML expands to more than {} MiB of text (every copy an alias makes counts)", .0 >> 20)]
     ScalarBytes(usize),
     #[error("loading took longer than {:.1} s", .0.as_secs_f64())]
@@ -62,7 +70,7 @@ impl LimitHit {
     pub fn help(&self) -> &'static str {
         match self {
             Self::Depth(_) => "DAG files need a few levels; flatten the structure",
-            Self::Nodes(_) | Self::ScalarBytes(_) => {
+            Self::Nodes(_) | Self::AliasNodes(_) | Self::ScalarBytes(_) => {
                 "a DAG file this large is almost certainly a mistake or an attack; \
                  look for aliases (`*name`) that copy large anchored values"
             }
@@ -80,6 +88,7 @@ pub struct Budget {
     pub(crate) bytes_read: u64,
     pub(crate) files_read: usize,
     pub(crate) nodes: usize,
+    pub(crate) alias_nodes: usize,
     pub(crate) scalar_bytes: usize,
 }
 
@@ -94,6 +103,7 @@ impl Budget {
             bytes_read: 0,
             files_read: 0,
             nodes: 0,
+            alias_nodes: 0,
             scalar_bytes: 0,
         }
     }
@@ -110,6 +120,18 @@ impl Budget {
         }
         self.nodes = nodes;
         self.scalar_bytes = bytes;
+        Ok(())
+    }
+
+    /// Counts a copy of `nodes` nodes holding `bytes` of text that an alias
+    /// makes, against the alias limit as well as the others.
+    pub(crate) fn spend_alias(&mut self, nodes: usize, bytes: usize) -> Result<(), LimitHit> {
+        let alias_nodes = self.alias_nodes.saturating_add(nodes);
+        if alias_nodes > self.limits.max_alias_nodes {
+            return Err(LimitHit::AliasNodes(self.limits.max_alias_nodes));
+        }
+        self.spend(nodes, bytes)?;
+        self.alias_nodes = alias_nodes;
         Ok(())
     }
 

@@ -186,8 +186,11 @@ impl Loading<'_, '_> {
             add_root_needs(&mut spec, extra_needs);
         }
         for task in spec.tasks {
-            if let Some(existing) = dag.tasks.get(&task.id) {
-                self.diagnostics.push(
+            match dag.tasks.entry(task.id.clone()) {
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(task);
+                }
+                std::collections::btree_map::Entry::Occupied(existing) => self.diagnostics.push(
                     Diagnostic::new(
                         "dag::duplicate_task",
                         format!("task `{}` is defined twice", task.id),
@@ -195,12 +198,10 @@ impl Loading<'_, '_> {
                     .at(&task.origin.file, task.origin.key)
                     .help(format!(
                         "it is also defined in `{}`",
-                        existing.origin.file.path.display()
+                        existing.get().origin.file.path.display()
                     )),
-                );
-                continue;
+                ),
             }
-            dag.tasks.insert(task.id.clone(), task);
         }
         for include in spec.includes {
             let path = include_path(&spec.source, &include.file);

@@ -143,7 +143,9 @@ impl TreeBuilder<'_, '_> {
                 };
                 let (node, size) = (node.clone(), *size);
                 // Checked before the copy exists: the copy is what explodes.
-                self.spend(size, mark)?;
+                self.budget
+                    .spend_alias(size.nodes, size.bytes)
+                    .map_err(|hit| self.limit(hit, mark))?;
                 self.push_value(node, 0, size);
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart => {}
@@ -308,12 +310,26 @@ mod tests {
         let text = billion_laughs();
         let mut budget = Budget::default();
         let error = build_tree(&text, &mut budget).expect_err("expands past the limit");
-        assert_eq!(error.limit, Some(LimitHit::Nodes(500_000)));
-        assert!(budget.nodes <= 500_000, "{}", budget.nodes);
+        assert_eq!(error.limit, Some(LimitHit::AliasNodes(500_000)));
+        assert!(budget.alias_nodes <= 500_000, "{}", budget.alias_nodes);
+        assert!(budget.nodes <= 600_000, "{}", budget.nodes);
         // Levels hold 10, 91, 820, 7,381, 66,430 nodes: the seventh alias
         // to level 4, on line 6, is the first over 500,000.
         let line = text[..error.offset].matches('\n').count() + 1;
         assert_eq!(line, 6, "{error:?}");
+    }
+
+    #[test]
+    fn many_written_nodes_load_and_only_the_total_limit_stops_them() {
+        // A million plain scalars, as a 100,000-task DAG has: no alias, so
+        // only the total limit applies, and it is far above this.
+        let text = format!("[{}x]", "x, ".repeat(999_999));
+        let mut budget = Budget::default();
+        assert!(build_tree(&text, &mut budget).is_ok());
+        assert_eq!((budget.nodes, budget.alias_nodes), (1_000_001, 0));
+        let mut small = limits(|l| l.max_nodes = 1_000);
+        let error = build_tree(&text, &mut small).expect_err("over the total");
+        assert_eq!(error.limit, Some(LimitHit::Nodes(1_000)));
     }
 
     #[test]

@@ -4,8 +4,6 @@
 //!
 //! Building a plan is `plan`'s job; this module only reads one.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -53,7 +51,7 @@ pub fn next_fire(dag: &Dag, now: DateTime<Utc>) -> Option<String> {
 
 /// The artifact names an edge stands for (an input of the downstream task
 /// that is an output of the upstream one), in name order.
-pub fn edge_artifacts(kinds: &BTreeSet<EdgeKind>) -> Vec<String> {
+pub fn edge_artifacts(kinds: &[EdgeKind]) -> Vec<String> {
     kinds
         .iter()
         .filter_map(|kind| match kind {
