@@ -111,6 +111,6 @@ fn front_ends(guard: Guard, announce: bool) -> FrontEnds {
             daemon: Arc::clone(&daemon),
             commands,
         }));
-        api.merge(ui::router(UiState { daemon, guard }))
+        api.merge(ui::router(UiState::new(daemon, guard)))
     })
 }

@@ -48,9 +48,20 @@ pub use security::{Guard, MIN_TOKEN_CHARS};
 pub struct UiState {
     pub daemon: Arc<DaemonContext>,
     pub guard: Guard,
+    /// Task graphs by definition and params: planning a 10,000-task DAG
+    /// takes longer than drawing its page.
+    graphs: pages::GraphCache,
 }
 
 impl UiState {
+    pub fn new(daemon: Arc<DaemonContext>, guard: Guard) -> Self {
+        Self {
+            daemon,
+            guard,
+            graphs: pages::GraphCache::default(),
+        }
+    }
+
     pub fn store(&self) -> Arc<dag_state::Store> {
         Arc::clone(&self.daemon.dispatcher.engine.store)
     }

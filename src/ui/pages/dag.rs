@@ -9,8 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use dag_state::RunRecord;
 
-use super::{LoadedDag, find_dag};
-use crate::plan::build_plan;
+use super::{LoadedDag, find_dag, graph_of};
 use crate::ui::UiState;
 use crate::ui::error::{PageError, blocking};
 use crate::ui::form::Form;
@@ -28,7 +27,7 @@ pub const HISTORY_RUNS: usize = 25;
 pub struct DagPage {
     pub loaded: LoadedDag,
     pub status: DagStatusJson,
-    pub graph: DagGraph,
+    pub graph: Arc<DagGraph>,
     pub latest: Option<RunRecord>,
     pub states: BTreeMap<String, TaskState>,
     pub history: RunHistory,
@@ -47,10 +46,6 @@ pub async fn show(
     let only_level = Form::parse(query.as_deref().unwrap_or(""))
         .get("level")
         .and_then(|l| l.parse().ok());
-    let plan = build_plan(&loaded.dag, &loaded.dag.params).map_err(|cycles| {
-        PageError::bad_request(format!("the DAG has a dependency cycle: {cycles:?}"))
-    })?;
-    let graph = DagGraph::new(&loaded.dag, &plan);
     let status = DagStatusJson::new(
         &loaded.dag,
         &loaded.spec_hash,
@@ -60,18 +55,27 @@ pub async fn show(
     let store = ui.store();
     let dag = Arc::clone(&loaded.dag);
     let broken = loaded.error.is_some();
-    let (latest, states, history, current_text) = blocking(move || {
+    let (shared, of) = (Arc::clone(&ui), loaded.clone());
+    let (graph, latest, states, history, current_text) = blocking(move || {
+        let graph = graph_of(&shared, &of, &BTreeMap::new())?;
         let latest = store.runs(Some(&dag.name), 1)?.into_iter().next();
+        let history = run_history(&store, &dag.name, HISTORY_RUNS)?;
+        // The grid's last column is the latest run, unless one started in
+        // between: then its states are read on their own.
         let states = match &latest {
+            Some(run) if history.runs.last().map(|h| &h.run_id) == Some(&run.run_id) => history
+                .cells
+                .iter()
+                .filter_map(|(id, column)| Some((id.clone(), column.last()?.clone()?)))
+                .collect(),
             Some(run) => task_states(&store, &run.run_id)?,
             None => BTreeMap::new(),
         };
-        let history = run_history(&store, &dag.name, HISTORY_RUNS)?;
         // The path is the daemon's own record of where the DAG came from.
         let current_text = broken
             .then(|| std::fs::read_to_string(&dag.path).ok())
             .flatten();
-        Ok((latest, states, history, current_text))
+        Ok((graph, latest, states, history, current_text))
     })
     .await?;
     let view = DagPage {
@@ -230,31 +234,58 @@ fn compare_form(out: &mut Html, history: &RunHistory) {
     );
 }
 
+/// Most bytes of one source file shown on the page: a 10,000-task file is
+/// about 700 KiB, more than a page should carry.
+pub const SOURCE_SHOWN_BYTES: usize = 64 * 1024;
+
+/// The part of `text` shown (whole lines, at most [`SOURCE_SHOWN_BYTES`])
+/// and how many lines are left out.
+fn shown(text: &str) -> (&str, usize) {
+    if text.len() <= SOURCE_SHOWN_BYTES {
+        return (text, 0);
+    }
+    let mut cut = SOURCE_SHOWN_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let cut = text[..cut].rfind('\n').map_or(cut, |n| n + 1);
+    (&text[..cut], text[cut..].lines().count())
+}
+
+fn source_text(out: &mut Html, path: &str, text: &str) {
+    let (head, left) = shown(text);
+    html!(out, "<pre class=\"source\">{}</pre>", head);
+    if left > 0 {
+        html!(
+            out,
+            "<p class=\"muted\">{} more lines not shown; the whole file is <code>{}</code>.</p>",
+            left,
+            path
+        );
+    }
+}
+
 fn source_section(out: &mut Html, view: &DagPage) {
     let dag = &view.loaded.dag;
     html!(out, "<h2 id=\"source\">Source</h2>");
     if let Some(text) = &view.current_text {
-        html!(
-            out,
-            "<p>The file as it is now (it does not load):</p><pre class=\"source\">{}</pre><details><summary>The version that runs</summary>",
-            text
-        );
+        html!(out, "<p>The file as it is now (it does not load):</p>");
+        source_text(out, &dag.path.display().to_string(), text);
+        html!(out, "<details><summary>The version that runs</summary>");
     }
     for (index, source) in dag.sources.iter().enumerate() {
+        let path = source.path.display().to_string();
         if index == 0 {
-            html!(
-                out,
-                "<p class=\"muted\"><code>{}</code></p><pre class=\"source\">{}</pre>",
-                source.path.display().to_string(),
-                source.text
-            );
+            html!(out, "<p class=\"muted\"><code>{}</code></p>", path);
+            source_text(out, &path, &source.text);
         } else {
             html!(
                 out,
-                "<details><summary>included <code>{}</code></summary><pre class=\"source\">{}</pre></details>",
-                source.path.display().to_string(),
-                source.text
+                "<details><summary>included <code>{}</code></summary>",
+                path
             );
+            source_text(out, &path, &source.text);
+            html!(out, "</details>");
         }
     }
     if view.current_text.is_some() {
@@ -267,12 +298,22 @@ mod tests {
     use super::*;
     use crate::views::test_support::dag;
 
+    #[test]
+    fn a_long_source_is_cut_at_a_line_and_says_how_much_is_left() {
+        let text: String = (0..20_000).map(|n| format!("line {n}\n")).collect();
+        let (head, left) = shown(&text);
+        assert!(head.len() <= SOURCE_SHOWN_BYTES && head.ends_with('\n'));
+        assert_eq!(head.lines().count() + left, 20_000);
+        assert!(left > 0);
+        assert_eq!(shown("a\nb\n"), ("a\nb\n", 0));
+    }
+
     fn page_for(text: &str, error: Option<&str>) -> Result<String, String> {
         let dag = Arc::new(dag(text)?);
-        let plan = build_plan(&dag, &dag.params).map_err(|c| format!("{c:?}"))?;
+        let plan = crate::plan::build_plan(&dag, &dag.params).map_err(|c| format!("{c:?}"))?;
         let view = DagPage {
             status: DagStatusJson::new(&dag, "h", error, chrono::Utc::now()),
-            graph: DagGraph::new(&dag, &plan),
+            graph: Arc::new(DagGraph::new(&dag, &plan)),
             loaded: LoadedDag {
                 dag,
                 spec_hash: "h".into(),

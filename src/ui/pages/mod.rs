@@ -24,6 +24,51 @@ use super::error::PageError;
 use super::html::{Html, html};
 use super::layout::{Section, Viewer, page_with_status};
 use crate::model::Dag;
+use crate::views::DagGraph;
+
+/// Graphs already planned, by spec hash and params; a handful of entries,
+/// cleared when it fills (definitions change rarely).
+#[derive(Default)]
+pub struct GraphCache {
+    graphs: std::sync::Mutex<std::collections::HashMap<(String, String), Arc<DagGraph>>>,
+}
+
+const GRAPHS_KEPT: usize = 32;
+
+/// The task graph of `loaded` with `params` over its defaults, planned once
+/// per definition and params. Blocking: call it off the async workers.
+pub fn graph_of(
+    ui: &UiState,
+    loaded: &LoadedDag,
+    params: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<Arc<DagGraph>, PageError> {
+    let mut merged = loaded.dag.params.clone();
+    merged.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let key = (
+        loaded.spec_hash.clone(),
+        serde_json::to_string(&merged).unwrap_or_default(),
+    );
+    let cache = &ui.graphs.graphs;
+    if let Some(graph) = cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+    {
+        return Ok(Arc::clone(graph));
+    }
+    let plan = crate::plan::build_plan(&loaded.dag, &merged).map_err(|cycles| {
+        PageError::bad_request(format!(
+            "the DAG has a dependency cycle with these params: {cycles:?}"
+        ))
+    })?;
+    let graph = Arc::new(DagGraph::new(&loaded.dag, &plan));
+    let mut graphs = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    if graphs.len() >= GRAPHS_KEPT {
+        graphs.clear();
+    }
+    graphs.insert(key, Arc::clone(&graph));
+    Ok(graph)
+}
 
 /// A DAG as the daemon has it loaded.
 #[derive(Clone)]

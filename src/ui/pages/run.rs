@@ -10,7 +10,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use dag_state::{AttemptRecord, RunRecord, RunStatus, Store};
 
-use super::{LoadedDag, find_dag};
+use super::{LoadedDag, find_dag, graph_of};
 use crate::ui::UiState;
 use crate::ui::error::{PageError, blocking};
 use crate::ui::form::Form;
@@ -37,7 +37,7 @@ pub struct RunPage {
     pub timeline: Timeline,
     pub previous: Option<String>,
     /// The graph of the DAG as loaded now, when it is.
-    pub graph: Option<DagGraph>,
+    pub graph: Option<Arc<DagGraph>>,
     /// Current defaults, to mark the params this run overrode.
     pub defaults: BTreeMap<String, serde_json::Value>,
     pub all_tasks: bool,
@@ -93,13 +93,13 @@ pub async fn show(
         return queued_or_missing(&ui, &viewer, &run_id);
     };
     let loaded: Option<LoadedDag> = find_dag(&ui, &run.dag).ok();
-    let graph = loaded.as_ref().and_then(|loaded| {
-        let mut params = loaded.dag.params.clone();
-        params.extend(run.params.clone());
-        crate::plan::build_plan(&loaded.dag, &params)
-            .ok()
-            .map(|plan| DagGraph::new(&loaded.dag, &plan))
-    });
+    let graph = match &loaded {
+        Some(loaded) => {
+            let (shared, of, params) = (Arc::clone(&ui), loaded.clone(), run.params.clone());
+            blocking(move || Ok(graph_of(&shared, &of, &params).ok())).await?
+        }
+        None => None,
+    };
     if let Some(graph) = &graph {
         let rank: std::collections::HashMap<String, usize> = graph
             .order()
