@@ -81,9 +81,12 @@ pub struct FileSpec {
 
 pub fn build_file(
     source: &Arc<SourceFile>,
-    root: &Node,
+    mut root: Node,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> FileSpec {
+    // Taken out, so that each task keeps its own body without a copy.
+    let tasks = take_entry(&mut root, "tasks");
+    let root = &root;
     let mut spec = FileSpec {
         source: Arc::clone(source),
         name: None,
@@ -133,7 +136,7 @@ pub fn build_file(
         .map(|node| read_includes(source, node, diagnostics))
         .unwrap_or_default();
     let defaults = TaskDefaults::read(source, fields.node("defaults"), diagnostics);
-    match fields.node("tasks") {
+    match tasks {
         Some(tasks) => spec.tasks = read_tasks(source, tasks, &defaults, diagnostics),
         None if spec.includes.is_empty() => diagnostics.push(
             Diagnostic::new("dag::missing_key", "the DAG has no `tasks`")
@@ -439,20 +442,38 @@ fn read_trigger_rule(
     parsed
 }
 
+/// The value of `key` in mapping `node`, moved out and left as a null of
+/// the same span (its key stays, so key checks see it).
+fn take_entry(node: &mut Node, key: &str) -> Option<Node> {
+    let Value::Map(entries) = &mut node.value else {
+        return None;
+    };
+    let (_, value) = entries.iter_mut().find(|(k, _)| k.scalar_text() == key)?;
+    let hole = Node {
+        value: Value::Null,
+        span: value.span,
+        content_offset: value.content_offset,
+    };
+    Some(std::mem::replace(value, hole))
+}
+
 fn read_tasks(
     source: &Arc<SourceFile>,
-    node: &Node,
+    node: Node,
     defaults: &TaskDefaults,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<Task> {
-    let Value::Map(entries) = &node.value else {
-        diagnostics.push(wrong_type(
-            source,
-            node,
-            "a mapping of task id → task",
-            "`tasks`",
-        ));
-        return Vec::new();
+    let entries = match node.value {
+        Value::Map(entries) => entries,
+        _ => {
+            diagnostics.push(wrong_type(
+                source,
+                &node,
+                "a mapping of task id → task",
+                "`tasks`",
+            ));
+            return Vec::new();
+        }
     };
     let mut tasks: Vec<Task> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -484,12 +505,12 @@ fn read_task(
     source: &Arc<SourceFile>,
     id: &str,
     key: Span,
-    body: &Node,
+    body: Node,
     defaults: &TaskDefaults,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Task> {
     let what = format!("task `{id}`");
-    let fields = Fields::read(source, body, TASK_KEYS, &what, diagnostics)?;
+    let fields = Fields::read(source, &body, TASK_KEYS, &what, diagnostics)?;
     let operator = fields.string("operator", diagnostics);
     if operator.is_none() && fields.node("operator").is_none() {
         diagnostics.push(
@@ -555,7 +576,7 @@ fn read_task(
             key,
             needs: needs_nodes.iter().map(|(_, n)| n.span).collect(),
             fields: origin_fields,
-            body: body.clone(),
+            body,
         },
     };
     Some(task)

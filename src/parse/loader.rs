@@ -151,7 +151,7 @@ fn parse_file(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<FileSpec> {
     match parse_yaml_within(&source.text, budget) {
-        Ok(root) => Some(build_file(source, &root, diagnostics)),
+        Ok(root) => Some(build_file(source, root, diagnostics)),
         Err(error) => {
             let diagnostic = match &error.limit {
                 Some(hit) => limit_diagnostic(hit, source, Span::new(error.offset, 1)),
