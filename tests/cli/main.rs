@@ -14,6 +14,7 @@
 //! - `lifecycle`: the shipped obesity lifecycle and its feedback loop
 //! - `logs`: bounded task logs, `dag logs --tail/--follow` in bounded memory
 //! - `lineage`: `dag lineage` from models, files and tasks, both ways
+//! - `quickstart`: every command of README's Quickstart, as written, in a fresh copy
 //! - `resume`: `run --resume` reruns only what did not finish
 //! - `run_cache`: outputs restored from the run cache instead of recomputed; `dag gc`
 //! - `why`: `plan --why` / `run --dry-run` predict what runs and say why
@@ -35,6 +36,7 @@ mod hostile;
 mod incremental;
 mod lifecycle;
 mod lineage;
+mod quickstart;
 mod logs;
 mod resume;
 mod run;
