@@ -2,10 +2,11 @@
 //! a JSON quality report of what it changed.
 //!
 //! Steps, in order: read (strings trimmed, empty → null), check the expected
-//! schema, coerce columns to their kind, count nulls, drop exact duplicate
-//! rows (first occurrence kept), apply each column's range rule, then its
-//! imputation. It does not judge whether the result is good enough; that is
-//! `data.validate`.
+//! schema, read null tokens (`NA`, `nan`, `null`, … in `null_tokens`) as
+//! null in every column, coerce columns to their kind, count nulls, drop
+//! exact duplicate rows (first occurrence kept), apply each column's range
+//! rule, then its imputation. It does not judge whether the result is good
+//! enough; that is `data.validate`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,6 +16,7 @@ use serde::Deserialize;
 
 use super::clean_schema::{Report, coerce, polars_failure, require_columns};
 use super::column::ColumnKind;
+use super::null_tokens::{default_null_tokens, null_tokens};
 use super::numeric_rule::{NumericRule, coerce_numbers, impute};
 use super::row_hash::{repeated_rows, row_fingerprints};
 use crate::table::{ReadOptions, read_table_with, write_json, write_table};
@@ -39,6 +41,10 @@ pub(super) struct Params {
     /// CSV field delimiter, one ASCII character.
     #[serde(default = "comma")]
     delimiter: char,
+    /// Cell values read as null in every column, matched exactly after
+    /// trimming; see [`default_null_tokens`].
+    #[serde(default = "default_null_tokens")]
+    pub(super) null_tokens: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -132,7 +138,9 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
         ..Report::default()
     };
     require_columns(&frame, &params, raw)?;
-    coerce(&mut frame, &params, raw, &mut report)?;
+    let token_nulls =
+        null_tokens(&mut frame, &params.null_tokens).map_err(|e| polars_failure(raw, &e))?;
+    coerce(&mut frame, &params, &token_nulls, raw, &mut report)?;
     if params.drop_duplicates {
         let columns: Vec<&Column> = frame.columns().iter().collect();
         let repeated = row_fingerprints(&frame, &columns).map_err(|e| polars_failure(raw, &e))?;
@@ -325,6 +333,69 @@ mod tests {
         let (dir, outcome) = clean_file(raw, params);
         outcome.unwrap();
         assert_eq!(report(&dir)["columns"]["age"]["invalid"], 1);
+    }
+
+    const TOKENS: &str =
+        "name,age,city\nAnn,21,Oslo\nBob,NA,nan\nCid,null,Rome\nDan,30,N/A\nEve,?,\n";
+
+    fn texts(frame: &DataFrame, name: &str) -> Vec<Option<String>> {
+        frame
+            .column(name)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.map(String::from))
+            .collect()
+    }
+
+    #[test]
+    fn null_tokens_are_null_in_category_and_number_columns_and_counted() {
+        let params = json!({"columns": {"name": "category", "age": "number", "city": "category"}});
+        let (dir, outcome) = clean_file(TOKENS, params);
+        outcome.unwrap();
+        let frame = read_table(&dir.path().join("clean.parquet")).unwrap();
+        let ages: Vec<Option<f64>> = frame.column("age").unwrap().f64().unwrap().iter().collect();
+        assert_eq!(ages, [Some(21.0), None, None, Some(30.0), None]);
+        assert_eq!(
+            texts(&frame, "city"),
+            [
+                Some("Oslo".to_string()),
+                None,
+                Some("Rome".to_string()),
+                None,
+                None
+            ]
+        );
+        let report = report(&dir);
+        let counts = |column: &str| {
+            let c = &report["columns"][column];
+            (c["nulls_from_tokens"].as_u64(), c["nulls"].as_u64())
+        };
+        // `Eve,?,` has an empty city: null when read, not from a token.
+        assert_eq!(counts("age"), (Some(3), Some(3)));
+        assert_eq!(counts("city"), (Some(2), Some(3)));
+        assert_eq!(counts("name"), (Some(0), Some(0)));
+    }
+
+    #[test]
+    fn an_undeclared_column_that_is_numbers_but_for_tokens_is_numeric() {
+        let (dir, outcome) = clean_file(TOKENS, json!({}));
+        outcome.unwrap();
+        let frame = read_table(&dir.path().join("clean.parquet")).unwrap();
+        assert_eq!(frame.column("age").unwrap().dtype(), &DataType::Float64);
+        assert_eq!(frame.column("city").unwrap().dtype(), &DataType::String);
+    }
+
+    #[test]
+    fn null_tokens_can_be_replaced() {
+        let raw = "name,age\nAnn,-\nBob,NA\n";
+        let (dir, outcome) = clean_file(raw, json!({"null_tokens": ["-"]}));
+        outcome.unwrap();
+        let frame = read_table(&dir.path().join("clean.parquet")).unwrap();
+        // `NA` is no longer a token, so `age` is text with one null.
+        assert_eq!(texts(&frame, "age"), [None, Some("NA".to_string())]);
+        assert_eq!(report(&dir)["columns"]["age"]["nulls_from_tokens"], 1);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::clean::Params;
 use super::column::ColumnKind;
-use super::numeric_rule::{RangeCounts, coerce_numbers};
+use super::numeric_rule::{CoerceInvalid, RangeCounts, coerce_numbers};
 use crate::OperatorError;
 
 /// The quality report written to the `report` output.
@@ -31,8 +31,11 @@ pub(super) struct Report {
 #[derive(Debug, Default, Serialize)]
 pub(super) struct ColumnReport {
     pub(super) kind: Option<ColumnKind>,
-    /// Nulls after reading and coercion, before deduplication and imputation.
+    /// Nulls after reading and coercion, before deduplication and imputation
+    /// (including those read from null tokens).
     pub(super) nulls: usize,
+    /// Values that were one of the `null_tokens` and became null.
+    pub(super) nulls_from_tokens: usize,
     /// Text values in a numeric column read as null (`coerce_invalid: null`).
     pub(super) invalid: usize,
     #[serde(flatten)]
@@ -74,10 +77,13 @@ pub(super) fn require_columns(
 }
 
 /// Gives every column named in `columns` or `numeric` its kind, and records
-/// per-column null counts.
+/// per-column null counts. A column named nowhere that was text only
+/// because of null tokens (`token_nulls`, per column) becomes numeric when
+/// all its other values are numbers, as the reader would have typed it.
 pub(super) fn coerce(
     frame: &mut DataFrame,
     params: &Params,
+    token_nulls: &BTreeMap<String, usize>,
     file: &Path,
     report: &mut Report,
 ) -> Result<(), OperatorError> {
@@ -94,6 +100,7 @@ pub(super) fn coerce(
                 .then_some(ColumnKind::Number)
         });
         let entry = report.columns.entry(name.clone()).or_default();
+        entry.nulls_from_tokens = token_nulls.get(&name).copied().unwrap_or(0);
         let column = frame.column(&name).map_err(|e| polars_failure(file, &e))?;
         let replacement = match wanted {
             Some(ColumnKind::Number) => {
@@ -111,6 +118,10 @@ pub(super) fn coerce(
                     .cast(&DataType::String)
                     .map_err(|e| polars_failure(file, &e))?,
             ),
+            None if entry.nulls_from_tokens > 0 && column.dtype() == &DataType::String => {
+                let (values, invalid) = coerce_numbers(column, CoerceInvalid::Null, file)?;
+                (invalid == 0 && values.null_count() < values.len()).then(|| values.into_column())
+            }
             _ => None,
         };
         if let Some(replacement) = replacement {
@@ -143,7 +154,14 @@ mod tests {
         let mut frame = df!("a" => [Some("1"), None], "b" => [1.0, 2.0]).unwrap();
         let mut report = Report::default();
         let params = params(serde_json::json!({"columns": {"a": "number", "b": "category"}}));
-        coerce(&mut frame, &params, Path::new("t.csv"), &mut report).unwrap();
+        coerce(
+            &mut frame,
+            &params,
+            &BTreeMap::new(),
+            Path::new("t.csv"),
+            &mut report,
+        )
+        .unwrap();
         assert_eq!(frame.column("a").unwrap().dtype(), &DataType::Float64);
         assert_eq!(frame.column("b").unwrap().dtype(), &DataType::String);
         assert_eq!(report.columns["a"].nulls, 1);

@@ -11,6 +11,7 @@ pub(crate) mod column;
 mod concat;
 mod expectation;
 mod expectation_check;
+mod null_tokens;
 mod numeric_rule;
 #[cfg(test)]
 mod obesity_tests;
