@@ -3,9 +3,11 @@
 //!
 //! Steps, in order: read (strings trimmed, empty → null), check the expected
 //! schema, read null tokens (`NA`, `nan`, `null`, … in `null_tokens`) as
-//! null in every column, coerce columns to their kind, count nulls, drop
-//! exact duplicate rows (first occurrence kept), apply each column's range
-//! rule, then its imputation. It does not judge whether the result is good
+//! null in every column, coerce columns to their kind, count nulls, bring
+//! each category column's spellings together (`category.<column>`: `case`,
+//! or `canonical` spellings matched ignoring case and whitespace), drop
+//! duplicate rows (first occurrence kept), apply each column's range rule,
+//! then its imputation. It does not judge whether the result is good
 //! enough; that is `data.validate`.
 
 use std::collections::BTreeMap;
@@ -14,10 +16,11 @@ use std::path::Path;
 use polars::prelude::*;
 use serde::Deserialize;
 
+use super::category_rule::CategoryRule;
 use super::clean_schema::{Report, coerce, polars_failure, require_columns};
 use super::column::ColumnKind;
 use super::null_tokens::{default_null_tokens, null_tokens};
-use super::numeric_rule::{NumericRule, coerce_numbers, impute};
+use super::numeric_rule::{CoerceInvalid, NumericRule, coerce_numbers, impute};
 use super::row_hash::{repeated_rows, row_fingerprints};
 use crate::table::{ReadOptions, read_table_with, write_json, write_table};
 use crate::{
@@ -38,6 +41,10 @@ pub(super) struct Params {
     /// Rules per numeric column.
     #[serde(default)]
     pub(super) numeric: BTreeMap<String, NumericRule>,
+    /// Rules per category column (spelling normalisation); a column named
+    /// here is a category.
+    #[serde(default)]
+    pub(super) category: BTreeMap<String, CategoryRule>,
     /// CSV field delimiter, one ASCII character.
     #[serde(default = "comma")]
     delimiter: char,
@@ -109,6 +116,24 @@ fn check_params(params: &Params) -> Vec<Problem> {
             ));
         }
     }
+    for (name, rule) in &params.category {
+        let at = format!("params.category.{name}");
+        for message in rule.problems() {
+            problems.push(Problem::new(&at, message));
+        }
+        if params.columns.get(name) == Some(&ColumnKind::Number) {
+            problems.push(Problem::new(
+                &at,
+                format!("column `{name}` is declared a `number` in `columns`"),
+            ));
+        }
+        if params.numeric.contains_key(name) {
+            problems.push(Problem::new(
+                &at,
+                format!("column `{name}` also has a `numeric` rule"),
+            ));
+        }
+    }
     problems
 }
 
@@ -121,6 +146,7 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
         .iter()
         .filter(|(_, kind)| **kind == ColumnKind::Category)
         .map(|(name, _)| name.clone())
+        .chain(params.category.keys().cloned())
         .collect();
     let mut frame = read_table_with(
         raw,
@@ -141,6 +167,7 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
     let token_nulls =
         null_tokens(&mut frame, &params.null_tokens).map_err(|e| polars_failure(raw, &e))?;
     coerce(&mut frame, &params, &token_nulls, raw, &mut report)?;
+    normalise_categories(&mut frame, &params, raw, &mut report)?;
     if params.drop_duplicates {
         let columns: Vec<&Column> = frame.columns().iter().collect();
         let repeated = row_fingerprints(&frame, &columns).map_err(|e| polars_failure(raw, &e))?;
@@ -169,6 +196,43 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
         .metric("rows_out", report.rows_out as f64)
         .metric("duplicates_dropped", report.duplicates_dropped as f64)
         .summary(summary))
+}
+
+/// Rewrites the spellings of each category column with a rule, and counts
+/// the rewrites and the values matching no `canonical` spelling.
+fn normalise_categories(
+    frame: &mut DataFrame,
+    params: &Params,
+    file: &Path,
+    report: &mut Report,
+) -> Result<(), OperatorError> {
+    for (name, rule) in &params.category {
+        let column = frame.column(name).map_err(|e| polars_failure(file, &e))?;
+        let (values, normalised) =
+            rule.normalise(column.str().map_err(|e| polars_failure(file, &e))?);
+        if let Some(problem) = rule
+            .canonical
+            .as_deref()
+            .filter(|_| rule.on_unknown == CoerceInvalid::Error)
+            .and_then(|canonical| normalised.unknown_problem(name, canonical))
+        {
+            return Err(OperatorError::failed(format!(
+                "cannot clean `{}`: {problem} (fix the values, add them to `canonical`, \
+                 or set `on_unknown: \"null\"` in the column's `category` rule)",
+                file.display()
+            )));
+        }
+        let entry = report.columns.entry(name.clone()).or_default();
+        entry.rewritten = normalised.rewritten;
+        entry.unknown = normalised.unknown_count();
+        if normalised.rewritten + entry.unknown > 0 {
+            entry.nulls = values.null_count();
+            frame
+                .with_column(values.into_column())
+                .map_err(|e| polars_failure(file, &e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Applies each numeric rule: range first, then imputation.
@@ -396,6 +460,97 @@ mod tests {
         // `NA` is no longer a token, so `age` is text with one null.
         assert_eq!(texts(&frame, "age"), [None, Some("NA".to_string())]);
         assert_eq!(report(&dir)["columns"]["age"]["nulls_from_tokens"], 1);
+    }
+
+    const GENDERS: &str = "Gender,n\nmale,1\n FEMALE ,2\nMale,3\nfemale,4\nMALE,5\n";
+
+    #[test]
+    fn canonical_spellings_replace_case_and_whitespace_variants() {
+        let params = json!({"category": {"Gender": {"canonical": ["Female", "Male"]}}});
+        let (dir, outcome) = clean_file(GENDERS, params);
+        outcome.unwrap();
+        let frame = read_table(&dir.path().join("clean.parquet")).unwrap();
+        let expected = ["Male", "Female", "Male", "Female", "Male"].map(|s| Some(s.to_string()));
+        assert_eq!(texts(&frame, "Gender"), expected);
+        let gender = &report(&dir)["columns"]["Gender"];
+        assert_eq!(
+            (gender["rewritten"].as_u64(), gender["unknown"].as_u64()),
+            (Some(4), Some(0))
+        );
+        assert_eq!(gender["kind"], "category");
+    }
+
+    #[test]
+    fn case_rule_lowers_every_value() {
+        let params = json!({"category": {"Gender": {"case": "lower"}}});
+        let (dir, outcome) = clean_file(GENDERS, params);
+        outcome.unwrap();
+        let frame = read_table(&dir.path().join("clean.parquet")).unwrap();
+        let expected = ["male", "female", "male", "female", "male"].map(|s| Some(s.to_string()));
+        assert_eq!(texts(&frame, "Gender"), expected);
+        assert_eq!(report(&dir)["columns"]["Gender"]["rewritten"], 3);
+    }
+
+    #[test]
+    fn a_value_matching_no_canonical_spelling_fails_or_becomes_null() {
+        let raw = "Gender,n\nMale,1\nMle,2\nFemale,3\nmle,4\n";
+        let (_, outcome) = clean_file(
+            raw,
+            json!({"category": {"Gender": {"canonical": ["Female", "Male"]}}}),
+        );
+        let message = outcome.unwrap_err().to_string();
+        assert!(
+            message.contains("raw.csv")
+                && message.contains("column `Gender`: 2 values match none")
+                && message.contains("`Mle` ×1 (first at row 2), `mle` ×1 (first at row 4)"),
+            "{message}"
+        );
+        let params = json!({"category": {"Gender": {"canonical": ["Female", "Male"], "on_unknown": "null"}}});
+        let (dir, outcome) = clean_file(raw, params);
+        outcome.unwrap();
+        let frame = read_table(&dir.path().join("clean.parquet")).unwrap();
+        assert_eq!(
+            texts(&frame, "Gender"),
+            [
+                Some("Male".to_string()),
+                None,
+                Some("Female".to_string()),
+                None
+            ]
+        );
+        let gender = &report(&dir)["columns"]["Gender"];
+        assert_eq!(
+            (gender["unknown"].as_u64(), gender["nulls"].as_u64()),
+            (Some(2), Some(2))
+        );
+    }
+
+    #[test]
+    fn check_rejects_contradictory_category_rules() {
+        let params = json!({
+            "columns": {"a": "number"},
+            "numeric": {"b": {}},
+            "category": {"a": {}, "b": {"canonical": ["x", "X"]}}
+        });
+        let problems = check(&Clean, params, &["raw"], &["data", "report"]);
+        let found: Vec<(&str, &str)> = problems
+            .iter()
+            .map(|p| (p.at.as_str(), p.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "params.category.a",
+                    "column `a` is declared a `number` in `columns`"
+                ),
+                (
+                    "params.category.b",
+                    "`canonical` spellings `x` and `X` are the same ignoring case and whitespace"
+                ),
+                ("params.category.b", "column `b` also has a `numeric` rule"),
+            ]
+        );
     }
 
     #[test]

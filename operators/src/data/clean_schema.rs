@@ -5,7 +5,7 @@
 //! It does not deduplicate or apply range and imputation rules; `clean.rs`
 //! does, in that order, after this.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use polars::prelude::*;
@@ -36,6 +36,11 @@ pub(super) struct ColumnReport {
     pub(super) nulls: usize,
     /// Values that were one of the `null_tokens` and became null.
     pub(super) nulls_from_tokens: usize,
+    /// Category values whose spelling `case` or `canonical` rewrote.
+    pub(super) rewritten: usize,
+    /// Category values matching no `canonical` spelling (made null under
+    /// `on_unknown: "null"`).
+    pub(super) unknown: usize,
     /// Text values in a numeric column read as null (`coerce_invalid: null`).
     pub(super) invalid: usize,
     #[serde(flatten)]
@@ -57,10 +62,14 @@ pub(super) fn require_columns(
         .into_iter()
         .map(|n| n.as_str())
         .collect();
-    let missing: Vec<String> = params
+    let named: BTreeSet<&String> = params
         .columns
         .keys()
         .chain(params.numeric.keys())
+        .chain(params.category.keys())
+        .collect();
+    let missing: Vec<String> = named
+        .into_iter()
         .filter(|name| !present.contains(&name.as_str()))
         .map(|name| format!("`{name}`"))
         .collect();
@@ -94,10 +103,14 @@ pub(super) fn coerce(
         .collect();
     for name in names {
         let wanted = params.columns.get(&name).copied().or_else(|| {
-            params
-                .numeric
-                .contains_key(&name)
-                .then_some(ColumnKind::Number)
+            if params.numeric.contains_key(&name) {
+                Some(ColumnKind::Number)
+            } else {
+                params
+                    .category
+                    .contains_key(&name)
+                    .then_some(ColumnKind::Category)
+            }
         });
         let entry = report.columns.entry(name.clone()).or_default();
         entry.nulls_from_tokens = token_nulls.get(&name).copied().unwrap_or(0);

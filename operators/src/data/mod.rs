@@ -5,6 +5,7 @@
 //! They read and write tables through [`crate::table`] and never keep state
 //! between attempts; the same input, params and seed give the same bytes.
 
+mod category_rule;
 mod clean;
 mod clean_schema;
 pub(crate) mod column;
