@@ -6,8 +6,9 @@
 //! null in every column, coerce columns to their kind, count nulls, bring
 //! each category column's spellings together (`category.<column>`: `case`,
 //! or `canonical` spellings matched ignoring case and whitespace), drop
-//! duplicate rows (first occurrence kept), apply each column's range rule,
-//! then its imputation. It does not judge whether the result is good
+//! duplicate rows (first occurrence kept; rows that differed as read only
+//! by a null token or a spelling are duplicates too, and counted apart),
+//! apply each column's range rule, then its imputation. It does not judge whether the result is good
 //! enough; that is `data.validate`.
 
 use std::collections::BTreeMap;
@@ -164,14 +165,25 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
         ..Report::default()
     };
     require_columns(&frame, &params, raw)?;
+    // Which rows repeat an earlier one as read, to tell the duplicates that
+    // only null tokens and spelling rewrites revealed.
+    let repeated_as_read = if params.drop_duplicates {
+        repeated(&frame).map_err(|e| polars_failure(raw, &e))?
+    } else {
+        Vec::new()
+    };
     let token_nulls =
         null_tokens(&mut frame, &params.null_tokens).map_err(|e| polars_failure(raw, &e))?;
     coerce(&mut frame, &params, &token_nulls, raw, &mut report)?;
     normalise_categories(&mut frame, &params, raw, &mut report)?;
     if params.drop_duplicates {
-        let columns: Vec<&Column> = frame.columns().iter().collect();
-        let repeated = row_fingerprints(&frame, &columns).map_err(|e| polars_failure(raw, &e))?;
-        let keep: BooleanChunked = repeated_rows(&repeated).into_iter().map(|r| !r).collect();
+        let repeated_now = repeated(&frame).map_err(|e| polars_failure(raw, &e))?;
+        report.duplicates_after_normalisation = repeated_now
+            .iter()
+            .zip(&repeated_as_read)
+            .filter(|(now, before)| **now && !**before)
+            .count();
+        let keep: BooleanChunked = repeated_now.into_iter().map(|r| !r).collect();
         let before = frame.height();
         frame = frame.filter(&keep).map_err(|e| polars_failure(raw, &e))?;
         report.duplicates_dropped = before - frame.height();
@@ -196,6 +208,12 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
         .metric("rows_out", report.rows_out as f64)
         .metric("duplicates_dropped", report.duplicates_dropped as f64)
         .summary(summary))
+}
+
+/// `true` for every row equal to an earlier row in all columns.
+fn repeated(frame: &DataFrame) -> PolarsResult<Vec<bool>> {
+    let columns: Vec<&Column> = frame.columns().iter().collect();
+    Ok(repeated_rows(&row_fingerprints(frame, &columns)?))
 }
 
 /// Rewrites the spellings of each category column with a rule, and counts
@@ -551,6 +569,34 @@ mod tests {
                 ("params.category.b", "column `b` also has a `numeric` rule"),
             ]
         );
+    }
+
+    #[test]
+    fn rows_differing_only_in_spelling_or_null_token_are_duplicates() {
+        // Rows 2 and 3 repeat row 1 after normalisation; row 4 repeats row 1
+        // exactly as read (whitespace is trimmed when reading); row 6
+        // repeats row 5 once `NA` and `nan` are both null.
+        let raw = "Gender,Age,city\nMale,21,Oslo\nmale,21,Oslo\n MALE ,21,Oslo\nMale , 21,Oslo\nFemale,NA,Rome\nFemale,nan,Rome\nFemale,22,Rome\n";
+        let params = json!({"category": {"Gender": {"canonical": ["Female", "Male"]}}});
+        let (dir, outcome) = clean_file(raw, params);
+        let outcome = outcome.unwrap();
+        assert_eq!(outcome.metrics["duplicates_dropped"], 4.0);
+        let report = report(&dir);
+        assert_eq!(report["duplicates_dropped"], 4);
+        assert_eq!(report["duplicates_after_normalisation"], 3);
+        let frame = read_table(&dir.path().join("clean.parquet")).unwrap();
+        assert_eq!(
+            texts(&frame, "Gender"),
+            ["Male", "Female", "Female"].map(|s| Some(s.to_string()))
+        );
+    }
+
+    #[test]
+    fn without_a_rule_case_variants_stay_distinct_rows() {
+        let raw = "Gender,Age\nMale,21\nmale,21\n";
+        let (dir, outcome) = clean_file(raw, json!({}));
+        assert_eq!(outcome.unwrap().metrics["duplicates_dropped"], 0.0);
+        assert_eq!(report(&dir)["duplicates_after_normalisation"], 0);
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub(super) struct Report {
     pub(super) rows_in: usize,
     pub(super) rows_out: usize,
     pub(super) duplicates_dropped: usize,
+    /// Of those, rows that were not equal to an earlier row as read, only
+    /// after null tokens and spelling rewrites.
+    pub(super) duplicates_after_normalisation: usize,
     pub(super) rows_dropped_out_of_range: usize,
     pub(super) rows_dropped_null: usize,
     pub(super) columns: BTreeMap<String, ColumnReport>,
