@@ -1,17 +1,21 @@
 //! [`CategoryRule`]: what `data.clean` does to one category column — bring
 //! its spellings together (`case`, or a `canonical` list matched ignoring
-//! case and whitespace) and fill its nulls.
+//! case and whitespace) and fill its nulls (`impute`: the most frequent
+//! value, a constant, or drop the row).
 //!
 //! Each step is a pure function on one column's values, so it is tested
 //! without files. The operator in `clean.rs` decides the order; values are
 //! already trimmed when they get here (the reader trims every text value).
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 use polars::prelude::*;
 use serde::Deserialize;
 
+use super::column::category_counts;
 use super::numeric_rule::CoerceInvalid;
+use crate::OperatorError;
 
 /// The `category.<column>` block of `data.clean` params.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -25,6 +29,20 @@ pub struct CategoryRule {
     /// What to do with a value matching no `canonical` spelling.
     #[serde(default)]
     pub on_unknown: CoerceInvalid,
+    /// How to fill nulls, after deduplication.
+    pub impute: Option<CategoryImpute>,
+}
+
+/// How to fill a null category value.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CategoryImpute {
+    /// The most frequent value; the smallest one (in byte order) on a tie.
+    MostFrequent,
+    /// This value (`impute: { constant: Unknown }`).
+    Constant(String),
+    /// Remove the row.
+    Drop,
 }
 
 /// How `case` rewrites the values of a category column.
@@ -160,6 +178,11 @@ impl CategoryRule {
             }
             None => {}
         }
+        if let Some(CategoryImpute::Constant(value)) = &self.impute
+            && value.trim().is_empty()
+        {
+            problems.push("`impute: { constant }` needs a non-empty value".to_string());
+        }
         problems
     }
 
@@ -211,6 +234,53 @@ impl CategoryRule {
         let chunk: StringChunked = out.into_iter().collect();
         (chunk.with_name(values.name().clone()), normalised)
     }
+}
+
+/// Fills the nulls of a category column by `method`. Returns the new values,
+/// the rows to keep (all `true` unless `drop`) and how many values were
+/// filled or dropped.
+pub fn impute_categories(
+    values: &StringChunked,
+    method: &CategoryImpute,
+    file: &Path,
+) -> Result<(StringChunked, Vec<bool>, usize), OperatorError> {
+    let nulls = values.null_count();
+    if *method == CategoryImpute::Drop {
+        let keep = values.iter().map(|v| v.is_some()).collect();
+        return Ok((values.clone(), keep, nulls));
+    }
+    if nulls == 0 {
+        return Ok((values.clone(), vec![true; values.len()], 0));
+    }
+    let fill = match method {
+        CategoryImpute::Constant(value) => value.clone(),
+        _ => {
+            let counts = category_counts(values);
+            // Strictly greater keeps the smallest value on a tie.
+            let mut best: Option<(&String, u64)> = None;
+            for (value, count) in &counts {
+                if best.is_none_or(|(_, most)| *count > most) {
+                    best = Some((value, *count));
+                }
+            }
+            best.map(|(value, _)| value.clone()).ok_or_else(|| {
+                OperatorError::failed(format!(
+                    "cannot impute column `{}` of `{}` by `most_frequent`: it has no non-null values",
+                    values.name(),
+                    file.display()
+                ))
+            })?
+        }
+    };
+    let filled: StringChunked = values
+        .iter()
+        .map(|v| Some(v.unwrap_or(fill.as_str())))
+        .collect();
+    Ok((
+        filled.with_name(values.name().clone()),
+        vec![true; values.len()],
+        nulls,
+    ))
 }
 
 #[cfg(test)]
@@ -330,6 +400,59 @@ mod tests {
     }
 
     #[test]
+    fn most_frequent_fills_nulls_with_the_smallest_value_on_a_tie() {
+        let input = chunk(&[Some("b"), None, Some("a"), Some("b"), None, Some("a")]);
+        let (values, keep, count) =
+            impute_categories(&input, &CategoryImpute::MostFrequent, Path::new("t")).unwrap();
+        assert_eq!(
+            strings(&values),
+            [
+                Some("b"),
+                Some("a"),
+                Some("a"),
+                Some("b"),
+                Some("a"),
+                Some("a")
+            ]
+        );
+        assert_eq!((keep, count), (vec![true; 6], 2));
+        let input = chunk(&[Some("b"), None, Some("a"), Some("b")]);
+        let (values, _, _) =
+            impute_categories(&input, &CategoryImpute::MostFrequent, Path::new("t")).unwrap();
+        assert_eq!(strings(&values)[1], Some("b"));
+    }
+
+    #[test]
+    fn constant_and_drop_imputation() {
+        let input = chunk(&[Some("a"), None]);
+        let constant: CategoryImpute =
+            serde_json::from_value(serde_json::json!({"constant": "Unknown"})).unwrap();
+        let (values, _, count) = impute_categories(&input, &constant, Path::new("t")).unwrap();
+        assert_eq!(
+            (strings(&values), count),
+            (vec![Some("a"), Some("Unknown")], 1)
+        );
+        let drop: CategoryImpute = serde_json::from_value(serde_json::json!("drop")).unwrap();
+        let (_, keep, count) = impute_categories(&input, &drop, Path::new("t")).unwrap();
+        assert_eq!((keep, count), (vec![true, false], 1));
+    }
+
+    #[test]
+    fn imputing_an_all_null_column_by_most_frequent_is_an_error() {
+        let error = impute_categories(
+            &chunk(&[None, None]),
+            &CategoryImpute::MostFrequent,
+            Path::new("t.csv"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            "cannot impute column `x` of `t.csv` by `most_frequent`: it has no non-null values"
+        );
+    }
+
+    #[test]
     fn contradictory_rules_are_problems() {
         let problems =
             rule(serde_json::json!({"canonical": ["Male", " male", "MA LE"], "case": "lower"}))
@@ -349,6 +472,10 @@ mod tests {
         assert_eq!(
             rule(serde_json::json!({"on_unknown": "null"})).problems(),
             ["`on_unknown` needs a `canonical` list"]
+        );
+        assert_eq!(
+            rule(serde_json::json!({"impute": {"constant": " "}})).problems(),
+            ["`impute: { constant }` needs a non-empty value"]
         );
     }
 }

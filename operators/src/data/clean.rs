@@ -8,7 +8,9 @@
 //! or `canonical` spellings matched ignoring case and whitespace), drop
 //! duplicate rows (first occurrence kept; rows that differed as read only
 //! by a null token or a spelling are duplicates too, and counted apart),
-//! apply each column's range rule, then its imputation. It does not judge whether the result is good
+//! apply each numeric column's range rule, then fill nulls: numeric
+//! imputation, then category imputation (`most_frequent`, a `constant`, or
+//! `drop`). It does not judge whether the result is good
 //! enough; that is `data.validate`.
 
 use std::collections::BTreeMap;
@@ -17,7 +19,7 @@ use std::path::Path;
 use polars::prelude::*;
 use serde::Deserialize;
 
-use super::category_rule::CategoryRule;
+use super::category_rule::{CategoryRule, impute_categories};
 use super::clean_schema::{Report, coerce, polars_failure, require_columns};
 use super::column::ColumnKind;
 use super::null_tokens::{default_null_tokens, null_tokens};
@@ -253,7 +255,8 @@ fn normalise_categories(
     Ok(())
 }
 
-/// Applies each numeric rule: range first, then imputation.
+/// Applies each numeric rule (range first, then imputation), then each
+/// category imputation.
 fn apply_rules(
     frame: &mut DataFrame,
     params: &Params,
@@ -289,6 +292,20 @@ fn apply_rules(
         frame
             .with_column(values.into_column())
             .map_err(|e| polars_failure(file, &e))?;
+        report.rows_dropped_null += drop_rows(frame, keep, file)?;
+    }
+    for (name, rule) in &params.category {
+        let Some(method) = &rule.impute else { continue };
+        let column = frame.column(name).map_err(|e| polars_failure(file, &e))?;
+        let values = column.str().map_err(|e| polars_failure(file, &e))?;
+        let (values, keep, count) = impute_categories(values, method, file)?;
+        report.columns.entry(name.clone()).or_default().imputed =
+            if keep.iter().all(|k| *k) { count } else { 0 };
+        if count > 0 {
+            frame
+                .with_column(values.into_column())
+                .map_err(|e| polars_failure(file, &e))?;
+        }
         report.rows_dropped_null += drop_rows(frame, keep, file)?;
     }
     Ok(())
@@ -597,6 +614,46 @@ mod tests {
         let (dir, outcome) = clean_file(raw, json!({}));
         assert_eq!(outcome.unwrap().metrics["duplicates_dropped"], 0.0);
         assert_eq!(report(&dir)["duplicates_after_normalisation"], 0);
+    }
+
+    #[test]
+    fn empty_and_token_category_cells_are_imputed_and_counted() {
+        let raw = "Gender,CALC,n\nMale,no,1\nnan,,2\nFemale,Sometimes,3\nMale,NA,4\n,no,5\n";
+        let params = json!({"category": {
+            "Gender": {"impute": "most_frequent"},
+            "CALC": {"impute": {"constant": "unknown"}}
+        }});
+        let (dir, outcome) = clean_file(raw, params);
+        outcome.unwrap();
+        let frame = read_table(&dir.path().join("clean.parquet")).unwrap();
+        assert_eq!(
+            texts(&frame, "Gender"),
+            ["Male", "Male", "Female", "Male", "Male"].map(|s| Some(s.to_string()))
+        );
+        assert_eq!(
+            texts(&frame, "CALC"),
+            ["no", "unknown", "Sometimes", "unknown", "no"].map(|s| Some(s.to_string()))
+        );
+        let report = report(&dir);
+        let counts = |column: &str| {
+            let c = &report["columns"][column];
+            (
+                c["nulls"].as_u64(),
+                c["nulls_from_tokens"].as_u64(),
+                c["imputed"].as_u64(),
+            )
+        };
+        assert_eq!(counts("Gender"), (Some(2), Some(1), Some(2)));
+        assert_eq!(counts("CALC"), (Some(2), Some(1), Some(2)));
+    }
+
+    #[test]
+    fn category_imputation_by_drop_removes_the_rows() {
+        let raw = "Gender,n\nMale,1\nNA,2\nFemale,3\n";
+        let params = json!({"category": {"Gender": {"impute": "drop"}}});
+        let (dir, outcome) = clean_file(raw, params);
+        assert_eq!(outcome.unwrap().metrics["rows_out"], 2.0);
+        assert_eq!(report(&dir)["rows_dropped_null"], 1);
     }
 
     #[test]
