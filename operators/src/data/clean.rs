@@ -1,7 +1,8 @@
 //! `data.clean`: turns a raw table into a typed, deduplicated one and writes
 //! a JSON quality report of what it changed.
 //!
-//! Steps, in order: read (strings trimmed, empty → null), check the expected
+//! Steps, in order: read (strings trimmed, empty → null; a CSV header that
+//! repeats a column name is an error naming it and its positions), check the expected
 //! schema, read null tokens (`NA`, `nan`, `null`, … in `null_tokens`) as
 //! null in every column, coerce columns to their kind, count nulls, bring
 //! each category column's spellings together (`category.<column>`: `case`,
@@ -22,6 +23,7 @@ use serde::Deserialize;
 use super::category_rule::{CategoryRule, impute_categories};
 use super::clean_schema::{Report, coerce, polars_failure, require_columns};
 use super::column::ColumnKind;
+use super::csv_header::{describe, duplicated, header_names};
 use super::null_tokens::{default_null_tokens, null_tokens};
 use super::numeric_rule::{CoerceInvalid, NumericRule, coerce_numbers, impute};
 use super::row_hash::{repeated_rows, row_fingerprints};
@@ -151,6 +153,12 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
         .map(|(name, _)| name.clone())
         .chain(params.category.keys().cloned())
         .collect();
+    if let Some(problem) = duplicated_header(raw, delimiter) {
+        return Err(OperatorError::failed(format!(
+            "cannot clean `{}`: {problem}",
+            raw.display()
+        )));
+    }
     let mut frame = read_table_with(
         raw,
         &ReadOptions {
@@ -210,6 +218,32 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
         .metric("rows_out", report.rows_out as f64)
         .metric("duplicates_dropped", report.duplicates_dropped as f64)
         .summary(summary))
+}
+
+/// The names a CSV file's header repeats, with their positions; `None`
+/// for other files, and when the header cannot be read (reading the table
+/// then reports why).
+fn duplicated_header(file: &Path, delimiter: u8) -> Option<String> {
+    let is_csv = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if !is_csv {
+        return None;
+    }
+    let repeated = duplicated(&header_names(file, delimiter).ok()?);
+    if repeated.is_empty() {
+        return None;
+    }
+    let described: Vec<String> = repeated
+        .iter()
+        .map(|(name, positions)| describe(name, positions))
+        .collect();
+    Some(format!(
+        "{} (rename or remove the repeated column{})",
+        described.join("; "),
+        if repeated.len() == 1 { "" } else { "s" }
+    ))
 }
 
 /// `true` for every row equal to an earlier row in all columns.
@@ -654,6 +688,20 @@ mod tests {
         let (dir, outcome) = clean_file(raw, params);
         assert_eq!(outcome.unwrap().metrics["rows_out"], 2.0);
         assert_eq!(report(&dir)["rows_dropped_null"], 1);
+    }
+
+    #[test]
+    fn a_duplicated_header_is_an_error_naming_the_column_and_both_positions() {
+        let raw = "Gender,alcohol,Age,alcohol\nMale,no,21,yes\n";
+        let (_, outcome) = clean_file(raw, json!({}));
+        let message = outcome.unwrap_err().to_string();
+        assert!(
+            message.ends_with(
+                "raw.csv`: column `alcohol` appears at positions 2 and 4 of the header \
+                 (rename or remove the repeated column)"
+            ),
+            "{message}"
+        );
     }
 
     #[test]

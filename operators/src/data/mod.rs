@@ -10,6 +10,7 @@ mod clean;
 mod clean_schema;
 pub(crate) mod column;
 mod concat;
+mod csv_header;
 mod expectation;
 mod expectation_check;
 mod null_tokens;
