@@ -41,6 +41,10 @@ pub(super) struct Params {
     /// Expected columns and their kinds; every one must be present.
     #[serde(default)]
     pub(super) columns: BTreeMap<String, ColumnKind>,
+    /// What to do with a column named neither in `columns` nor in a
+    /// `numeric` or `category` rule; see [`Params::unlisted`].
+    #[serde(default, rename = "unlisted")]
+    unlisted_mode: Option<Unlisted>,
     #[serde(default = "yes")]
     pub(super) drop_duplicates: bool,
     /// Rules per numeric column.
@@ -57,6 +61,41 @@ pub(super) struct Params {
     /// trimming; see [`default_null_tokens`].
     #[serde(default = "default_null_tokens")]
     pub(super) null_tokens: Vec<String>,
+}
+
+/// What `data.clean` does with a column its params do not name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum Unlisted {
+    /// Keep it, typed as the reader typed it.
+    Keep,
+    /// Remove it, and name it in the report.
+    Drop,
+    /// Fail, naming every such column.
+    Error,
+}
+
+impl Params {
+    /// `unlisted`, or its default: `error` when `columns` lists the
+    /// expected schema (a column nobody declared would otherwise reach the
+    /// model as a feature unnoticed, and dropping it silently would hide a
+    /// renamed or new column upstream), `keep` when there is no schema to
+    /// compare with.
+    pub(super) fn unlisted(&self) -> Unlisted {
+        self.unlisted_mode.unwrap_or(if self.columns.is_empty() {
+            Unlisted::Keep
+        } else {
+            Unlisted::Error
+        })
+    }
+
+    /// Whether the params name `column` (in `columns`, `numeric` or
+    /// `category`).
+    pub(super) fn names(&self, column: &str) -> bool {
+        self.columns.contains_key(column)
+            || self.numeric.contains_key(column)
+            || self.category.contains_key(column)
+    }
 }
 
 fn yes() -> bool {
@@ -175,6 +214,7 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
         ..Report::default()
     };
     require_columns(&frame, &params, raw)?;
+    unlisted_columns(&mut frame, &params, raw, &mut report)?;
     // Which rows repeat an earlier one as read, to tell the duplicates that
     // only null tokens and spelling rewrites revealed.
     let repeated_as_read = if params.drop_duplicates {
@@ -244,6 +284,80 @@ fn duplicated_header(file: &Path, delimiter: u8) -> Option<String> {
         described.join("; "),
         if repeated.len() == 1 { "" } else { "s" }
     ))
+}
+
+/// Applies `unlisted` to the columns the params do not name.
+fn unlisted_columns(
+    frame: &mut DataFrame,
+    params: &Params,
+    file: &Path,
+    report: &mut Report,
+) -> Result<(), OperatorError> {
+    let unlisted: Vec<String> = frame
+        .get_column_names()
+        .into_iter()
+        .filter(|name| !params.names(name))
+        .map(|name| name.to_string())
+        .collect();
+    if unlisted.is_empty() {
+        return Ok(());
+    }
+    match params.unlisted() {
+        Unlisted::Keep => {}
+        Unlisted::Drop => {
+            for name in &unlisted {
+                frame
+                    .drop_in_place(name)
+                    .map_err(|e| polars_failure(file, &e))?;
+            }
+            report.columns_dropped = unlisted.len();
+            report.dropped_columns = unlisted;
+        }
+        Unlisted::Error => {
+            let kinds: Vec<String> = unlisted
+                .iter()
+                .map(|name| {
+                    let kind = frame
+                        .column(name)
+                        .map_or(ColumnKind::Category, ColumnKind::of);
+                    format!("{}: {}", yaml_key(name), kind.as_str())
+                })
+                .collect();
+            let listed: Vec<String> = unlisted.iter().map(|n| format!("`{n}`")).collect();
+            return Err(OperatorError::failed(format!(
+                "cannot clean `{}`: column{} {} {} not listed in `columns` (list {}: \
+                 `columns: {{{}}}`, or drop unlisted columns: `unlisted: drop`)",
+                file.display(),
+                if unlisted.len() == 1 { "" } else { "s" },
+                listed.join(", "),
+                if unlisted.len() == 1 { "is" } else { "are" },
+                if unlisted.len() == 1 { "it" } else { "them" },
+                kinds.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A column name as a YAML mapping key: bare when that reads back as the
+/// same string, double-quoted otherwise.
+pub(super) fn yaml_key(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !matches!(
+            name.to_ascii_lowercase().as_str(),
+            "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n"
+        );
+    if plain {
+        name.to_string()
+    } else {
+        serde_json::to_string(name).unwrap_or_else(|_| format!("\"{name}\""))
+    }
 }
 
 /// `true` for every row equal to an earlier row in all columns.
@@ -449,7 +563,8 @@ mod tests {
     #[test]
     fn non_numeric_value_names_column_row_and_value() {
         let raw = "name,age\nAnn,21\nBob,twenty\n";
-        let (_, outcome) = clean_file(raw, json!({"columns": {"age": "number"}}));
+        let params = json!({"columns": {"name": "category", "age": "number"}});
+        let (_, outcome) = clean_file(raw, params);
         let message = outcome.unwrap_err().to_string();
         assert!(
             message.contains("column `age`")
@@ -704,6 +819,80 @@ mod tests {
         );
     }
 
+    const JUNK: &str = "name,age,junk,note x\nAnn,21,0.31,a\nBob,22,0.77,b\n";
+
+    #[test]
+    fn unlisted_columns_are_an_error_by_default_when_columns_are_listed() {
+        let (_, outcome) = clean_file(
+            JUNK,
+            json!({"columns": {"name": "category", "age": "number"}}),
+        );
+        let message = outcome.unwrap_err().to_string();
+        assert!(
+            message.ends_with(
+                "raw.csv`: columns `junk`, `note x` are not listed in `columns` (list them: \
+                 `columns: {junk: number, \"note x\": category}`, or drop unlisted columns: `unlisted: drop`)"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn unlisted_columns_can_be_dropped_and_are_named_in_the_report() {
+        let params =
+            json!({"columns": {"name": "category"}, "numeric": {"age": {}}, "unlisted": "drop"});
+        let (dir, outcome) = clean_file(JUNK, params);
+        outcome.unwrap();
+        let frame = read_table(&dir.path().join("clean.parquet")).unwrap();
+        let names: Vec<&str> = frame
+            .get_column_names()
+            .into_iter()
+            .map(|n| n.as_str())
+            .collect();
+        assert_eq!(names, ["name", "age"]);
+        let report = report(&dir);
+        assert_eq!(report["columns_dropped"], 2);
+        assert_eq!(report["dropped_columns"], json!(["junk", "note x"]));
+        assert!(report["columns"].get("junk").is_none());
+    }
+
+    #[test]
+    fn unlisted_columns_are_kept_when_asked_or_when_no_columns_are_listed() {
+        for params in [
+            json!({"columns": {"name": "category"}, "unlisted": "keep"}),
+            json!({"numeric": {"age": {}}}),
+        ] {
+            let (dir, outcome) = clean_file(JUNK, params);
+            outcome.unwrap();
+            let frame = read_table(&dir.path().join("clean.parquet")).unwrap();
+            assert_eq!(frame.width(), 4);
+            assert_eq!(report(&dir)["columns_dropped"], 0);
+        }
+    }
+
+    #[test]
+    fn yaml_keys_are_quoted_only_when_needed() {
+        let keys: Vec<String> = ["Age", "family_history", "note x", "no", "1st", "a:b"]
+            .into_iter()
+            .map(yaml_key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "Age",
+                "family_history",
+                "\"note x\"",
+                "\"no\"",
+                "\"1st\"",
+                "\"a:b\""
+            ]
+        );
+        for key in &keys {
+            let parsed: serde_json::Value = serde_yaml::from_str(&format!("{{{key}: 1}}")).unwrap();
+            assert_eq!(parsed.as_object().unwrap().len(), 1, "{key}");
+        }
+    }
+
     #[test]
     fn empty_and_header_only_files_are_errors_naming_the_file() {
         for (raw, expected) in [("", "is empty"), ("name,age\r\n", "no data rows")] {
@@ -742,7 +931,7 @@ mod tests {
     fn a_category_of_digits_keeps_its_spelling() {
         let (dir, outcome) = clean_file(
             "zip,n\n0150,1\n0150,2\n",
-            json!({"columns": {"zip": "category"}}),
+            json!({"columns": {"zip": "category", "n": "number"}}),
         );
         outcome.unwrap();
         let frame = read_table(&dir.path().join("clean.parquet")).unwrap();

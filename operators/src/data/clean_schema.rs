@@ -28,6 +28,9 @@ pub(super) struct Report {
     pub(super) duplicates_after_normalisation: usize,
     pub(super) rows_dropped_out_of_range: usize,
     pub(super) rows_dropped_null: usize,
+    /// Columns removed by `unlisted: drop`: how many, and their names.
+    pub(super) columns_dropped: usize,
+    pub(super) dropped_columns: Vec<String>,
     pub(super) columns: BTreeMap<String, ColumnReport>,
 }
 
