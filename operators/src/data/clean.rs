@@ -1,27 +1,36 @@
 //! `data.clean`: turns a raw table into a typed, deduplicated one and writes
 //! a JSON quality report of what it changed.
 //!
-//! Steps, in order: read (strings trimmed, empty → null; a CSV header that
-//! repeats a column name is an error naming it and its positions), check the expected
-//! schema, read null tokens (`NA`, `nan`, `null`, … in `null_tokens`) as
-//! null in every column, coerce columns to their kind, count nulls, bring
-//! each category column's spellings together (`category.<column>`: `case`,
-//! or `canonical` spellings matched ignoring case and whitespace), drop
-//! duplicate rows (first occurrence kept; rows that differed as read only
-//! by a null token or a spelling are duplicates too, and counted apart),
-//! apply each numeric column's range rule, then fill nulls: numeric
-//! imputation, then category imputation (`most_frequent`, a `constant`, or
-//! `drop`). It does not judge whether the result is good
-//! enough; that is `data.validate`.
+//! Steps, in order:
+//! 1. read (text trimmed, empty cells null);
+//! 2. check the input, collecting every problem before any row changes: a
+//!    CSV header naming a column twice (name and positions), missing
+//!    columns, columns the params do not name (`unlisted`: `error` by
+//!    default when `columns` is given, `drop`, `keep`), text in numeric
+//!    columns, categories matching no `canonical` spelling. They fail the
+//!    task together, with the params that would let it go on as YAML to
+//!    paste;
+//! 3. read `null_tokens` (`NA`, `nan`, `null`, …) as null in every column;
+//! 4. coerce columns to their kind;
+//! 5. bring each category column's spellings together (`category.<column>`:
+//!    `case`, or `canonical` spellings matched ignoring case and whitespace);
+//! 6. drop duplicate rows, first occurrence kept; rows that differed as read
+//!    only by a null token or a spelling are duplicates too, counted apart;
+//! 7. each numeric column's range rule;
+//! 8. fill nulls: numeric imputation, then category imputation
+//!    (`most_frequent`, a `constant`, or `drop`).
+//!
+//! The report counts each of these per column. It does not judge whether
+//! the result is good enough; that is `data.validate`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use polars::prelude::*;
 use serde::Deserialize;
 
 use super::category_rule::{CategoryRule, impute_categories};
-use super::clean_schema::{Report, coerce, polars_failure, require_columns};
+use super::clean_schema::{Problems, Report, coerce, missing_columns, polars_failure, yaml_key};
 use super::column::ColumnKind;
 use super::csv_header::{describe, duplicated, header_names};
 use super::null_tokens::{default_null_tokens, null_tokens};
@@ -192,12 +201,7 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
         .map(|(name, _)| name.clone())
         .chain(params.category.keys().cloned())
         .collect();
-    if let Some(problem) = duplicated_header(raw, delimiter) {
-        return Err(OperatorError::failed(format!(
-            "cannot clean `{}`: {problem}",
-            raw.display()
-        )));
-    }
+    let header = duplicated_header(raw, delimiter);
     let mut frame = read_table_with(
         raw,
         &ReadOptions {
@@ -213,8 +217,32 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
         rows_in: frame.height(),
         ..Report::default()
     };
-    require_columns(&frame, &params, raw)?;
-    unlisted_columns(&mut frame, &params, raw, &mut report)?;
+    // Problems are collected up to the first change to a row, so one run
+    // names every bad column.
+    let mut problems = Problems::default();
+    for (name, positions) in &header {
+        problems.push(format!(
+            "{} (rename or remove the repeated column)",
+            describe(name, positions)
+        ));
+    }
+    if let Some(missing) = missing_columns(&frame, &params) {
+        problems.push(missing);
+    }
+    // The reader renamed the later occurrences of a repeated name; they are
+    // reported above, not as unlisted columns.
+    let renamed: BTreeSet<usize> = header
+        .iter()
+        .flat_map(|(_, positions)| positions[1..].iter().map(|p| p - 1))
+        .collect();
+    unlisted_columns(
+        &mut frame,
+        &params,
+        &renamed,
+        raw,
+        &mut report,
+        &mut problems,
+    )?;
     // Which rows repeat an earlier one as read, to tell the duplicates that
     // only null tokens and spelling rewrites revealed.
     let repeated_as_read = if params.drop_duplicates {
@@ -224,8 +252,16 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
     };
     let token_nulls =
         null_tokens(&mut frame, &params.null_tokens).map_err(|e| polars_failure(raw, &e))?;
-    coerce(&mut frame, &params, &token_nulls, raw, &mut report)?;
-    normalise_categories(&mut frame, &params, raw, &mut report)?;
+    coerce(
+        &mut frame,
+        &params,
+        &token_nulls,
+        raw,
+        &mut report,
+        &mut problems,
+    )?;
+    normalise_categories(&mut frame, &params, raw, &mut report, &mut problems)?;
+    problems.into_result(raw)?;
     if params.drop_duplicates {
         let repeated_now = repeated(&frame).map_err(|e| polars_failure(raw, &e))?;
         report.duplicates_after_normalisation = repeated_now
@@ -260,44 +296,38 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
         .summary(summary))
 }
 
-/// The names a CSV file's header repeats, with their positions; `None`
-/// for other files, and when the header cannot be read (reading the table
-/// then reports why).
-fn duplicated_header(file: &Path, delimiter: u8) -> Option<String> {
+/// The names a CSV file's header repeats, with their 1-based positions;
+/// none for other files, and when the header cannot be read (reading the
+/// table then reports why).
+fn duplicated_header(file: &Path, delimiter: u8) -> Vec<(String, Vec<usize>)> {
     let is_csv = file
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     if !is_csv {
-        return None;
+        return Vec::new();
     }
-    let repeated = duplicated(&header_names(file, delimiter).ok()?);
-    if repeated.is_empty() {
-        return None;
-    }
-    let described: Vec<String> = repeated
-        .iter()
-        .map(|(name, positions)| describe(name, positions))
-        .collect();
-    Some(format!(
-        "{} (rename or remove the repeated column{})",
-        described.join("; "),
-        if repeated.len() == 1 { "" } else { "s" }
-    ))
+    header_names(file, delimiter)
+        .map(|names| duplicated(&names))
+        .unwrap_or_default()
 }
 
-/// Applies `unlisted` to the columns the params do not name.
+/// Applies `unlisted` to the columns the params do not name (but for the
+/// `renamed` column indices).
 fn unlisted_columns(
     frame: &mut DataFrame,
     params: &Params,
+    renamed: &BTreeSet<usize>,
     file: &Path,
     report: &mut Report,
+    problems: &mut Problems,
 ) -> Result<(), OperatorError> {
     let unlisted: Vec<String> = frame
         .get_column_names()
         .into_iter()
-        .filter(|name| !params.names(name))
-        .map(|name| name.to_string())
+        .enumerate()
+        .filter(|(i, name)| !renamed.contains(i) && !params.names(name))
+        .map(|(_, name)| name.to_string())
         .collect();
     if unlisted.is_empty() {
         return Ok(());
@@ -324,40 +354,24 @@ fn unlisted_columns(
                 })
                 .collect();
             let listed: Vec<String> = unlisted.iter().map(|n| format!("`{n}`")).collect();
-            return Err(OperatorError::failed(format!(
-                "cannot clean `{}`: column{} {} {} not listed in `columns` (list {}: \
-                 `columns: {{{}}}`, or drop unlisted columns: `unlisted: drop`)",
-                file.display(),
-                if unlisted.len() == 1 { "" } else { "s" },
-                listed.join(", "),
-                if unlisted.len() == 1 { "is" } else { "are" },
-                if unlisted.len() == 1 { "it" } else { "them" },
-                kinds.join(", ")
-            )));
+            problems.push_with_fix(
+                format!(
+                    "column{} {} {} not listed in `columns` (to keep {} instead of \
+                     dropping {}, list {}: `columns: {{{}}}`)",
+                    if unlisted.len() == 1 { "" } else { "s" },
+                    listed.join(", "),
+                    if unlisted.len() == 1 { "is" } else { "are" },
+                    if unlisted.len() == 1 { "it" } else { "them" },
+                    if unlisted.len() == 1 { "it" } else { "them" },
+                    if unlisted.len() == 1 { "it" } else { "them" },
+                    kinds.join(", ")
+                ),
+                &["unlisted"],
+                "drop".into(),
+            );
         }
     }
     Ok(())
-}
-
-/// A column name as a YAML mapping key: bare when that reads back as the
-/// same string, double-quoted otherwise.
-pub(super) fn yaml_key(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        && !matches!(
-            name.to_ascii_lowercase().as_str(),
-            "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n"
-        );
-    if plain {
-        name.to_string()
-    } else {
-        serde_json::to_string(name).unwrap_or_else(|_| format!("\"{name}\""))
-    }
 }
 
 /// `true` for every row equal to an earlier row in all columns.
@@ -373,9 +387,13 @@ fn normalise_categories(
     params: &Params,
     file: &Path,
     report: &mut Report,
+    problems: &mut Problems,
 ) -> Result<(), OperatorError> {
     for (name, rule) in &params.category {
-        let column = frame.column(name).map_err(|e| polars_failure(file, &e))?;
+        // A missing column is already a problem.
+        let Ok(column) = frame.column(name) else {
+            continue;
+        };
         let (values, normalised) =
             rule.normalise(column.str().map_err(|e| polars_failure(file, &e))?);
         if let Some(problem) = rule
@@ -384,11 +402,11 @@ fn normalise_categories(
             .filter(|_| rule.on_unknown == CoerceInvalid::Error)
             .and_then(|canonical| normalised.unknown_problem(name, canonical))
         {
-            return Err(OperatorError::failed(format!(
-                "cannot clean `{}`: {problem} (fix the values, add them to `canonical`, \
-                 or set `on_unknown: \"null\"` in the column's `category` rule)",
-                file.display()
-            )));
+            problems.push_with_fix(
+                format!("{problem} (or add them to `canonical`)"),
+                &["category", name, "on_unknown"],
+                "null".into(),
+            );
         }
         let entry = report.columns.entry(name.clone()).or_default();
         entry.rewritten = normalised.rewritten;
@@ -414,7 +432,6 @@ fn apply_rules(
     for (name, rule) in &params.numeric {
         let values = coerce_numbers(
             frame.column(name).map_err(|e| polars_failure(file, &e))?,
-            rule.coerce_invalid,
             file,
         )?
         .0;
@@ -430,7 +447,6 @@ fn apply_rules(
         let Some(method) = rule.impute else { continue };
         let values = coerce_numbers(
             frame.column(name).map_err(|e| polars_failure(file, &e))?,
-            rule.coerce_invalid,
             file,
         )?
         .0;
@@ -828,12 +844,12 @@ mod tests {
             json!({"columns": {"name": "category", "age": "number"}}),
         );
         let message = outcome.unwrap_err().to_string();
-        assert!(
-            message.ends_with(
-                "raw.csv`: columns `junk`, `note x` are not listed in `columns` (list them: \
-                 `columns: {junk: number, \"note x\": category}`, or drop unlisted columns: `unlisted: drop`)"
-            ),
-            "{message}"
+        assert_eq!(
+            message.split_once("raw.csv`: ").unwrap().1,
+            "columns `junk`, `note x` are not listed in `columns` (to keep them instead of \
+             dropping them, list them: `columns: {junk: number, \"note x\": category}`)\n\
+             to go on anyway, add to the task's params (merging with any block of the same name):\n  \
+             unlisted: drop"
         );
     }
 
@@ -870,27 +886,97 @@ mod tests {
         }
     }
 
+    fn dirty_params() -> serde_json::Value {
+        json!({
+            "columns": {"Gender": "category", "Age": "number", "Height": "number"},
+            "category": {"Gender": {"canonical": ["Female", "Male"]}}
+        })
+    }
+
     #[test]
-    fn yaml_keys_are_quoted_only_when_needed() {
-        let keys: Vec<String> = ["Age", "family_history", "note x", "no", "1st", "a:b"]
-            .into_iter()
-            .map(yaml_key)
-            .collect();
+    fn every_bad_column_is_reported_at_once() {
+        let raw =
+            "Gender,Age,Height,junk,Age\nMale,21,1.7,x,1\nmle,abc,1.8,y,2\nFemale,22,tall,z,3\n";
+        let mut params = dirty_params();
+        params["columns"]["Weight"] = json!("number");
+        let (_, outcome) = clean_file(raw, params);
+        let message = outcome.unwrap_err().to_string();
         assert_eq!(
-            keys,
-            [
-                "Age",
-                "family_history",
-                "\"note x\"",
-                "\"no\"",
-                "\"1st\"",
-                "\"a:b\""
-            ]
+            message.split_once("raw.csv`: ").unwrap().1,
+            "6 problems:\n  \
+             - column `Age` appears at positions 2 and 5 of the header (rename or remove the repeated column)\n  \
+             - missing column `Weight` (columns: Gender, Age, Height, junk, Age_duplicated_0)\n  \
+             - column `junk` is not listed in `columns` (to keep it instead of dropping it, list it: `columns: {junk: category}`)\n  \
+             - column `Age`, row 2: `abc` is not a number\n  \
+             - column `Height`, row 3: `tall` is not a number\n  \
+             - column `Gender`: 1 value matches none of its `canonical` spellings (`Female`, `Male`): \
+             `mle` ×1 (first at row 2) (or add them to `canonical`)\n\
+             to go on anyway, add to the task's params (merging with any block of the same name):\n  \
+             category: {Gender: {on_unknown: \"null\"}}\n  \
+             numeric: {Age: {coerce_invalid: \"null\"}, Height: {coerce_invalid: \"null\"}}\n  \
+             unlisted: drop"
         );
-        for key in &keys {
-            let parsed: serde_json::Value = serde_yaml::from_str(&format!("{{{key}: 1}}")).unwrap();
-            assert_eq!(parsed.as_object().unwrap().len(), 1, "{key}");
+    }
+
+    /// Merges `patch` into `target`, mapping by mapping.
+    fn merge(target: &mut serde_json::Value, patch: serde_json::Value) {
+        match (target, patch) {
+            (serde_json::Value::Object(target), serde_json::Value::Object(patch)) => {
+                for (key, value) in patch {
+                    merge(target.entry(key).or_insert(serde_json::Value::Null), value);
+                }
+            }
+            (target, patch) => *target = patch,
         }
+    }
+
+    #[test]
+    fn the_fix_an_error_prints_is_yaml_that_lets_the_run_go_on() {
+        let raw = "Gender,Age,Height,junk\nMale,21,1.7,x\nmle,abc,1.8,y\nFemale,22,tall,z\n";
+        let (_, outcome) = clean_file(raw, dirty_params());
+        let message = outcome.unwrap_err().to_string();
+        let (_, fix) = message
+            .split_once("(merging with any block of the same name):\n")
+            .unwrap();
+        let fix: String = fix
+            .lines()
+            .map(|line| line.strip_prefix("  ").unwrap())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let patch: serde_json::Value = serde_yaml::from_str(&fix).unwrap();
+        let mut params = dirty_params();
+        merge(&mut params, patch);
+        let (dir, outcome) = clean_file(raw, params);
+        assert_eq!(outcome.unwrap().metrics["rows_out"], 3.0);
+        let report = report(&dir);
+        assert_eq!(report["dropped_columns"], json!(["junk"]));
+        let columns = &report["columns"];
+        assert_eq!(
+            (
+                columns["Age"]["invalid"].as_u64(),
+                columns["Height"]["invalid"].as_u64(),
+                columns["Gender"]["unknown"].as_u64(),
+            ),
+            (Some(1), Some(1), Some(1))
+        );
+    }
+
+    #[test]
+    fn a_bare_yaml_null_means_the_null_choice() {
+        let params: serde_json::Value = serde_yaml::from_str(
+            "numeric: {age: {coerce_invalid: null}}\ncategory: {g: {canonical: [a], on_unknown: null}}",
+        )
+        .unwrap();
+        let (dir, outcome) = clean_file("g,age\na,21\nb,x\n", params);
+        outcome.unwrap();
+        let columns = &report(&dir)["columns"];
+        assert_eq!(
+            (
+                columns["age"]["invalid"].as_u64(),
+                columns["g"]["unknown"].as_u64()
+            ),
+            (Some(1), Some(1))
+        );
     }
 
     #[test]
