@@ -11,6 +11,8 @@ mod clean_schema;
 pub(crate) mod column;
 mod concat;
 mod csv_header;
+#[cfg(test)]
+mod dirty_obesity_tests;
 mod expectation;
 mod expectation_check;
 mod null_tokens;
