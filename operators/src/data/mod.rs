@@ -5,12 +5,17 @@
 //! They read and write tables through [`crate::table`] and never keep state
 //! between attempts; the same input, params and seed give the same bytes.
 
+mod category_rule;
 mod clean;
 mod clean_schema;
 pub(crate) mod column;
 mod concat;
+mod csv_header;
+#[cfg(test)]
+mod dirty_obesity_tests;
 mod expectation;
 mod expectation_check;
+mod null_tokens;
 mod numeric_rule;
 #[cfg(test)]
 mod obesity_tests;

@@ -51,9 +51,13 @@ pub enum Impute {
     Drop,
 }
 
-/// What to do with text that is not a number in a numeric column.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// What to do with a value that does not fit a column: text that is not a
+/// number in a numeric column, or a category that matches none of its
+/// `canonical` spellings.
+///
+/// `null` may be written quoted (`"null"`) or bare: YAML reads a bare
+/// `null` as the null value, which means the same here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum CoerceInvalid {
     /// Fail the task, naming the file, column, row and value.
     #[default]
@@ -62,12 +66,31 @@ pub enum CoerceInvalid {
     Null,
 }
 
-/// A column as numbers, plus how many values were not numbers and became null.
+impl<'de> Deserialize<'de> for CoerceInvalid {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Option::<String>::deserialize(deserializer)?.as_deref() {
+            None | Some("null") => Ok(Self::Null),
+            Some("error") => Ok(Self::Error),
+            Some(other) => Err(serde::de::Error::unknown_variant(other, &["error", "null"])),
+        }
+    }
+}
+
+/// The text values of a numeric column that are not numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvalidText {
+    pub count: usize,
+    /// The first one: its 1-based data row and its text.
+    pub first: Option<(usize, String)>,
+}
+
+/// A column as numbers, with every text value that is not a finite number
+/// read as null and described in the returned [`InvalidText`]; the caller
+/// decides whether that is an error (`coerce_invalid`).
 pub fn coerce_numbers(
     column: &Column,
-    invalid: CoerceInvalid,
     file: &Path,
-) -> Result<(Float64Chunked, usize), OperatorError> {
+) -> Result<(Float64Chunked, InvalidText), OperatorError> {
     let name = column.name().clone();
     let failed = |e: PolarsError| {
         OperatorError::failed(format!(
@@ -77,35 +100,27 @@ pub fn coerce_numbers(
     };
     if column.dtype().is_primitive_numeric() {
         let cast = column.cast(&DataType::Float64).map_err(failed)?;
-        return Ok((cast.f64().map_err(failed)?.clone(), 0));
+        return Ok((cast.f64().map_err(failed)?.clone(), InvalidText::default()));
     }
     let text = column.cast(&DataType::String).map_err(failed)?;
-    let mut invalid_count = 0;
+    let mut invalid = InvalidText::default();
     let mut values = Vec::with_capacity(text.len());
     for (row, value) in text.str().map_err(failed)?.iter().enumerate() {
-        let parsed = match value {
-            None => None,
-            Some(value) => match value.trim().parse::<f64>().ok().filter(|v| v.is_finite()) {
-                Some(number) => Some(number),
-                None if invalid == CoerceInvalid::Null => {
-                    invalid_count += 1;
-                    None
-                }
-                None => {
-                    return Err(OperatorError::failed(format!(
-                        "column `{name}` in `{}`, row {}: `{value}` is not a number \
-                         (fix the value, or set `coerce_invalid: null` in the column's `numeric` rule)",
-                        file.display(),
-                        row + 1
-                    )));
-                }
-            },
-        };
+        let parsed = value.and_then(|value| {
+            let number = value.trim().parse::<f64>().ok().filter(|v| v.is_finite());
+            if number.is_none() {
+                invalid.count += 1;
+                invalid
+                    .first
+                    .get_or_insert_with(|| (row + 1, value.to_string()));
+            }
+            number
+        });
         values.push(parsed);
     }
     Ok((
         Float64Chunked::from_iter_options(name, values.into_iter()),
-        invalid_count,
+        invalid,
     ))
 }
 
@@ -297,25 +312,35 @@ mod tests {
     }
 
     #[test]
-    fn text_that_is_not_a_number_names_column_row_and_value() {
-        let column = Column::new("Age".into(), ["21", "abc"]);
-        let error = coerce_numbers(&column, CoerceInvalid::Error, Path::new("raw.csv"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.starts_with("column `Age` in `raw.csv`, row 2: `abc` is not a number"),
-            "{error}"
+    fn text_that_is_not_a_number_is_counted_with_its_first_row() {
+        let column = Column::new("Age".into(), [Some("21"), Some("abc"), None, Some("x")]);
+        let (values, invalid) = coerce_numbers(&column, Path::new("raw.csv")).unwrap();
+        assert_eq!(
+            values.iter().collect::<Vec<_>>(),
+            [Some(21.0), None, None, None]
+        );
+        assert_eq!(
+            invalid,
+            InvalidText {
+                count: 2,
+                first: Some((2, "abc".to_string()))
+            }
         );
     }
 
     #[test]
-    fn invalid_text_becomes_null_when_asked() {
-        let column = Column::new("Age".into(), ["21", "abc"]);
-        let (values, invalid) =
-            coerce_numbers(&column, CoerceInvalid::Null, Path::new("raw.csv")).unwrap();
+    fn coerce_invalid_reads_null_quoted_or_bare() {
+        let parse = |v: serde_json::Value| serde_json::from_value::<CoerceInvalid>(v);
         assert_eq!(
-            (values.get(0), values.get(1), invalid),
-            (Some(21.0), None, 1)
+            parse(serde_json::json!("null")).unwrap(),
+            CoerceInvalid::Null
         );
+        assert_eq!(parse(serde_json::Value::Null).unwrap(), CoerceInvalid::Null);
+        assert_eq!(
+            parse(serde_json::json!("error")).unwrap(),
+            CoerceInvalid::Error
+        );
+        let error = parse(serde_json::json!("skip")).unwrap_err().to_string();
+        assert_eq!(error, "unknown variant `skip`, expected `error` or `null`");
     }
 }

@@ -22,7 +22,7 @@ fn repo() -> PathBuf {
 }
 
 /// The DAG as JSON, and its task ids in file order.
-fn load_dag(file: &str) -> (Value, Vec<String>) {
+pub(super) fn load_dag(file: &str) -> (Value, Vec<String>) {
     let text = std::fs::read_to_string(repo().join("dags").join(file)).unwrap();
     let ordered: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let ids = ordered["tasks"]
@@ -77,6 +77,18 @@ fn render(value: &Value, params: &Value) -> Value {
 /// lives under `work`.
 fn run_dag(file: &str, work: &Path, overrides: &[(&str, Value)]) -> Vec<(String, Outcome)> {
     let (dag, ids) = load_dag(file);
+    run_tasks(file, &dag, &ids, work, overrides)
+}
+
+/// [`run_dag`] for a DAG already loaded (and perhaps edited), running the
+/// tasks `ids` in that order.
+pub(super) fn run_tasks(
+    file: &str,
+    dag: &Value,
+    ids: &[String],
+    work: &Path,
+    overrides: &[(&str, Value)],
+) -> Vec<(String, Outcome)> {
     let mut params = dag["params"].clone();
     for (name, value) in overrides {
         params[*name] = value.clone();
@@ -91,7 +103,7 @@ fn run_dag(file: &str, work: &Path, overrides: &[(&str, Value)]) -> Vec<(String,
     let registry = Registry::builtin();
     let mut outcomes = Vec::new();
     for id in ids {
-        let task = &dag["tasks"][&id];
+        let task = &dag["tasks"][id];
         let name = task["operator"].as_str().unwrap();
         // Operators of the engine itself (`dag.trigger`) are tested there.
         if name.starts_with("dag.") {
@@ -133,7 +145,7 @@ fn run_dag(file: &str, work: &Path, overrides: &[(&str, Value)]) -> Vec<(String,
         }
         let outcome = run(operator.as_ref(), &ctx)
             .unwrap_or_else(|e| panic!("{file} task `{id}` failed: {}", error_chain(&e)));
-        outcomes.push((id, outcome));
+        outcomes.push((id.clone(), outcome));
     }
     outcomes
 }
