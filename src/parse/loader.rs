@@ -185,6 +185,24 @@ impl Loading<'_, '_> {
         if !extra_needs.is_empty() {
             add_root_needs(&mut spec, extra_needs);
         }
+        if dag.tasks.is_empty() {
+            // The first file: ids are unique within a file (`read_tasks`
+            // drops repeats), so the map is built in one sorted pass rather
+            // than by inserts that move large tasks around as nodes split.
+            let mut tasks: Vec<Option<crate::model::Task>> =
+                spec.tasks.into_iter().map(Some).collect();
+            let mut order: Vec<usize> = (0..tasks.len()).collect();
+            order.sort_by(|&a, &b| {
+                let id = |n: usize| tasks[n].as_ref().map(|t| t.id.as_str());
+                id(a).cmp(&id(b))
+            });
+            dag.tasks = order
+                .into_iter()
+                .filter_map(|n| tasks[n].take())
+                .map(|task| (task.id.clone(), task))
+                .collect();
+            spec.tasks = Vec::new();
+        }
         for task in spec.tasks {
             match dag.tasks.entry(task.id.clone()) {
                 std::collections::btree_map::Entry::Vacant(slot) => {
