@@ -5,6 +5,7 @@
 //! - `run`: run semantics seen from outside (JSON shape, exit codes, rules)
 //! - `crash`: kill -9 of the daemon and of `dag run`; accepted runs, resumes and task processes
 //! - `daemon`: the daemon as a process: CLI through its API, triggers, drain, SIGKILL
+//! - `daemon_policy`: `max_active_runs` runs at once, the rest queued until one ends
 //! - `doctor`: damaged and missing stores: messages, `dag doctor` check, repair, rebuild
 //! - `durability`: kill -9 and Ctrl-C lose nothing that finished
 //! - `evidence`: data too thin to learn or judge from never reaches production
@@ -27,6 +28,7 @@
 mod commands;
 mod crash;
 mod daemon;
+mod daemon_policy;
 mod daemon_support;
 mod doctor;
 mod durability;

@@ -1,0 +1,83 @@
+//! The daemon's run policy seen from outside: `max_active_runs` lets that
+//! many runs of a DAG go at once and queues the rest until one ends.
+
+use serde_json::Value;
+
+use super::daemon_support::{Daemon, runs, wait_for};
+use super::support::Project;
+
+/// Each run waits for the file `go`; the schedule never fires by itself
+/// in a test (1 January, midnight).
+const PAIR: &str = r#"name: pair
+schedule: { cron: "0 0 1 1 *", max_active_runs: 2 }
+tasks:
+  t:
+    operator: shell
+    params: { command: "while [ ! -f go ]; do sleep 0.05; done" }
+"#;
+
+fn trigger(project: &Project) -> Value {
+    let output = project.dag(&["trigger", "pair", "--json"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("trigger prints JSON")
+}
+
+fn status_of(project: &Project, run_id: &str) -> String {
+    let (_, run) = project.json(&["runs", "show", run_id, "--json"]);
+    run["status"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn with_max_active_runs_2_two_runs_go_at_once_and_a_third_waits_until_one_ends() {
+    let project = Project::new();
+    project.write("dags/pair.yaml", PAIR);
+    let _daemon = Daemon::start(&project, &[]);
+
+    let fired: Vec<Value> = (0..3).map(|_| trigger(&project)).collect();
+    let states: Vec<&str> = fired
+        .iter()
+        .map(|f| f["state"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(states, ["started", "started", "queued"], "{fired:?}");
+    let ids: Vec<String> = fired
+        .iter()
+        .map(|f| f["run_id"].as_str().unwrap_or_default().to_string())
+        .collect();
+
+    // Both started runs reach their task while the third still waits.
+    wait_for("two runs running at once", || {
+        let running = runs(&project)
+            .iter()
+            .filter(|r| r["status"] == "running")
+            .count();
+        (running == 2).then_some(())
+    });
+    assert_eq!(status_of(&project, &ids[2]), "queued");
+
+    project.write("go", "");
+    wait_for("all three runs to succeed", || {
+        ids.iter()
+            .all(|id| status_of(&project, id) == "succeeded")
+            .then_some(())
+    });
+    // The queued run started only once one of the first two had ended.
+    let (_, third) = project.json(&["runs", "show", &ids[2], "--json"]);
+    let first_end = ids[..2]
+        .iter()
+        .filter_map(|id| {
+            let (_, run) = project.json(&["runs", "show", id, "--json"]);
+            run["finished_at"].as_str().map(str::to_string)
+        })
+        .min()
+        .expect("the first runs finished");
+    let third_start = third["started_at"].as_str().unwrap_or_default();
+    assert!(
+        third_start >= first_end.as_str(),
+        "the third run started at {third_start}, before either of the first two ended ({first_end})"
+    );
+}
