@@ -1,5 +1,6 @@
 //! The daemon's run policy seen from outside: `max_active_runs` lets that
-//! many runs of a DAG go at once and queues the rest until one ends.
+//! many runs of a DAG go at once and queues the rest until one ends; a
+//! queued run can be cancelled before it starts.
 
 use serde_json::Value;
 
@@ -80,4 +81,47 @@ fn with_max_active_runs_2_two_runs_go_at_once_and_a_third_waits_until_one_ends()
         third_start >= first_end.as_str(),
         "the third run started at {third_start}, before either of the first two ended ({first_end})"
     );
+}
+
+#[test]
+fn a_cancelled_queued_run_is_recorded_with_its_reason_and_gc_goes_through_the_daemon() {
+    let project = Project::new();
+    project.write(
+        "dags/slow.yaml",
+        "name: slow\ntasks:\n  t:\n    operator: shell\n    params: { command: \"while [ ! -f go ]; do sleep 0.05; done\" }\n",
+    );
+    let _daemon = Daemon::start(&project, &[]);
+    let trigger = |project: &Project| -> Value {
+        let output = project.dag(&["trigger", "slow", "--json"]);
+        serde_json::from_slice(&output.stdout).expect("json")
+    };
+    let first = trigger(&project);
+    let second = trigger(&project);
+    assert_eq!(second["state"], "queued", "{second}");
+    let queued_id = second["run_id"].as_str().unwrap_or_default().to_string();
+    let cancel = project.dag(&["cancel", &queued_id]);
+    assert_eq!(cancel.status.code(), Some(0));
+    project.write("go", "");
+    let first_id = first["run_id"].as_str().unwrap_or_default().to_string();
+    wait_for("the first run to finish", || {
+        let (_, run) = project.json(&["runs", "show", &first_id, "--json"]);
+        (run["status"] == "succeeded").then_some(())
+    });
+    let (_, run) = project.json(&["runs", "show", &queued_id, "--json"]);
+    assert_eq!(run["status"], "cancelled", "{run:#}");
+    let shown = project.dag(&["runs", "show", &queued_id]);
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("reason    cancelled before it started"),
+        "{}",
+        String::from_utf8_lossy(&shown.stdout)
+    );
+    let gc = project.dag(&["gc", "--keep-runs", "0", "--json"]);
+    assert_eq!(
+        gc.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&gc.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&gc.stdout).expect("gc json");
+    assert_eq!(summary["dry_run"], false);
 }

@@ -44,6 +44,7 @@ mod resume;
 mod run;
 mod run_cache;
 mod serve;
+mod serve_support;
 mod soak;
 mod support;
 mod ui_browser;
