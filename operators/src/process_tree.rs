@@ -125,6 +125,28 @@ fn is_zombie(pid: i32) -> bool {
         .unwrap_or(true)
 }
 
+/// `setpriv` (util-linux) when it can set the parent-death signal: a task
+/// started through it dies with the engine like one set up between fork and
+/// exec, but the engine is not forked for it. A fork copies the page tables
+/// of the whole engine, which costs milliseconds per task; `posix_spawn`,
+/// which the standard library uses when no code runs between fork and
+/// exec, does not. Probed once per process.
+pub fn pdeathsig_wrapper() -> Option<&'static str> {
+    static WRAPPER: std::sync::OnceLock<Option<&'static str>> = std::sync::OnceLock::new();
+    *WRAPPER.get_or_init(|| {
+        const SETPRIV: &str = "/usr/bin/setpriv";
+        let works = cfg!(target_os = "linux")
+            && std::process::Command::new(SETPRIV)
+                .args(["--pdeathsig", "KILL", "--", "true"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success());
+        works.then_some(SETPRIV)
+    })
+}
+
 /// Makes the calling (child) process die with SIGKILL when its parent
 /// thread dies. Call between fork and exec; async-signal-safe.
 #[cfg(target_os = "linux")]

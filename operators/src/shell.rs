@@ -19,7 +19,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::process_tree::{PROCESS_TAG_VAR, attempt_tag, die_with_parent, kill_tagged};
+use crate::process_tree::{
+    PROCESS_TAG_VAR, attempt_tag, die_with_parent, kill_tagged, pdeathsig_wrapper,
+};
 use crate::{
     BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
 };
@@ -121,18 +123,26 @@ async fn run(ctx: &Context) -> Result<Outcome, OperatorError> {
     std::fs::write(&context_path, described)
         .map_err(|e| OperatorError::io("write", &context_path, e))?;
 
-    let mut command = match (&params.command, &params.argv) {
-        (Some(script), _) => {
-            let mut command = tokio::process::Command::new("sh");
-            command.arg("-c").arg(script);
-            command
-        }
-        (None, Some(argv)) => {
-            let mut command = tokio::process::Command::new(&argv[0]);
-            command.args(&argv[1..]);
-            command
-        }
+    let program: Vec<&str> = match (&params.command, &params.argv) {
+        (Some(script), _) => vec!["sh", "-c", script],
+        (None, Some(argv)) if !argv.is_empty() => argv.iter().map(String::as_str).collect(),
+        (None, Some(_)) => return Err(OperatorError::Params("`argv` is empty".into())),
         (None, None) => return Err(OperatorError::Params("missing `command` or `argv`".into())),
+    };
+    // The task dies with the engine either way: through `setpriv` when it
+    // can (no fork of the engine), or by a prctl between fork and exec.
+    let wrapper = pdeathsig_wrapper();
+    let mut command = match wrapper {
+        Some(setpriv) => {
+            let mut command = tokio::process::Command::new(setpriv);
+            command.args(["--pdeathsig", "KILL", "--"]).args(&program);
+            command
+        }
+        None => {
+            let mut command = tokio::process::Command::new(program[0]);
+            command.args(program.iter().skip(1));
+            command
+        }
     };
     let tag = attempt_tag(&ctx.state_dir, &ctx.run_id, &ctx.task_id, ctx.attempt);
     command
@@ -157,8 +167,10 @@ async fn run(ctx: &Context) -> Result<Outcome, OperatorError> {
     // SAFETY: `die_with_parent` only calls prctl, getppid and _exit, which
     // are async-signal-safe, as code between fork and exec must be.
     let parent = unsafe { libc::getpid() };
-    unsafe {
-        command.pre_exec(move || die_with_parent(parent));
+    if wrapper.is_none() {
+        unsafe {
+            command.pre_exec(move || die_with_parent(parent));
+        }
     }
     let mut child = command.spawn().map_err(|error| {
         let program = params
