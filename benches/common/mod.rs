@@ -12,7 +12,6 @@ use dag::execute::{Engine, RunOutcome, RunRequest, execute_run};
 use dag::record::Recorder;
 use dag_operators::Registry;
 use dag_state::{RunStatus, Store, TaskRecord, Trigger};
-use tokio_util::sync::CancellationToken;
 
 /// Options of one benchmark run.
 #[derive(Default)]
@@ -55,7 +54,7 @@ pub fn run_dag(
             detail: String::new(),
         },
         logical_date: None,
-        cancel: CancellationToken::new(),
+        stop: dag::execute::RunStop::new(),
         run_id: None,
         progress: None,
     };

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use dag_state::{RunStatus, TaskStatus, Trigger};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio_util::sync::CancellationToken;
 
 use super::args::{Global, RunArgs};
 use super::progress::{Mode, Progress, ProgressMap};
 use super::workspace::{load, open_store, parse_param_overrides};
 use super::{CliResult, Exit, Failure, color_enabled};
 use crate::execute::{
+    RunStop,
     Engine, ExecuteError, Resume, RunRequest, execute_resumed, execute_run, humanize_ms,
     prepare_resume,
 };
@@ -175,7 +175,7 @@ fn run_one(
         to_stderr: args.json,
         reports: Arc::clone(&reports),
     };
-    let cancel = CancellationToken::new();
+    let stop = RunStop::new();
     let request = RunRequest {
         dag: Arc::clone(&dag),
         params,
@@ -185,7 +185,7 @@ fn run_one(
         force_tasks: args.force_tasks.clone(),
         trigger,
         logical_date: None,
-        cancel: cancel.clone(),
+        stop: stop.clone(),
         run_id: None,
         progress: Some(Arc::new(move |task: &str, done, total, what: &str| {
             if let Ok(mut map) = reports.lock() {
@@ -200,11 +200,11 @@ fn run_one(
         // before a lazily registered handler would kill the process outright.
         let signals = [SignalKind::interrupt(), SignalKind::terminate()].map(signal);
         for mut stream in signals.into_iter().flatten() {
-            let interrupt = cancel.clone();
+            let stop = stop.clone();
             tokio::spawn(async move {
                 if stream.recv().await.is_some() {
                     tracing::warn!("interrupted: cancelling running tasks");
-                    interrupt.cancel();
+                    stop.interrupt();
                 }
             });
         }

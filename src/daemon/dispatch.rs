@@ -23,12 +23,12 @@ use std::time::Duration;
 
 use dag_state::{RunStatus, Trigger};
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
 
 use super::Fire;
 use super::dags::DagSet;
 use super::metrics::DaemonMetrics;
 use crate::execute::{
+    RunStop,
     Engine, ExecuteError, RunRequest, execute_resumed, execute_run, new_run_id, now_ms,
     prepare_resume, rfc3339, validate_request,
 };
@@ -120,7 +120,7 @@ pub enum Cancelled {
 
 struct Active {
     dag: String,
-    cancel: CancellationToken,
+    stop: RunStop,
     started_ms: i64,
     trigger: Trigger,
 }
@@ -278,7 +278,7 @@ impl Dispatcher {
                 .min_by_key(|(_, a)| a.started_ms)
         {
             tracing::info!(dag = %dag.name, run_id = %id, "cancelling the previous run (overlap cancel_previous)");
-            oldest.cancel.cancel();
+            oldest.stop.cancel();
         }
         runs.queued.push_back(Queued {
             run_id: run_id.clone(),
@@ -295,7 +295,7 @@ impl Dispatcher {
     }
 
     fn start(self: &Arc<Self>, runs: &mut Runs, run_id: String, dag: Arc<Dag>, s: Submission) {
-        let cancel = CancellationToken::new();
+        let stop = RunStop::new();
         let started_ms = now_ms();
         self.metrics
             .trigger_latency(&s.fire.trigger.kind, started_ms - s.fire.due_ms);
@@ -303,7 +303,7 @@ impl Dispatcher {
             run_id.clone(),
             Active {
                 dag: dag.name.clone(),
-                cancel: cancel.clone(),
+                stop: stop.clone(),
                 started_ms,
                 trigger: s.fire.trigger.clone(),
             },
@@ -320,7 +320,7 @@ impl Dispatcher {
             max_parallel: s.options.max_parallel,
             trigger: s.fire.trigger,
             logical_date: s.fire.logical_date,
-            cancel,
+            stop,
             force: s.options.force,
             force_tasks: s.options.force_tasks,
             progress: None,
@@ -428,7 +428,7 @@ impl Dispatcher {
     pub fn cancel(&self, run_id: &str) -> Cancelled {
         let mut runs = self.runs();
         if let Some(active) = runs.active.get(run_id) {
-            active.cancel.cancel();
+            active.stop.cancel();
             return Cancelled::Cancelling;
         }
         if let Some(position) = runs.queued.iter().position(|q| q.run_id == run_id) {
@@ -569,7 +569,7 @@ impl Dispatcher {
             if !cancelled && tokio::time::Instant::now() >= deadline {
                 tracing::warn!(active, "grace period over: cancelling running tasks");
                 for run in self.runs().active.values() {
-                    run.cancel.cancel();
+                    run.stop.interrupt();
                 }
                 cancelled = true;
             }

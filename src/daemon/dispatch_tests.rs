@@ -125,7 +125,7 @@ async fn cancel_previous_cancels_the_running_run_for_the_new_fire()
     settle(&f.dispatcher).await;
     assert_eq!(
         statuses(&f.dispatcher),
-        vec![RunStatus::Interrupted, RunStatus::Succeeded]
+        vec![RunStatus::Cancelled, RunStatus::Succeeded]
     );
     Ok(())
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use dag_operators::Registry;
 use dag_state::{RunStatus, Store, Trigger};
-use tokio_util::sync::CancellationToken;
 
+use super::RunStop;
 use crate::model::Dag;
 use crate::record::RecorderHandle;
 
@@ -44,7 +44,8 @@ pub struct RunRequest {
     pub trigger: Trigger,
     /// RFC 3339; the start time when not given.
     pub logical_date: Option<String>,
-    pub cancel: CancellationToken,
+    /// Cancels (`cancelled`) or interrupts (`interrupted`) the run.
+    pub stop: RunStop,
     /// Run every task even when its result is up to date.
     pub force: bool,
     /// Run these tasks even when up to date.

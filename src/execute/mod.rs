@@ -15,6 +15,7 @@ mod resume;
 mod reuse;
 mod run_loop;
 mod run_state;
+mod stop;
 mod task_runner;
 
 pub use artifacts::hash_file;
@@ -26,4 +27,5 @@ pub use explain::{
 pub use fingerprint::Fingerprint;
 pub use resume::{Resume, ResumeError, prepare_resume};
 pub use run_loop::{DEFAULT_MAX_PARALLEL, execute_resumed, execute_run, validate_request};
+pub use stop::RunStop;
 pub use task_runner::{humanize, humanize_ms};

@@ -145,7 +145,7 @@ async fn execute(
         // before the rest of the run is marked cancelled.
         tokio::select! {
             biased;
-            () = request.cancel.cancelled(), if !interrupted => {
+            () = request.stop.token().cancelled(), if !interrupted => {
                 interrupted = true;
                 for task in scheduler.cancel_waiting() {
                     state.record_settled(task, TaskStatus::Cancelled, "the run was interrupted before it started".into());
@@ -175,8 +175,8 @@ async fn execute(
     }
 
     let finished_at_ms = now_ms();
-    run.status = if interrupted || request.cancel.is_cancelled() {
-        RunStatus::Interrupted
+    run.status = if interrupted || request.stop.is_stopped() {
+        request.stop.status()
     } else if state.failed {
         RunStatus::Failed
     } else {

@@ -227,7 +227,7 @@ impl RunState<'_> {
             state_dir: self.engine.state_dir.clone(),
             log: LogSink::discard(),
             progress,
-            cancel: self.request.cancel.child_token(),
+            cancel: self.request.stop.token().child_token(),
         };
         let cache = self.cache_setup(index, operator.as_ref(), &context.params, &outputs);
         Ok(Box::new(TaskJob {
@@ -238,7 +238,7 @@ impl RunState<'_> {
             timeout: task.timeout,
             inputs,
             outputs,
-            run_cancel: self.request.cancel.clone(),
+            run_cancel: self.request.stop.token().clone(),
             recorder: self.engine.recorder.clone(),
             store: Arc::clone(&self.engine.store),
             cache,

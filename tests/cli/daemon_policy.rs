@@ -1,6 +1,7 @@
 //! The daemon's run policy seen from outside: `max_active_runs` lets that
 //! many runs of a DAG go at once and queues the rest until one ends; a
-//! queued run can be cancelled before it starts.
+//! queued run can be cancelled before it starts, and a running one ends
+//! `cancelled` (a user's decision), not `interrupted` (a crash or shutdown).
 
 use serde_json::Value;
 
@@ -124,4 +125,33 @@ fn a_cancelled_queued_run_is_recorded_with_its_reason_and_gc_goes_through_the_da
     );
     let summary: Value = serde_json::from_slice(&gc.stdout).expect("gc json");
     assert_eq!(summary["dry_run"], false);
+}
+
+#[test]
+fn a_user_cancel_of_a_running_run_records_it_cancelled_not_interrupted() {
+    let project = Project::new();
+    project.write(
+        "dags/pair.yaml",
+        &PAIR.replace("command: \"while", "command: \"touch started; while"),
+    );
+    let _daemon = Daemon::start(&project, &[]);
+    let fired = trigger(&project);
+    let run_id = fired["run_id"].as_str().unwrap_or_default().to_string();
+    let started = project.path().join("started");
+    wait_for("the run's task to start", || started.exists().then_some(()));
+    let cancel = project.dag(&["cancel", &run_id]);
+    assert_eq!(
+        cancel.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&cancel.stderr)
+    );
+    wait_for("the run to end", || {
+        let status = status_of(&project, &run_id);
+        (status != "running").then_some(())
+    });
+    let (_, run) = project.json(&["runs", "show", &run_id, "--json"]);
+    assert_eq!(run["status"], "cancelled", "{run:#}");
+    let task = run["tasks"].as_array().and_then(|t| t.first().cloned());
+    assert_eq!(task.map(|t| t["status"].clone()), Some(Value::from("cancelled")));
 }

@@ -185,10 +185,10 @@ fn a_run_started_from_the_form_is_followed_live_compared_cancelled_and_resumed()
     let third = run_from_form(&browser, &ui, "stop");
     wait_node(&browser, "greet", "running");
     browser.press("#facts button.danger");
-    // A cancelled run ends `interrupted`, its running task `cancelled`.
+    // A cancelled run ends `cancelled`, and so does its running task.
     wait_node(&browser, "greet", "cancelled");
-    browser.wait_for("the run to end interrupted", || {
-        (browser.query_text("[data-run-status]").as_deref() == Some("interrupted")).then_some(())
+    browser.wait_for("the run to end cancelled", || {
+        (browser.query_text("[data-run-status]").as_deref() == Some("cancelled")).then_some(())
     });
     release(&project, "stop");
     browser.press("#facts button.primary");
