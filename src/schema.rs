@@ -31,6 +31,48 @@ pub struct DagFile {
     resume_interrupted: Option<bool>,
     /// Tasks by id (lowercase letters, digits and `_`).
     tasks: Option<BTreeMap<String, TaskEntry>>,
+    /// Notified when the run fails.
+    on_failure: Option<HookTargets>,
+    /// Notified when the run succeeds.
+    on_success: Option<HookTargets>,
+    /// Notified before each retry of any task.
+    on_retry: Option<HookTargets>,
+    /// Notified once when the run is still going after `sla`.
+    on_sla_miss: Option<HookTargets>,
+    /// How long the run may take before `on_sla_miss` fires.
+    sla: Option<Duration>,
+}
+
+/// One hook target, or a list of them.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[expect(dead_code, reason = "only the schema of these types is used")]
+enum HookTargets {
+    One(HookTarget),
+    Many(Vec<HookTarget>),
+}
+
+/// Where a notification goes: exactly one of `webhook`, `webhook_env` or `command`.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[expect(dead_code, reason = "only the schema of these types is used")]
+struct HookTarget {
+    /// `http://` or `https://` URL; gets the notification as a JSON POST.
+    webhook: Option<String>,
+    /// An environment variable holding the webhook URL, read at delivery.
+    webhook_env: Option<String>,
+    /// `json` (default) or `slack` (`{"text": ...}`).
+    format: Option<HookFormat>,
+    /// A shell command; gets the JSON on stdin.
+    command: Option<String>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[expect(dead_code, reason = "only the schema of these types is used")]
+enum HookFormat {
+    Json,
+    Slack,
 }
 
 /// A file path, or a file with extra upstream tasks for its root tasks.
@@ -146,6 +188,16 @@ pub struct TaskEntry {
     when: Option<String>,
     /// `false`: always run, never reuse an earlier result.
     cache: Option<bool>,
+    /// Notified when the task fails.
+    on_failure: Option<HookTargets>,
+    /// Notified when the task succeeds.
+    on_success: Option<HookTargets>,
+    /// Notified before each retry of the task.
+    on_retry: Option<HookTargets>,
+    /// Notified once when the task is still going after `sla`.
+    on_sla_miss: Option<HookTargets>,
+    /// How long the task may take before `on_sla_miss` fires.
+    sla: Option<Duration>,
 }
 
 pub fn dag_file_schema() -> serde_json::Value {

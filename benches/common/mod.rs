@@ -41,6 +41,7 @@ pub fn run_dag(
         workdir: workdir.to_path_buf(),
         state_dir,
         log_limit: dag_operators::DEFAULT_LOG_LIMIT,
+        notifications: Default::default(),
     };
     let request = RunRequest {
         dag: Arc::clone(dag),

@@ -36,7 +36,7 @@ pub use serve_cmd::{failure as serve_failure, serve_config};
 /// the engine log on stderr, per the global flags.
 pub fn init(cli: &Cli) {
     restore_sigpipe();
-    init_tracing(&cli.global);
+    init_tracing(&cli.global, matches!(cli.command, Command::Daemon(_)));
 }
 
 /// Runs a parsed command line: through a running daemon when the command
@@ -221,12 +221,15 @@ pub fn run_for_client(
     }
 }
 
-fn init_tracing(global: &args::Global) {
+fn init_tracing(global: &args::Global, daemon: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if global.quiet {
         "error"
     } else {
         match global.verbose {
+            // A daemon says when runs start and end, so a failed nightly
+            // run shows in its log without `-v`.
+            0 if daemon => "warn,dag::runs=info",
             0 => "warn",
             1 => "info",
             2 => "debug",

@@ -11,8 +11,7 @@ use super::progress::{Mode, Progress, ProgressMap};
 use super::workspace::{load, open_store, parse_param_overrides};
 use super::{CliResult, Exit, Failure, color_enabled};
 use crate::execute::{
-    RunStop,
-    Engine, ExecuteError, Resume, RunRequest, execute_resumed, execute_run, humanize_ms,
+    Engine, ExecuteError, Resume, RunRequest, RunStop, execute_resumed, execute_run, humanize_ms,
     prepare_resume,
 };
 use crate::record::{Recorder, error_chain};
@@ -155,6 +154,7 @@ fn run_one(
         workdir,
         state_dir: global.state_dir.clone(),
         log_limit: global.task_log_limit,
+        notifications: Default::default(),
     };
     let stdout_tty = std::io::stdout().is_terminal();
     let stderr_tty = std::io::stderr().is_terminal();
@@ -212,6 +212,12 @@ fn run_one(
             Some(resume) => execute_resumed(&engine, request, resume).await,
             None => execute_run(&engine, request).await,
         };
+        // Hooks are delivered in the background; the process stays for
+        // them (bounded: three tries each), so their outcome is recorded.
+        engine
+            .notifications
+            .wait_idle(std::time::Duration::from_secs(20))
+            .await;
         drop(engine);
         let finished = tokio::task::spawn_blocking(move || recorder.finish()).await;
         let _ = display.await;

@@ -99,6 +99,7 @@ fn show(global: &Global, args: &ShowArgs) -> CliResult {
             .collect();
         outln!("params    {}", params.join(" "));
     }
+    print_notifications(&json.notifications);
     outln!("tasks");
     for task in &json.tasks {
         let duration = task.duration_ms.map(humanize_ms).unwrap_or_default();
@@ -126,6 +127,26 @@ fn show(global: &Global, args: &ShowArgs) -> CliResult {
         );
     }
     Ok(Exit::Success)
+}
+
+fn print_notifications(notifications: &[crate::views::NotificationJson]) {
+    for n in notifications {
+        let about = n
+            .task
+            .as_deref()
+            .map(|t| format!(" of `{t}`"))
+            .unwrap_or_default();
+        let outcome = match (&n.error, n.delivered) {
+            (_, true) => format!(
+                "delivered ({} tr{})",
+                n.tries,
+                if n.tries == 1 { "y" } else { "ies" }
+            ),
+            (Some(error), false) => format!("NOT delivered after {} tries: {error}", n.tries),
+            (None, false) => "NOT delivered".to_string(),
+        };
+        outln!("notified  {}{about} → {}: {outcome}", n.event, n.target);
+    }
 }
 
 /// Why a run ended without running: the reason of its `run_dropped` (a

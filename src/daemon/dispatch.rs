@@ -28,8 +28,7 @@ use super::Fire;
 use super::dags::DagSet;
 use super::metrics::DaemonMetrics;
 use crate::execute::{
-    RunStop,
-    Engine, ExecuteError, RunRequest, execute_resumed, execute_run, new_run_id, now_ms,
+    Engine, ExecuteError, RunRequest, RunStop, execute_resumed, execute_run, new_run_id, now_ms,
     prepare_resume, rfc3339, validate_request,
 };
 use crate::model::{Dag, Overlap};
@@ -117,6 +116,10 @@ pub enum Cancelled {
     },
     Unknown,
 }
+
+/// The log target of the daemon's run starts and ends, which it prints at
+/// its default verbosity (`warn` for everything else).
+pub const RUN_LOG: &str = "dag::runs";
 
 struct Active {
     dag: String,
@@ -310,6 +313,7 @@ impl Dispatcher {
         );
         self.metrics.set_active(runs.active.len());
         tracing::info!(
+            target: RUN_LOG,
             run_id = %run_id, dag = %dag.name, trigger = %s.fire.trigger.kind,
             detail = %s.fire.trigger.detail, "run started"
         );
@@ -369,7 +373,12 @@ impl Dispatcher {
         started_ms: i64,
     ) {
         let label = status.map_or("error".to_string(), status_label);
-        tracing::info!(run_id, dag, status = %label, "run finished");
+        tracing::info!(
+            target: RUN_LOG,
+            run_id, dag, status = %label,
+            duration = %crate::execute::humanize_ms(now_ms() - started_ms),
+            "run finished"
+        );
         self.metrics
             .run_finished(dag, &label, now_ms() - started_ms);
         if let Ok(tasks) = self.engine.store.tasks(run_id) {

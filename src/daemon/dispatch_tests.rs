@@ -30,6 +30,7 @@ fn fixture(overlap: &str) -> Result<Fixture, Box<dyn std::error::Error>> {
         workdir: dir.path().to_path_buf(),
         state_dir: dir.path().join(".dag"),
         log_limit: dag_operators::DEFAULT_LOG_LIMIT,
+        notifications: Default::default(),
     };
     let mut dags = DagSet::default();
     dags.reload(&dir.path().join("dags"), &registry);

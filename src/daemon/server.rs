@@ -130,6 +130,13 @@ pub async fn run(config: DaemonConfig, front_ends: FrontEnds) -> Result<(), Daem
         triggers.stop().await;
     }
     runtime.dispatcher.drain(config.grace).await;
+    // The last runs' hooks, bounded like `dag run`'s.
+    runtime
+        .dispatcher
+        .engine
+        .notifications
+        .wait_idle(Duration::from_secs(20))
+        .await;
     servers.stop().await;
     runtime.close().await?;
     info::remove_own(&config.state_dir);
@@ -209,6 +216,7 @@ impl Runtime {
             workdir: config.workdir.clone(),
             state_dir: config.state_dir.clone(),
             log_limit: config.log_limit,
+            notifications: Default::default(),
         };
         let mut dags = DagSet::with_limits(daemon_parse_limits());
         log_reload(&dags.reload(&config.dags_dir, &registry));
@@ -283,6 +291,12 @@ fn publish_daemon_file(
         version: env!("CARGO_PKG_VERSION").to_string(),
         workdir: config.workdir.clone(),
     };
+    // Notifications link to the run's page in the web UI on this address.
+    runtime
+        .dispatcher
+        .engine
+        .notifications
+        .set_link_base(format!("http://{addr}"));
     info::write(&config.state_dir, &daemon_info).map_err(|source| DaemonError::InfoFile {
         path: info::path(&config.state_dir).display().to_string(),
         source,

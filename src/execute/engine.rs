@@ -23,6 +23,8 @@ pub struct Engine {
     pub state_dir: PathBuf,
     /// Most bytes one attempt's log keeps (see `dag_operators::LogSink`).
     pub log_limit: u64,
+    /// Deliveries of hooks (`on_failure`, ...) in flight.
+    pub notifications: super::Notifications,
 }
 
 impl Engine {

@@ -11,6 +11,7 @@ mod clock;
 mod engine;
 mod explain;
 mod fingerprint;
+mod notify;
 mod resume;
 mod reuse;
 mod run_loop;
@@ -25,6 +26,7 @@ pub use explain::{
     ExplainContext, ExplainRequest, Explanation, TaskExplanation, Verdict, explain_run,
 };
 pub use fingerprint::Fingerprint;
+pub use notify::Notifications;
 pub use resume::{Resume, ResumeError, prepare_resume};
 pub use run_loop::{DEFAULT_MAX_PARALLEL, execute_resumed, execute_run, validate_request};
 pub use stop::RunStop;

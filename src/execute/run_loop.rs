@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 
 use super::clock::{new_run_id, now_ms, rfc3339};
 use super::engine::{Engine, ExecuteError, RunOutcome, RunRequest};
+use super::notify::{RunNotifier, watch_sla};
 use super::resume::Resume;
 use super::run_state::{Prepared, RunState};
 use super::task_runner::{TaskResult, run_task};
@@ -85,6 +86,21 @@ async fn execute(
         }),
     )));
 
+    let notifier = Arc::new(RunNotifier::new(
+        &engine.notifications,
+        engine.recorder.clone(),
+        Arc::clone(&dag),
+        run_id.clone(),
+        request.trigger.kind.clone(),
+        engine.logs_dir(),
+    ));
+    // Cancelled when the run (or a task) ends, so a timer that has not
+    // fired never will.
+    let run_done = tokio_util::sync::CancellationToken::new();
+    if let Some(sla) = dag.hooks.sla {
+        let notifier = Arc::clone(&notifier);
+        watch_sla(sla, run_done.clone(), move || notifier.run_late());
+    }
     let mut state = RunState {
         engine,
         request: &request,
@@ -100,6 +116,7 @@ async fn execute(
         summaries: BTreeMap::new(),
         ready: VecDeque::new(),
         failed: false,
+        notifier: Arc::clone(&notifier),
     };
     let rules = dag.tasks.values().map(|t| t.trigger_rule).collect();
     let mut scheduler = Scheduler::new(&plan, rules);
@@ -122,6 +139,7 @@ async fn execute(
         .max(1);
     let mut running: JoinSet<TaskResult> = JoinSet::new();
     let mut interrupted = false;
+    let mut task_slas = std::collections::HashMap::new();
     loop {
         while running.len() < max_parallel && !interrupted {
             let Some(task) = state.ready.pop_front() else {
@@ -129,6 +147,13 @@ async fn execute(
             };
             match state.prepare(task) {
                 Prepared::Job(job) => {
+                    if let Some(sla) = state.task(task).hooks.sla {
+                        let notifier = Arc::clone(&notifier);
+                        let id = plan.ids[task].clone();
+                        let done = run_done.child_token();
+                        watch_sla(sla, done.clone(), move || notifier.task_late(&id));
+                        task_slas.insert(task, done);
+                    }
                     running.spawn(run_task(*job));
                 }
                 Prepared::Settled(terminal, short_circuit) => {
@@ -160,6 +185,9 @@ async fn execute(
                 match joined {
                     Ok(result) => {
                         let index = result.index;
+                        if let Some(done) = task_slas.remove(&index) {
+                            done.cancel();
+                        }
                         let terminal = result.terminal;
                         let short_circuit = state.finish_task(result);
                         let decisions = scheduler.finish(index, terminal, short_circuit.as_deref());
@@ -192,6 +220,8 @@ async fn execute(
             "status": run.status,
         }),
     )));
+    run_done.cancel();
+    notifier.run_ended(run.status);
     engine.recorder.flush().await?;
     tracing::info!(
         run_id = %run_id, dag = %dag.name, status = ?run.status,

@@ -14,6 +14,7 @@ use super::artifacts::Declared;
 use super::clock::now_ms;
 use super::engine::{Engine, RunRequest};
 use super::fingerprint::Fingerprint;
+use super::notify::RunNotifier;
 use super::task_runner::{CacheSetup, TaskJob, TaskResult};
 use crate::plan::Plan;
 use crate::render::{RunVars, Scope, render_string, render_value};
@@ -39,6 +40,7 @@ pub(super) struct RunState<'a> {
     pub(super) failed: bool,
     /// Cache keys of finished tasks; `None` makes downstream tasks uncacheable.
     pub(super) keys: Vec<Option<String>>,
+    pub(super) notifier: Arc<RunNotifier>,
 }
 
 impl RunState<'_> {
@@ -243,6 +245,13 @@ impl RunState<'_> {
             store: Arc::clone(&self.engine.store),
             cache,
             log_limit: self.engine.log_limit,
+            on_retry: self.notifier.wants_retries(task).then(|| {
+                let notifier = Arc::clone(&self.notifier);
+                let id = task.id.clone();
+                Arc::new(move |attempt: u32, error: &str| {
+                    notifier.task_retrying(&id, attempt, error)
+                }) as super::task_runner::RetryHook
+            }),
         }))
     }
 
@@ -336,6 +345,12 @@ impl RunState<'_> {
             inputs: result.inputs,
             outputs: result.outputs,
         };
+        self.notifier.task_ended(
+            self.task(index),
+            record.status,
+            record.attempts,
+            record.reason.as_deref(),
+        );
         self.engine.recorder.write(Write::Task(record));
         self.values[index] = Some(values);
         outcome.short_circuit

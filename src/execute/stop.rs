@@ -69,6 +69,10 @@ mod tests {
         assert_eq!(stop.status(), RunStatus::Interrupted);
         let clone = RunStop::new();
         clone.clone().interrupt();
-        assert_eq!(clone.status(), RunStatus::Interrupted, "clones share the reason");
+        assert_eq!(
+            clone.status(),
+            RunStatus::Interrupted,
+            "clones share the reason"
+        );
     }
 }

@@ -41,7 +41,11 @@ pub struct TaskJob {
     pub cache: Option<CacheSetup>,
     /// Most bytes the attempt's log keeps.
     pub log_limit: u64,
+    /// Told `(failed attempt, error)` before each retry, when anyone listens.
+    pub on_retry: Option<RetryHook>,
 }
+
+pub type RetryHook = Arc<dyn Fn(u32, &str) + Send + Sync>;
 
 /// What the cache check needs: the fingerprint without input digests (they
 /// are hashed when the task starts) and the store to look results up in.
@@ -223,6 +227,9 @@ pub async fn run_task(job: TaskJob) -> TaskResult {
             }
         }
         if attempt < max_attempts {
+            if let (Some(on_retry), Some(error)) = (&job.on_retry, &result.error) {
+                on_retry(attempt, error);
+            }
             let delay = job.retry.delay_before(attempt + 1);
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
@@ -538,6 +545,7 @@ mod tests {
             store,
             cache: None,
             log_limit: dag_operators::DEFAULT_LOG_LIMIT,
+            on_retry: None,
         }
     }
 

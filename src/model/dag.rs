@@ -21,6 +21,8 @@ pub struct Dag {
     /// Whether the daemon resumes a run of this DAG that a crash left
     /// interrupted, when it next starts.
     pub resume_interrupted: bool,
+    /// Run-level notifications (`on_failure` when the run fails, ...).
+    pub hooks: super::Hooks,
     /// Tasks by id.
     pub tasks: BTreeMap<String, Task>,
     /// The file this DAG was loaded from, then its includes.

@@ -7,6 +7,7 @@
 mod condition;
 mod dag;
 mod duration;
+mod hooks;
 mod schedule;
 mod task;
 mod template;
@@ -15,6 +16,7 @@ mod trigger_rule;
 pub use condition::{Comparison, Condition, Operand};
 pub use dag::Dag;
 pub use duration::parse_duration;
+pub use hooks::{HookEvent, HookTarget, Hooks};
 pub use schedule::parse_timezone;
 pub use schedule::{Catchup, Overlap, Schedule, normalize_cron};
 pub use task::{Retry, Task, TaskOrigin};

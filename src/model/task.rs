@@ -73,6 +73,8 @@ pub struct Task {
     pub when: Option<Condition>,
     /// `cache: false` opts out of skip-if-unchanged.
     pub cache: bool,
+    /// Task-level notifications.
+    pub hooks: super::Hooks,
     pub origin: TaskOrigin,
 }
 

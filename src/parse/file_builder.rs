@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::fields::{Fields, is_identifier, string_list, wrong_type};
+use super::hooks_reader::read_hooks;
 use super::node::{Node, Value};
 use super::{Diagnostic, SourceFile, Span, did_you_mean};
 use crate::model::parse_timezone;
@@ -26,6 +27,11 @@ pub const DAG_KEYS: &[&str] = &[
     "watch",
     "resume_interrupted",
     "tasks",
+    "on_failure",
+    "on_success",
+    "on_retry",
+    "on_sla_miss",
+    "sla",
 ];
 pub const TASK_KEYS: &[&str] = &[
     "operator",
@@ -42,6 +48,11 @@ pub const TASK_KEYS: &[&str] = &[
     "trigger_rule",
     "when",
     "cache",
+    "on_failure",
+    "on_success",
+    "on_retry",
+    "on_sla_miss",
+    "sla",
 ];
 pub const DEFAULTS_KEYS: &[&str] = &[
     "retries",
@@ -75,6 +86,7 @@ pub struct FileSpec {
     pub schedule: Option<Schedule>,
     pub watch: Vec<String>,
     pub resume_interrupted: bool,
+    pub hooks: crate::model::Hooks,
     pub tasks: Vec<Task>,
     pub includes: Vec<Include>,
 }
@@ -96,6 +108,7 @@ pub fn build_file(
         schedule: None,
         watch: Vec::new(),
         resume_interrupted: false,
+        hooks: crate::model::Hooks::default(),
         tasks: Vec::new(),
         includes: Vec::new(),
     };
@@ -128,6 +141,7 @@ pub fn build_file(
         .boolean("resume_interrupted", diagnostics)
         .unwrap_or(false);
     spec.params = read_params(&fields, diagnostics);
+    spec.hooks = read_hooks(&fields, diagnostics);
     spec.schedule = fields
         .node("schedule")
         .and_then(|node| read_schedule(source, node, diagnostics));
@@ -571,6 +585,7 @@ fn read_task(
         cache: fields
             .boolean("cache", diagnostics)
             .unwrap_or(defaults.cache),
+        hooks: read_hooks(&fields, diagnostics),
         origin: TaskOrigin {
             file: Arc::clone(source),
             key,

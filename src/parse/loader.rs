@@ -61,6 +61,7 @@ pub fn load_dag_within(
         schedule: main.schedule.clone(),
         watch: main.watch.clone(),
         resume_interrupted: main.resume_interrupted,
+        hooks: main.hooks.clone(),
         tasks: Default::default(),
         sources: vec![Arc::clone(&source)],
         path: path.to_path_buf(),

@@ -19,6 +19,8 @@ mod checker;
 mod diagnostic;
 mod fields;
 mod file_builder;
+mod hooks_reader;
+pub use hooks_reader::check_url as check_webhook_url;
 mod limits;
 mod loader;
 mod node;

@@ -24,6 +24,47 @@ pub struct RunJson {
     pub finished_at: Option<String>,
     pub duration_ms: Option<i64>,
     pub tasks: Vec<TaskJson>,
+    /// Hooks delivered (or not) for this run, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<NotificationJson>,
+}
+
+/// One hook's delivery: `dag runs show` and its `--json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NotificationJson {
+    /// `on_failure`, `on_success`, `on_retry` or `on_sla_miss`.
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// The webhook's origin or the command's start.
+    pub target: String,
+    pub delivered: bool,
+    pub tries: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub at: String,
+}
+
+impl NotificationJson {
+    fn from_event(event: &dag_state::EventRecord) -> Option<Self> {
+        let detail = &event.detail;
+        Some(Self {
+            event: detail.get("event")?.as_str()?.to_string(),
+            task: event.task_id.clone(),
+            target: detail.get("target")?.as_str()?.to_string(),
+            delivered: detail.get("delivered")?.as_bool()?,
+            tries: detail
+                .get("tries")
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
+            error: detail
+                .get("error")
+                .and_then(|e| e.as_str())
+                .map(str::to_string),
+            at: rfc3339(event.at_ms),
+        })
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -72,7 +113,14 @@ pub fn run_json(
     run: &RunRecord,
     order: Option<&[String]>,
 ) -> Result<RunJson, dag_state::StateError> {
-    Ok(run_json_of(run, store.tasks(&run.run_id)?, order))
+    let mut json = run_json_of(run, store.tasks(&run.run_id)?, order);
+    json.notifications = store
+        .events(&run.run_id)?
+        .iter()
+        .filter(|e| e.kind == "notification")
+        .filter_map(NotificationJson::from_event)
+        .collect();
+    Ok(json)
 }
 
 /// [`run_json`] from the run's task records, already read.
@@ -116,5 +164,6 @@ pub fn run_json_of(
                 summary: t.summary,
             })
             .collect(),
+        notifications: Vec::new(),
     }
 }

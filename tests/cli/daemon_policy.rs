@@ -153,5 +153,8 @@ fn a_user_cancel_of_a_running_run_records_it_cancelled_not_interrupted() {
     let (_, run) = project.json(&["runs", "show", &run_id, "--json"]);
     assert_eq!(run["status"], "cancelled", "{run:#}");
     let task = run["tasks"].as_array().and_then(|t| t.first().cloned());
-    assert_eq!(task.map(|t| t["status"].clone()), Some(Value::from("cancelled")));
+    assert_eq!(
+        task.map(|t| t["status"].clone()),
+        Some(Value::from("cancelled"))
+    );
 }

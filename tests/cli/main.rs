@@ -14,6 +14,7 @@
 //! - `incremental`: exactly the tasks affected by a change rerun
 //! - `lifecycle`: the shipped obesity lifecycle and its feedback loop
 //! - `logs`: bounded task logs, `dag logs --tail/--follow` in bounded memory
+//! - `notify`: hooks to a real webhook receiver and commands: retries, SLA, records
 //! - `lineage`: `dag lineage` from models, files and tasks, both ways
 //! - `quickstart`: every command of README's Quickstart, as written, in a fresh copy
 //! - `resume`: `run --resume` reruns only what did not finish
@@ -39,6 +40,8 @@ mod incremental;
 mod lifecycle;
 mod lineage;
 mod logs;
+mod notify;
+mod notify_support;
 mod quickstart;
 mod resume;
 mod run;

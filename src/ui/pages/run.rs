@@ -376,6 +376,7 @@ mod tests {
                 finished_at: finished.then(|| "2026-01-01T00:00:01Z".to_string()),
                 duration_ms: finished.then_some(1000),
                 tasks: vec![task],
+                notifications: Vec::new(),
             },
             attempts: Vec::new(),
             states: BTreeMap::new(),
