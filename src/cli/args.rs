@@ -177,6 +177,7 @@ pub struct TriggerArgs {
 
 #[derive(Debug, Args)]
 pub struct CancelArgs {
+    /// A run id, or `latest` / `latest~N` (the newest run, N runs back).
     pub run_id: String,
     /// Print the daemon's answer as JSON.
     #[arg(long)]
@@ -234,7 +235,7 @@ pub struct GraphArgs {
     pub format: GraphFormat,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// A DAG file, or the name of a DAG in the DAG directory.
     pub dag: String,
@@ -258,7 +259,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Rerun the failed, cancelled, interrupted and unstarted tasks of this
-    /// run with its params, reusing what it finished.
+    /// run (an id, or `latest` / `latest~N`) with its params, reusing what it finished.
     #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["params", "only", "dry_run"])]
     pub resume: Option<String>,
     /// Print one JSON object describing the run on stdout.
@@ -293,7 +294,9 @@ pub enum RunsCommand {
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
+    /// A run id, or `latest` / `latest~N` (the newest run, N runs back).
     pub run_a: String,
+    /// The run to compare it with (an id, `latest` or `latest~N`).
     pub run_b: String,
     /// Print JSON on stdout.
     #[arg(long)]
@@ -302,6 +305,7 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
+    /// A run id, or `latest` / `latest~N` (the newest run, N runs back).
     pub run_id: String,
     /// Print JSON on stdout.
     #[arg(long)]
@@ -310,6 +314,7 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
+    /// A run id, or `latest` / `latest~N` (the newest run, N runs back).
     pub run_id: String,
     pub task: String,
     /// Which attempt (default: the last).

@@ -14,7 +14,7 @@ use super::workspace::parse_param_overrides;
 use super::{CliResult, Exit, Failure, color_enabled};
 use crate::control::{ClientError, DaemonClient, path_segment};
 use crate::views::RunJson;
-use crate::workspace::LOG_CHUNK;
+use crate::workspace::{LOG_CHUNK, MAX_BACK, pick_run, relative_run};
 
 /// A failed call to the daemon as a CLI failure: refusals are the user's
 /// (exit 2), the rest internal (exit 3).
@@ -82,11 +82,40 @@ fn describe_accepted(accepted: &Value) -> String {
     }
 }
 
+/// `latest` / `latest~N` through the daemon's run list; a plain id as is.
+pub fn resolve_remote(daemon: &DaemonClient, text: &str) -> Result<String, Failure> {
+    let Some(back) = relative_run(text) else {
+        return Ok(text.to_string());
+    };
+    if back >= MAX_BACK {
+        return Err(Failure::invalid(format!(
+            "`{text}` reaches back more than {MAX_BACK} runs"
+        )));
+    }
+    let runs = daemon
+        .get_json(&format!("/api/runs?limit={}", back + 1))
+        .map_err(client_failure)?;
+    let ids: Vec<String> = runs
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r["run_id"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    pick_run(text, &ids).map_err(Failure::invalid)
+}
+
 pub fn cancel(global: &Global, args: &CancelArgs) -> CliResult {
     let daemon = require(
         global,
         "a `dag run` in the foreground is cancelled with Ctrl-C",
     )?;
+    let run_id = resolve_remote(&daemon, &args.run_id)?;
+    let args = &CancelArgs {
+        run_id,
+        json: args.json,
+    };
     let response = daemon.cancel(&args.run_id).map_err(client_failure)?;
     let answer = response.json().unwrap_or(Value::Null);
     if args.json {
@@ -129,9 +158,10 @@ pub fn cancel(global: &Global, args: &CancelArgs) -> CliResult {
 /// each printed as it arrives; with `--follow`, until the attempt ends.
 pub fn remote_logs(daemon: &DaemonClient, args: &LogsArgs) -> CliResult {
     use std::io::Write;
+    let run_id = resolve_remote(daemon, &args.run_id)?;
     let base = format!(
         "/api/runs/{}/logs/{}",
-        path_segment(&args.run_id),
+        path_segment(&run_id),
         path_segment(&args.task)
     );
     let mut query = String::new();
@@ -213,6 +243,14 @@ pub fn remote_run(daemon: &DaemonClient, args: &RunArgs) -> CliResult {
         .file_stem()
         .filter(|_| file.is_some())
         .map_or_else(|| args.dag.clone(), |s| s.to_string_lossy().into_owned());
+    let resume = match &args.resume {
+        Some(text) => Some(resolve_remote(daemon, text)?),
+        None => None,
+    };
+    let args = &RunArgs {
+        resume,
+        ..args.clone()
+    };
     let options = json!({
         "only": args.only, "force": args.force, "force_tasks": args.force_tasks,
         "max_parallel": args.max_parallel, "resume": args.resume, "file": file,

@@ -42,7 +42,9 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
     let store = open_store(global)?;
     let resume = match &args.resume {
         Some(run_id) => {
-            let resume = resumable(&store, &dag, run_id)?;
+            let run_id =
+                crate::workspace::resolve_run_ref(&store, run_id).map_err(Failure::invalid)?;
+            let resume = resumable(&store, &dag, &run_id)?;
             params = resume.1;
             Some(resume.0)
         }

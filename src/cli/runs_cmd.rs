@@ -7,7 +7,7 @@ use super::{CliResult, Exit, Failure};
 use crate::execute::humanize_ms;
 use crate::record::error_chain;
 use crate::views::{RunListJson, run_json};
-use crate::workspace::{LogError, copy_from, find_attempt_log, tail_offset};
+use crate::workspace::{LogError, copy_from, find_attempt_log, resolve_run_ref, tail_offset};
 
 pub fn runs(global: &Global, args: &RunsArgs) -> CliResult {
     if let Some(RunsCommand::Show(show_args)) = &args.command {
@@ -56,8 +56,9 @@ pub fn runs(global: &Global, args: &RunsArgs) -> CliResult {
 
 fn show(global: &Global, args: &ShowArgs) -> CliResult {
     let store = open_store(global)?;
+    let run_id = resolve_run_ref(&store, &args.run_id).map_err(Failure::invalid)?;
     let run = store
-        .run(&args.run_id)
+        .run(&run_id)
         .map_err(|e| Failure::internal(error_chain(&e)))?
         .ok_or_else(|| {
             Failure::invalid(format!("no run `{}`; `dag runs` lists them", args.run_id))
@@ -194,8 +195,8 @@ fn trim_float(value: f64) -> String {
 /// holds the store), so the log is printed as it is, streamed.
 pub fn logs(global: &Global, args: &LogsArgs) -> CliResult {
     let store = open_store(global)?;
-    let log =
-        find_attempt_log(&store, &args.run_id, &args.task, args.attempt).map_err(log_failure)?;
+    let run_id = resolve_run_ref(&store, &args.run_id).map_err(Failure::invalid)?;
+    let log = find_attempt_log(&store, &run_id, &args.task, args.attempt).map_err(log_failure)?;
     let Some(path) = &log.path else {
         return Ok(Exit::Success);
     };

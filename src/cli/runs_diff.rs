@@ -10,10 +10,13 @@ use super::workspace::open_store;
 use super::{CliResult, Exit, Failure};
 use crate::record::error_chain;
 use crate::views::{DiffError, RunDiff, run_diff};
+use crate::workspace::resolve_run_ref;
 
 pub fn diff(global: &Global, args: &DiffArgs) -> CliResult {
     let store = open_store(global)?;
-    let result = run_diff(&store, &args.run_a, &args.run_b).map_err(|error| match error {
+    let run_a = resolve_run_ref(&store, &args.run_a).map_err(Failure::invalid)?;
+    let run_b = resolve_run_ref(&store, &args.run_b).map_err(Failure::invalid)?;
+    let result = run_diff(&store, &run_a, &run_b).map_err(|error| match error {
         DiffError::NoRun(id) => Failure::invalid(format!("no run `{id}`; `dag runs` lists them")),
         DiffError::Store(e) => Failure::internal(error_chain(&e)),
     })?;

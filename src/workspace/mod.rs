@@ -9,6 +9,7 @@
 mod after_crash;
 mod dag_files;
 mod params;
+mod run_ref;
 mod store;
 mod task_logs;
 
@@ -19,6 +20,7 @@ pub use dag_files::{
     LoadError, dag_files, load_dag, load_dag_confined, looks_like_dag, resolve_dag_path,
 };
 pub use params::{BadParam, ParamKind, ParamTypeError, check_param_types, parse_param_overrides};
+pub use run_ref::{MAX_BACK, pick_run, relative_run, resolve_run_ref};
 pub use store::{
     OpenError, history_elsewhere, open_anyway, open_exclusive, open_store, share_daemon_store,
 };

@@ -1,6 +1,6 @@
 //! Documented commands and flags no other test runs: `dag graph` in both
 //! formats, `--log-format json`, and exit code 3 while another process holds
-//! the store.
+//! the store, `latest` / `latest~N` in place of a run id.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -121,5 +121,50 @@ fn a_store_held_by_a_running_dag_run_makes_other_commands_exit_3() {
     assert!(
         stderr.contains("in use by another process") && stderr.contains("dag daemon"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn latest_and_latest_tilde_n_name_runs_wherever_a_run_id_is_taken() {
+    let project = Project::new();
+    project.write(
+        "dags/flaky.yaml",
+        "name: flaky\ntasks:\n  a:\n    operator: shell\n    params: { command: \"echo attempt-output; test -f ok\" }\n",
+    );
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            let (exit, run) = project.json(&["run", "flaky", "--json"]);
+            assert_eq!(exit, 1);
+            run["run_id"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    let shown_id = |reference: &str| {
+        let (exit, run) = project.json(&["runs", "show", reference, "--json"]);
+        assert_eq!(exit, 0, "{reference}");
+        run["run_id"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(shown_id("latest"), ids[2]);
+    assert_eq!(shown_id("latest~1"), ids[1]);
+    assert_eq!(shown_id("latest~2"), ids[0]);
+    let too_far = project.dag(&["runs", "show", "latest~3"]);
+    assert_eq!(too_far.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&too_far.stderr).contains("further than the 3 runs"),
+        "{}",
+        String::from_utf8_lossy(&too_far.stderr)
+    );
+    assert!(stdout_of(&project, &["logs", "latest", "a"]).contains("attempt-output"));
+    let diff = stdout_of(&project, &["runs", "diff", "latest~1", "latest"]);
+    assert!(
+        diff.starts_with(&format!("{} → {}", ids[1], ids[2])),
+        "{diff}"
+    );
+
+    project.write("ok", "");
+    let (exit, resumed) = project.json(&["run", "flaky", "--resume", "latest", "--json"]);
+    assert_eq!(exit, 0, "{resumed:#}");
+    assert_eq!(
+        resumed["resumed_from"],
+        serde_json::Value::from(ids[2].clone())
     );
 }

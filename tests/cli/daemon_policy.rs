@@ -139,7 +139,8 @@ fn a_user_cancel_of_a_running_run_records_it_cancelled_not_interrupted() {
     let run_id = fired["run_id"].as_str().unwrap_or_default().to_string();
     let started = project.path().join("started");
     wait_for("the run's task to start", || started.exists().then_some(()));
-    let cancel = project.dag(&["cancel", &run_id]);
+    // `latest` names the newest run, resolved through the daemon.
+    let cancel = project.dag(&["cancel", "latest"]);
     assert_eq!(
         cancel.status.code(),
         Some(0),
