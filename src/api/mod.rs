@@ -207,6 +207,15 @@ struct SubmitBody {
     /// Shown as the trigger's detail (e.g. the command line that asked).
     #[serde(default)]
     detail: Option<String>,
+    /// A backfill run: recorded with trigger `backfill` for this date.
+    #[serde(default)]
+    backfill: Option<BackfillBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackfillBody {
+    logical_date: String,
 }
 
 async fn submit(State(state): State<Shared>, body: Bytes) -> Response {
@@ -222,8 +231,19 @@ async fn submit(State(state): State<Shared>, body: Bytes) -> Response {
     let detail = body
         .detail
         .unwrap_or_else(|| format!("POST /api/runs {}", body.dag));
+    let mut fire = api_fire(&body.dag, body.params, detail);
+    if let Some(backfill) = body.backfill {
+        if chrono::DateTime::parse_from_rfc3339(&backfill.logical_date).is_err() {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "`backfill.logical_date` must be an RFC 3339 time",
+            );
+        }
+        fire.trigger.kind = "backfill".into();
+        fire.logical_date = Some(backfill.logical_date);
+    }
     let submission = Submission {
-        fire: api_fire(&body.dag, body.params, detail),
+        fire,
         explicit: true,
         options: body.options,
     };

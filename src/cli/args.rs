@@ -90,6 +90,9 @@ pub enum Command {
     Ui(UiArgs),
     /// Ask the running daemon to start a run of a DAG, and return at once.
     Trigger(TriggerArgs),
+    /// Run a scheduled DAG for each logical date its schedule has in a
+    /// range, skipping dates that already succeeded.
+    Backfill(BackfillArgs),
     /// Cancel a running or queued run (through the daemon).
     Cancel(CancelArgs),
     /// Check the state store; repair it, or move it aside and start anew.
@@ -171,6 +174,30 @@ pub struct TriggerArgs {
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
     /// Print the daemon's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// A DAG file, or the name of a DAG in the DAG directory; it needs a `schedule`.
+    pub dag: String,
+    /// First day (`2026-03-01`, in the schedule's timezone) or instant (RFC 3339).
+    #[arg(long)]
+    pub from: String,
+    /// Last day (inclusive) or instant.
+    #[arg(long)]
+    pub to: String,
+    /// Run dates that already have a successful run too.
+    #[arg(long)]
+    pub rerun: bool,
+    /// List the dates and what would happen to each; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Override a param for every run: `--param key=value` (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Print a JSON list of the dates and their runs.
     #[arg(long)]
     pub json: bool,
 }

@@ -2,6 +2,7 @@
 //! result to a documented exit code. Each subcommand lives in its own file.
 
 mod args;
+mod backfill_cmd;
 mod byte_size;
 pub(crate) mod console;
 mod daemon_cmd;
@@ -78,7 +79,11 @@ pub fn finish(result: CliResult) -> ExitCode {
 fn through_daemon(cli: &Cli) -> Option<CliResult> {
     let needs_store = matches!(
         cli.command,
-        Command::Run(_) | Command::Gc(_) | Command::Logs(_) | Command::Doctor(_)
+        Command::Run(_)
+            | Command::Gc(_)
+            | Command::Logs(_)
+            | Command::Doctor(_)
+            | Command::Backfill(_)
     ) || runs_in_daemon(&cli.command);
     if !needs_store {
         return None;
@@ -89,6 +94,7 @@ fn through_daemon(cli: &Cli) -> Option<CliResult> {
         Command::Run(args) if !args.dry_run => remote::remote_run(&daemon, args),
         Command::Gc(args) if !args.dry_run => remote::remote_gc(&daemon, args),
         Command::Logs(args) => remote::remote_logs(&daemon, args),
+        Command::Backfill(args) => backfill_cmd::remote_backfill(&cli.global, &daemon, args),
         Command::Doctor(args) if args.repair || args.rebuild => Err(Failure::invalid(format!(
             "the daemon (pid {}) holds the store; stop it with `dag daemon stop`, then run `dag doctor` again",
             daemon.info.pid
@@ -154,6 +160,7 @@ fn dispatch(cli: &Cli) -> CliResult {
             "`dag ui` is started by the `dag` binary, not by the CLI library",
         )),
         Command::Trigger(args) => remote::trigger(global, args),
+        Command::Backfill(args) => backfill_cmd::backfill(global, args),
         Command::Cancel(args) => remote::cancel(global, args),
         Command::Doctor(args) => doctor_cmd::doctor(global, args),
     }

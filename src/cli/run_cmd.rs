@@ -66,7 +66,12 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
         registry: &registry,
         store: &store,
     };
-    let (mut exit, first) = run_one(&shared, dag, params, trigger, resume, &args.only)?;
+    let start = Start {
+        trigger,
+        logical_date: None,
+        resume,
+    };
+    let (mut exit, first) = run_one(&shared, dag, params, start, &args.only)?;
     let mut triggered = Vec::new();
     // Runs started by `dag.trigger` tasks, in order, each after the last;
     // bounded so that DAGs triggering each other cannot loop forever.
@@ -88,7 +93,12 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
             if !args.json {
                 println!("\n{} triggered {}", fire.trigger.detail, dag.name);
             }
-            let (next, json) = run_one(&shared, dag, fire.params, fire.trigger, None, &[])?;
+            let start = Start {
+                trigger: fire.trigger,
+                logical_date: fire.logical_date,
+                resume: None,
+            };
+            let (next, json) = run_one(&shared, dag, fire.params, start, &[])?;
             if exit == Exit::Success {
                 exit = next;
             }
@@ -118,19 +128,26 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
 /// Most runs one `dag run` starts through `dag.trigger` tasks.
 const MAX_CHAINED_RUNS: usize = 16;
 
-struct Shared<'a> {
-    global: &'a Global,
-    args: &'a RunArgs,
-    registry: &'a Arc<dag_operators::Registry>,
-    store: &'a Arc<dag_state::Store>,
+pub(super) struct Shared<'a> {
+    pub(super) global: &'a Global,
+    pub(super) args: &'a RunArgs,
+    pub(super) registry: &'a Arc<dag_operators::Registry>,
+    pub(super) store: &'a Arc<dag_state::Store>,
 }
 
-fn run_one(
+/// How one run is started: why, for which logical date, resuming what.
+pub(super) struct Start {
+    pub(super) trigger: Trigger,
+    pub(super) logical_date: Option<String>,
+    pub(super) resume: Option<Resume>,
+}
+
+/// Runs one DAG to its end in this process, with progress on the terminal.
+pub(super) fn run_one(
     shared: &Shared<'_>,
     dag: Arc<crate::model::Dag>,
     params: std::collections::BTreeMap<String, serde_json::Value>,
-    trigger: Trigger,
-    resume: Option<Resume>,
+    start: Start,
     only: &[String],
 ) -> Result<(Exit, RunJson), Failure> {
     let Shared {
@@ -139,6 +156,11 @@ fn run_one(
         registry,
         store,
     } = *shared;
+    let Start {
+        trigger,
+        logical_date,
+        resume,
+    } = start;
     let registry = Arc::clone(registry);
     let workdir = std::env::current_dir()
         .map_err(|e| Failure::internal(format!("cannot read the current directory: {e}")))?;
@@ -186,7 +208,7 @@ fn run_one(
         force: args.force,
         force_tasks: args.force_tasks.clone(),
         trigger,
-        logical_date: None,
+        logical_date,
         stop: stop.clone(),
         run_id: None,
         progress: Some(Arc::new(move |task: &str, done, total, what: &str| {

@@ -91,6 +91,10 @@ pub struct RunListJson {
     pub trigger: String,
     pub started_at: String,
     pub finished_at: Option<String>,
+    /// The date the run stands for: a cron fire's or a backfill's time,
+    /// else when it started.
+    #[serde(default)]
+    pub logical_date: String,
 }
 
 impl From<&RunRecord> for RunListJson {
@@ -102,6 +106,7 @@ impl From<&RunRecord> for RunListJson {
             trigger: run.trigger.kind.clone(),
             started_at: rfc3339(run.started_at_ms),
             finished_at: run.finished_at_ms.map(rfc3339),
+            logical_date: run.logical_date.clone(),
         }
     }
 }

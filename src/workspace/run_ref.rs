@@ -59,6 +59,10 @@ mod tests {
         assert_eq!(pick_run("b", &newest), Ok("b".into()));
         let too_far = pick_run("latest~3", &newest).expect_err("only 3 runs");
         assert!(too_far.contains("further than the 3 runs"), "{too_far}");
-        assert!(pick_run("latest", &[]).expect_err("no runs").contains("no runs yet"));
+        assert!(
+            pick_run("latest", &[])
+                .expect_err("no runs")
+                .contains("no runs yet")
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! CLI tests: the real `dag` binary in temporary directories.
 //!
+//! - `backfill`: a schedule's logical dates in a range, with and without a daemon
 //! - `validate`: one fixture per failure mode, every shipped DAG validates
 //! - `commands`: `dag graph` formats, `--log-format json`, exit 3 on a held store
 //! - `run`: run semantics seen from outside (JSON shape, exit codes, rules)
@@ -26,6 +27,7 @@
 //! - `ui_browser`: the web UI in headless Chromium (`webdriver`); writes the
 //!   README's screenshots with `DAG_UI_SCREENSHOTS=docs/ui`
 
+mod backfill;
 mod commands;
 mod crash;
 mod daemon;
