@@ -20,7 +20,13 @@ pub struct Scope<'a> {
     pub run: Option<&'a RunVars>,
     /// Output values of finished tasks; `None` renders placeholders.
     pub outputs: Option<&'a OutputLookup<'a>>,
+    /// Secret values; `None` renders `<secrets.NAME>`, which is also the
+    /// form recorded and hashed into cache keys.
+    pub secrets: Option<&'a Secrets>,
 }
+
+/// Secrets by name: the value, or why it could not be read.
+pub type Secrets = BTreeMap<String, Result<String, String>>;
 
 #[derive(Debug, Clone)]
 pub struct RunVars {
@@ -33,6 +39,8 @@ pub struct RunVars {
 pub enum RenderError {
     #[error("template in `{text}`: {message}")]
     Template { text: String, message: String },
+    #[error("secret `{name}` has no value: {why}")]
+    Secret { name: String, why: String },
     #[error("`{reference}` has no value (is the task upstream, and did it produce `{name}`?)")]
     Missing { reference: String, name: String },
 }
@@ -51,6 +59,15 @@ impl Scope<'_> {
             Reference::RunLogicalDate => Ok(self
                 .run
                 .map_or_else(placeholder, |r| r.logical_date.clone().into())),
+            Reference::Secret(name) => match self.secrets.map(|s| s.get(name)) {
+                None => Ok(placeholder()),
+                Some(Some(Ok(value))) => Ok(Value::String(value.clone())),
+                Some(Some(Err(why))) => Err(RenderError::Secret {
+                    name: name.clone(),
+                    why: why.clone(),
+                }),
+                Some(None) => Err(missing(name)),
+            },
             Reference::TaskOutput { task, name } => match self.outputs {
                 Some(outputs) => outputs(task, name).ok_or_else(|| missing(name)),
                 None => Ok(placeholder()),
@@ -142,6 +159,7 @@ mod tests {
             params: &params,
             run: None,
             outputs: None,
+            secrets: None,
         };
         assert_eq!(render_str("{{ params.n }}", &scope), Ok(json!(300)));
         assert_eq!(render_str("n={{ params.n }}", &scope), Ok(json!("n=300")));
@@ -156,6 +174,7 @@ mod tests {
             params: &params,
             run: None,
             outputs: Some(&lookup),
+            secrets: None,
         };
         assert!(render_str("{{ tasks.a.outputs.x }}", &scope).is_err());
     }

@@ -31,6 +31,8 @@ pub struct DagFile {
     resume_interrupted: Option<bool>,
     /// Tasks by id (lowercase letters, digits and `_`).
     tasks: Option<BTreeMap<String, TaskEntry>>,
+    /// Secrets by name, used as `{{ secrets.<name> }}`: masked in logs, never recorded.
+    secrets: Option<BTreeMap<String, SecretEntry>>,
     /// Notified when the run fails.
     on_failure: Option<HookTargets>,
     /// Notified when the run succeeds.
@@ -41,6 +43,17 @@ pub struct DagFile {
     on_sla_miss: Option<HookTargets>,
     /// How long the run may take before `on_sla_miss` fires.
     sla: Option<Duration>,
+}
+
+/// Where a secret's value is read when a run starts: exactly one of the two.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[expect(dead_code, reason = "only the schema of these types is used")]
+struct SecretEntry {
+    /// An environment variable of the engine's process.
+    env: Option<String>,
+    /// A file, relative to the project root (one trailing newline dropped).
+    file: Option<String>,
 }
 
 /// One hook target, or a list of them.

@@ -10,6 +10,11 @@
 //!
 //! The file is created on first use, so tasks that log nothing leave no
 //! file behind. Logging never fails the task: write errors are dropped.
+//!
+//! A log made [`masking`](LogSink::masking) secrets replaces each of them
+//! with `***` before anything reaches the disk. Output is then held back to
+//! the end of its line (at most [`MASK_HOLD`] bytes), so that a secret
+//! split across two writes is still caught.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -23,6 +28,9 @@ pub const DEFAULT_LOG_LIMIT: u64 = 64 << 20;
 /// The smallest limit accepted; smaller ones are raised to it.
 pub const MIN_LOG_LIMIT: u64 = 4096;
 
+/// Most bytes a masking log holds back waiting for the end of a line.
+pub const MASK_HOLD: usize = 64 << 10;
+
 /// An attempt's log. Cloning shares the file and its byte counts.
 #[derive(Clone)]
 pub struct LogSink {
@@ -32,6 +40,8 @@ pub struct LogSink {
 struct Shared {
     path: PathBuf,
     limit: u64,
+    /// Secrets replaced by `***`, longest first.
+    masks: Vec<Vec<u8>>,
     state: Mutex<State>,
 }
 
@@ -47,6 +57,8 @@ struct State {
     tail_bytes: u64,
     older_bytes: Option<u64>,
     finished: bool,
+    /// With masks: the start of a line not yet written.
+    held: Vec<u8>,
 }
 
 impl LogSink {
@@ -63,8 +75,35 @@ impl LogSink {
             shared: Some(Arc::new(Shared {
                 path,
                 limit: limit.max(MIN_LOG_LIMIT),
+                masks: Vec::new(),
                 state: Mutex::new(State::default()),
             })),
+        }
+    }
+
+    /// The same log, with every occurrence of each (non-empty) secret
+    /// replaced by `***`. Call before anything is written.
+    pub fn masking(self, secrets: &[String]) -> Self {
+        let mut masks: Vec<Vec<u8>> = secrets
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        if masks.is_empty() {
+            return self;
+        }
+        masks.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        masks.dedup();
+        match self.shared {
+            Some(shared) => Self {
+                shared: Some(Arc::new(Shared {
+                    path: shared.path.clone(),
+                    limit: shared.limit,
+                    masks,
+                    state: Mutex::new(State::default()),
+                })),
+            },
+            None => self,
         }
     }
 
@@ -86,7 +125,19 @@ impl LogSink {
     pub fn write(&self, bytes: &[u8]) {
         if let Some(shared) = &self.shared {
             let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
-            state.append(shared, bytes);
+            if shared.masks.is_empty() {
+                state.append(shared, bytes);
+                return;
+            }
+            state.held.extend_from_slice(bytes);
+            let cut = match state.held.iter().rposition(|b| *b == b'\n') {
+                Some(newline) => newline + 1,
+                None if state.held.len() > MASK_HOLD => state.held.len(),
+                None => return,
+            };
+            let line: Vec<u8> = state.held.drain(..cut).collect();
+            let masked = mask(&line, &shared.masks);
+            state.append(shared, &masked);
         }
     }
 
@@ -109,8 +160,31 @@ impl LogSink {
             return 0;
         };
         let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if !state.held.is_empty() {
+            let rest = std::mem::take(&mut state.held);
+            let masked = mask(&rest, &shared.masks);
+            state.append(shared, &masked);
+        }
         state.finish(shared)
     }
+}
+
+/// `bytes` with each mask replaced by `***` (masks longest first).
+fn mask(bytes: &[u8], masks: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    'scan: while at < bytes.len() {
+        for secret in masks {
+            if bytes[at..].starts_with(secret) {
+                out.extend_from_slice(b"***");
+                at += secret.len();
+                continue 'scan;
+            }
+        }
+        out.push(bytes[at]);
+        at += 1;
+    }
+    out
 }
 
 impl Shared {
@@ -230,6 +304,19 @@ fn open_append(path: &Path) -> io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masked_secrets_never_reach_the_file_even_split_across_writes() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("t.1.log");
+        let log = LogSink::at(path.clone()).masking(&["hunter2".to_string(), String::new()]);
+        log.write(b"password is hun");
+        log.write(b"ter2\nand again hunter2 at the end");
+        log.finish();
+        let text = std::fs::read_to_string(&path)?;
+        assert_eq!(text, "password is ***\nand again *** at the end");
+        Ok(())
+    }
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 

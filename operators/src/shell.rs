@@ -35,10 +35,33 @@ struct Params {
     command: Option<String>,
     /// Run directly, no shell.
     argv: Option<Vec<String>>,
-    #[serde(default)]
+    /// Values may be strings, numbers or booleans (a single `{{ params.port }}`
+    /// template renders to the param's own type); they reach the child as text.
+    #[serde(default, deserialize_with = "scalar_strings")]
     env: BTreeMap<String, String>,
     /// Working directory, relative to the project root.
     cwd: Option<String>,
+}
+
+fn scalar_strings<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = BTreeMap::<String, Value>::deserialize(deserializer)?;
+    raw.into_iter()
+        .map(|(name, value)| match value {
+            Value::String(s) => Ok((name, s)),
+            Value::Number(n) => Ok((name, n.to_string())),
+            Value::Bool(b) => Ok((name, b.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "`env.{name}` must be a string, a number or a boolean, not {}",
+                match other {
+                    Value::Null => "null",
+                    Value::Array(_) => "a list",
+                    _ => "a mapping",
+                }
+            ))),
+        })
+        .collect()
 }
 
 impl Params {

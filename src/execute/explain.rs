@@ -185,6 +185,7 @@ impl Walk<'_> {
             params: self.params,
             run: Some(&self.run_vars),
             outputs: Some(&lookup),
+            secrets: None,
         };
         if let Some(condition) = &task.when
             && !condition.evaluate(|reference| scope.resolve(reference).ok())

@@ -101,6 +101,13 @@ async fn execute(
         let notifier = Arc::clone(&notifier);
         watch_sla(sla, run_done.clone(), move || notifier.run_late());
     }
+    // Read once per run: a secret rotated between runs is picked up, and a
+    // missing one fails only the tasks that use it.
+    let secrets: crate::render::Secrets = dag
+        .secrets
+        .iter()
+        .map(|(name, source)| (name.clone(), source.read(&engine.workdir)))
+        .collect();
     let mut state = RunState {
         engine,
         request: &request,
@@ -117,6 +124,8 @@ async fn execute(
         ready: VecDeque::new(),
         failed: false,
         notifier: Arc::clone(&notifier),
+        masks: Arc::new(secrets.values().filter_map(|v| v.clone().ok()).collect()),
+        secrets,
     };
     let rules = dag.tasks.values().map(|t| t.trigger_rule).collect();
     let mut scheduler = Scheduler::new(&plan, rules);

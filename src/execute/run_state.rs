@@ -41,6 +41,10 @@ pub(super) struct RunState<'a> {
     /// Cache keys of finished tasks; `None` makes downstream tasks uncacheable.
     pub(super) keys: Vec<Option<String>>,
     pub(super) notifier: Arc<RunNotifier>,
+    /// The DAG's secrets, read when the run started.
+    pub(super) secrets: crate::render::Secrets,
+    /// Their values, masked in every attempt's log.
+    pub(super) masks: Arc<Vec<String>>,
 }
 
 impl RunState<'_> {
@@ -153,6 +157,7 @@ impl RunState<'_> {
             params: &self.params,
             run: Some(&self.run_vars),
             outputs: Some(&lookup),
+            secrets: None,
         };
         if let Some(condition) = &task.when {
             let holds = condition.evaluate(|reference| scope.resolve(reference).ok());
@@ -163,6 +168,24 @@ impl RunState<'_> {
                 ));
             }
         }
+        let clear_params = if !self.secrets.is_empty() && mentions_secrets(&task.params) {
+            let clear = Scope {
+                params: &self.params,
+                run: Some(&self.run_vars),
+                outputs: Some(&lookup),
+                secrets: Some(&self.secrets),
+            };
+            Some(render_value(&task.params, &clear).map_err(|error| {
+                (
+                    TaskStatus::Failed,
+                    format!("cannot render the task: {error}"),
+                )
+            })?)
+        } else {
+            None
+        };
+        // Rendered without secret values (`<secrets.NAME>`): what cache keys
+        // and records see.
         let rendered = render_value(&task.params, &scope).and_then(|params| {
             let resolve = |paths: &BTreeMap<String, String>| -> Result<Vec<Declared>, crate::render::RenderError> {
                 paths
@@ -216,7 +239,7 @@ impl RunState<'_> {
             task_id: task.id.clone(),
             attempt: 1,
             logical_date: self.run_vars.logical_date.clone(),
-            params,
+            params: clear_params.unwrap_or_else(|| params.clone()),
             inputs: inputs
                 .iter()
                 .map(|d| (d.name.clone(), d.absolute.clone()))
@@ -231,7 +254,7 @@ impl RunState<'_> {
             progress,
             cancel: self.request.stop.token().child_token(),
         };
-        let cache = self.cache_setup(index, operator.as_ref(), &context.params, &outputs);
+        let cache = self.cache_setup(index, operator.as_ref(), &params, &outputs);
         Ok(Box::new(TaskJob {
             index,
             operator,
@@ -245,6 +268,7 @@ impl RunState<'_> {
             store: Arc::clone(&self.engine.store),
             cache,
             log_limit: self.engine.log_limit,
+            masks: Arc::clone(&self.masks),
             on_retry: self.notifier.wants_retries(task).then(|| {
                 let notifier = Arc::clone(&self.notifier);
                 let id = task.id.clone();
@@ -377,4 +401,14 @@ pub(super) fn latest_values(
         }
     }
     found
+}
+
+/// Whether any string in `params` names a secret.
+fn mentions_secrets(params: &Value) -> bool {
+    match params {
+        Value::String(s) => s.contains("secrets."),
+        Value::Array(items) => items.iter().any(mentions_secrets),
+        Value::Object(map) => map.values().any(mentions_secrets),
+        _ => false,
+    }
 }

@@ -41,6 +41,8 @@ pub struct TaskJob {
     pub cache: Option<CacheSetup>,
     /// Most bytes the attempt's log keeps.
     pub log_limit: u64,
+    /// Secret values, replaced by `***` in the attempt's log.
+    pub masks: Arc<Vec<String>>,
     /// Told `(failed attempt, error)` before each retry, when anyone listens.
     pub on_retry: Option<RetryHook>,
 }
@@ -381,7 +383,7 @@ async fn run_attempt(job: &TaskJob, attempt: u32) -> AttemptEnd {
     let cancel = job.run_cancel.child_token();
     let mut context = job.context.clone();
     context.attempt = attempt;
-    context.log = LogSink::with_limit(log_path.clone(), job.log_limit);
+    context.log = LogSink::with_limit(log_path.clone(), job.log_limit).masking(&job.masks);
     context.cancel = cancel.clone();
 
     let started_at_ms = now_ms();
@@ -545,6 +547,7 @@ mod tests {
             store,
             cache: None,
             log_limit: dag_operators::DEFAULT_LOG_LIMIT,
+            masks: Arc::default(),
             on_retry: None,
         }
     }

@@ -21,6 +21,8 @@ pub struct Dag {
     /// Whether the daemon resumes a run of this DAG that a crash left
     /// interrupted, when it next starts.
     pub resume_interrupted: bool,
+    /// `secrets:`: name → where its value is read when a run starts.
+    pub secrets: BTreeMap<String, SecretSource>,
     /// Run-level notifications (`on_failure` when the run fails, ...).
     pub hooks: super::Hooks,
     /// Tasks by id.
@@ -29,6 +31,37 @@ pub struct Dag {
     pub sources: Vec<Arc<SourceFile>>,
     /// The main file's path.
     pub path: PathBuf,
+}
+
+/// Where a secret's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable of the engine's process.
+    Env(String),
+    /// A file (relative to the project root); one trailing newline is dropped.
+    File(String),
+}
+
+impl SecretSource {
+    /// Reads the value; the error says what is missing.
+    pub fn read(&self, workdir: &std::path::Path) -> Result<String, String> {
+        match self {
+            Self::Env(var) => std::env::var(var)
+                .map_err(|_| format!("the environment variable `{var}` is not set")),
+            Self::File(path) => {
+                let full = workdir.join(path);
+                let mut text = std::fs::read_to_string(&full)
+                    .map_err(|e| format!("cannot read `{}`: {e}", full.display()))?;
+                if text.ends_with('\n') {
+                    text.pop();
+                    if text.ends_with('\r') {
+                        text.pop();
+                    }
+                }
+                Ok(text)
+            }
+        }
+    }
 }
 
 impl Dag {

@@ -14,7 +14,7 @@ mod template;
 mod trigger_rule;
 
 pub use condition::{Comparison, Condition, Operand};
-pub use dag::Dag;
+pub use dag::{Dag, SecretSource};
 pub use duration::parse_duration;
 pub use hooks::{HookEvent, HookTarget, Hooks};
 pub use schedule::parse_timezone;

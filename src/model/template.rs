@@ -12,7 +12,12 @@ pub enum Reference {
     RunId,
     RunLogicalDate,
     RunDag,
-    TaskOutput { task: String, name: String },
+    TaskOutput {
+        task: String,
+        name: String,
+    },
+    /// `secrets.<name>`: a value declared under `secrets:`, never recorded.
+    Secret(String),
 }
 
 impl fmt::Display for Reference {
@@ -23,6 +28,7 @@ impl fmt::Display for Reference {
             Self::RunLogicalDate => f.write_str("run.logical_date"),
             Self::RunDag => f.write_str("run.dag"),
             Self::TaskOutput { task, name } => write!(f, "tasks.{task}.outputs.{name}"),
+            Self::Secret(name) => write!(f, "secrets.{name}"),
         }
     }
 }
@@ -33,6 +39,7 @@ impl Reference {
         let parts: Vec<&str> = path.split('.').collect();
         match parts.as_slice() {
             ["params", name] if !name.is_empty() => Ok(Self::Param((*name).to_string())),
+            ["secrets", name] if !name.is_empty() => Ok(Self::Secret((*name).to_string())),
             ["run", "id"] => Ok(Self::RunId),
             ["run", "logical_date"] => Ok(Self::RunLogicalDate),
             ["run", "dag"] => Ok(Self::RunDag),

@@ -95,6 +95,7 @@ fn check_operator(dag: &Dag, task: &Task, registry: &Registry, diagnostics: &mut
         params: &dag.params,
         run: None,
         outputs: None,
+        secrets: None,
     };
     let Ok(params) = render_value(&task.params, &scope) else {
         return;
@@ -256,7 +257,7 @@ fn template_error(
         TemplateError::UnknownVariable(path) => {
             diagnostic
                 .maybe_help(did_you_mean(path, names.variables.iter().map(String::as_str)))
-                .help("variables: `params.<name>`, `run.id`, `run.logical_date`, `run.dag`, `tasks.<id>.outputs.<name>`")
+                .help("variables: `params.<name>`, `secrets.<name>`, `run.id`, `run.logical_date`, `run.dag`, `tasks.<id>.outputs.<name>`")
         }
         _ => Diagnostic {
             code: "dag::template_syntax",
@@ -287,6 +288,16 @@ fn check_reference(
                 names.params.iter().map(String::as_str),
             ))
             .help("declare it under `params:` with a default value"),
+        ),
+        Reference::Secret(name) if !dag.secrets.contains_key(name) => diagnostics.push(
+            Diagnostic::new(
+                "dag::unknown_template_variable",
+                format!("unknown template variable `secrets.{name}`"),
+            )
+            .at(file, span)
+            .label("no such secret")
+            .maybe_help(did_you_mean(name, dag.secrets.keys().map(String::as_str)))
+            .help("declare it under `secrets:` as `{ env: VAR }` or `{ file: path }`"),
         ),
         Reference::TaskOutput {
             task: upstream,

@@ -32,6 +32,7 @@ pub const DAG_KEYS: &[&str] = &[
     "on_retry",
     "on_sla_miss",
     "sla",
+    "secrets",
 ];
 pub const TASK_KEYS: &[&str] = &[
     "operator",
@@ -87,6 +88,7 @@ pub struct FileSpec {
     pub watch: Vec<String>,
     pub resume_interrupted: bool,
     pub hooks: crate::model::Hooks,
+    pub secrets: BTreeMap<String, crate::model::SecretSource>,
     pub tasks: Vec<Task>,
     pub includes: Vec<Include>,
 }
@@ -109,6 +111,7 @@ pub fn build_file(
         watch: Vec::new(),
         resume_interrupted: false,
         hooks: crate::model::Hooks::default(),
+        secrets: BTreeMap::new(),
         tasks: Vec::new(),
         includes: Vec::new(),
     };
@@ -142,6 +145,10 @@ pub fn build_file(
         .unwrap_or(false);
     spec.params = read_params(&fields, diagnostics);
     spec.hooks = read_hooks(&fields, diagnostics);
+    spec.secrets = fields
+        .node("secrets")
+        .map(|node| read_secrets(source, node, diagnostics))
+        .unwrap_or_default();
     spec.schedule = fields
         .node("schedule")
         .and_then(|node| read_schedule(source, node, diagnostics));
@@ -167,6 +174,56 @@ pub fn build_file(
         );
     }
     spec
+}
+
+/// `secrets:`: name → `{env: VAR}` or `{file: path}`.
+fn read_secrets(
+    source: &Arc<SourceFile>,
+    node: &Node,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, crate::model::SecretSource> {
+    use crate::model::SecretSource;
+    let mut secrets = BTreeMap::new();
+    let Value::Map(entries) = &node.value else {
+        diagnostics.push(wrong_type(
+            source,
+            node,
+            "a mapping of name: {env: VAR} or {file: path}",
+            "`secrets`",
+        ));
+        return secrets;
+    };
+    for (key, value) in entries {
+        let name = key.scalar_text();
+        if !is_identifier(&name) {
+            diagnostics.push(invalid_name(source, key.span, "secret", &name));
+            continue;
+        }
+        let what = format!("secret `{name}`");
+        let Some(fields) = Fields::read(source, value, &["env", "file"], &what, diagnostics) else {
+            continue;
+        };
+        let found = match (
+            fields.string("env", diagnostics),
+            fields.string("file", diagnostics),
+        ) {
+            (Some(var), None) if !var.is_empty() => SecretSource::Env(var),
+            (None, Some(path)) if !path.is_empty() => SecretSource::File(path),
+            _ => {
+                diagnostics.push(
+                    Diagnostic::new(
+                        "dag::bad_value",
+                        format!("{what} needs exactly one of `env` or `file`"),
+                    )
+                    .at(source, value.span)
+                    .help("write `{ env: WAREHOUSE_PASSWORD }` or `{ file: secrets/token.txt }`"),
+                );
+                continue;
+            }
+        };
+        secrets.insert(name, found);
+    }
+    secrets
 }
 
 fn invalid_name(source: &Arc<SourceFile>, span: Span, what: &str, name: &str) -> Diagnostic {

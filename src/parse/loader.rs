@@ -62,6 +62,7 @@ pub fn load_dag_within(
         watch: main.watch.clone(),
         resume_interrupted: main.resume_interrupted,
         hooks: main.hooks.clone(),
+        secrets: main.secrets.clone(),
         tasks: Default::default(),
         sources: vec![Arc::clone(&source)],
         path: path.to_path_buf(),

@@ -55,6 +55,7 @@ impl<'a> Producer<'a> {
             params: &dag.params,
             run: None,
             outputs: None,
+            secrets: None,
         };
         let path = |template: &String| {
             render_string(template, &scope)

@@ -96,6 +96,7 @@ pub fn build_plan(dag: &Dag, params: &BTreeMap<String, Value>) -> Result<Plan, V
         params,
         run: None,
         outputs: None,
+        secrets: None,
     };
     let render_paths = |paths: &BTreeMap<String, String>| -> BTreeMap<String, String> {
         paths

@@ -228,6 +228,7 @@ fn csv_cases(cases: u64, rng: &mut Rng) {
             params: &data_dag.params,
             run: None,
             outputs: None,
+            secrets: None,
         },
     )
     .expect("render the clean params");

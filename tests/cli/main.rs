@@ -21,6 +21,7 @@
 //! - `resume`: `run --resume` reruns only what did not finish
 //! - `run_cache`: outputs restored from the run cache instead of recomputed; `dag gc`
 //! - `why`: `plan --why` / `run --dry-run` predict what runs and say why
+//! - `secrets`: `{{ secrets.NAME }}` from env or file, masked in logs, never recorded
 //! - `serve`: the prediction server: requests, auth, live model swaps, A/B, log
 //! - `soak`: 32 cycles of the closed loop with every invariant checked after each
 //! - `ui_http`: the web UI's refusals, sign-in and form errors over plain HTTP
@@ -48,6 +49,7 @@ mod quickstart;
 mod resume;
 mod run;
 mod run_cache;
+mod secrets;
 mod serve;
 mod serve_support;
 mod soak;
