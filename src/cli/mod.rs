@@ -2,7 +2,6 @@
 //! result to a documented exit code. Each subcommand lives in its own file.
 
 mod args;
-mod byte_size;
 pub(crate) mod console;
 mod daemon_cmd;
 mod doctor_cmd;
@@ -17,6 +16,7 @@ mod run_cmd;
 mod runs_cmd;
 mod runs_diff;
 mod serve_cmd;
+mod task_exec_cmd;
 mod validate_cmd;
 mod why;
 pub(crate) mod workspace;
@@ -156,6 +156,7 @@ fn dispatch(cli: &Cli) -> CliResult {
         Command::Trigger(args) => remote::trigger(global, args),
         Command::Cancel(args) => remote::cancel(global, args),
         Command::Doctor(args) => doctor_cmd::doctor(global, args),
+        Command::TaskExec(args) => task_exec_cmd::task_exec(args),
     }
 }
 

@@ -11,6 +11,7 @@ mod clock;
 mod engine;
 mod explain;
 mod fingerprint;
+pub mod ray;
 mod resume;
 mod reuse;
 mod run_loop;

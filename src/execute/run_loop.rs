@@ -100,6 +100,7 @@ async fn execute(
         summaries: BTreeMap::new(),
         ready: VecDeque::new(),
         failed: false,
+        resumed_from: resume.as_ref().map(|r| r.run_id.clone()),
     };
     let rules = dag.tasks.values().map(|t| t.trigger_rule).collect();
     let mut scheduler = Scheduler::new(&plan, rules);

@@ -39,6 +39,8 @@ pub(super) struct RunState<'a> {
     pub(super) failed: bool,
     /// Cache keys of finished tasks; `None` makes downstream tasks uncacheable.
     pub(super) keys: Vec<Option<String>>,
+    /// The interrupted run this one resumes.
+    pub(super) resumed_from: Option<String>,
 }
 
 impl RunState<'_> {
@@ -228,7 +230,10 @@ impl RunState<'_> {
             log: LogSink::discard(),
             progress,
             cancel: self.request.cancel.child_token(),
+            process_tag: None,
         };
+        let remote = super::ray::target_for(&self.request.dag, task)
+            .map_err(|error| (TaskStatus::Failed, error))?;
         let cache = self.cache_setup(index, operator.as_ref(), &context.params, &outputs);
         Ok(Box::new(TaskJob {
             index,
@@ -243,6 +248,8 @@ impl RunState<'_> {
             store: Arc::clone(&self.engine.store),
             cache,
             log_limit: self.engine.log_limit,
+            remote,
+            resumed_from: self.resumed_from.clone(),
         }))
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::parse::SourceFile;
 
-use super::{Schedule, Task};
+use super::{Executor, Schedule, Task};
 
 #[derive(Debug, Clone)]
 pub struct Dag {
@@ -21,6 +21,8 @@ pub struct Dag {
     /// Whether the daemon resumes a run of this DAG that a crash left
     /// interrupted, when it next starts.
     pub resume_interrupted: bool,
+    /// Executors declared under `executors:`, by name.
+    pub executors: BTreeMap<String, Executor>,
     /// Tasks by id.
     pub tasks: BTreeMap<String, Task>,
     /// The file this DAG was loaded from, then its includes.

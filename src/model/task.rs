@@ -73,6 +73,8 @@ pub struct Task {
     pub when: Option<Condition>,
     /// `cache: false` opts out of skip-if-unchanged.
     pub cache: bool,
+    /// The executor its attempts run on (`executor:`); `None` is local.
+    pub executor: Option<String>,
     pub origin: TaskOrigin,
 }
 

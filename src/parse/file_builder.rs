@@ -25,6 +25,7 @@ pub const DAG_KEYS: &[&str] = &[
     "schedule",
     "watch",
     "resume_interrupted",
+    "executors",
     "tasks",
 ];
 pub const TASK_KEYS: &[&str] = &[
@@ -42,6 +43,7 @@ pub const TASK_KEYS: &[&str] = &[
     "trigger_rule",
     "when",
     "cache",
+    "executor",
 ];
 pub const DEFAULTS_KEYS: &[&str] = &[
     "retries",
@@ -51,6 +53,7 @@ pub const DEFAULTS_KEYS: &[&str] = &[
     "timeout",
     "trigger_rule",
     "cache",
+    "executor",
 ];
 pub const SCHEDULE_KEYS: &[&str] = &["cron", "timezone", "catchup", "max_active_runs", "overlap"];
 pub const INCLUDE_KEYS: &[&str] = &["file", "needs"];
@@ -75,6 +78,7 @@ pub struct FileSpec {
     pub schedule: Option<Schedule>,
     pub watch: Vec<String>,
     pub resume_interrupted: bool,
+    pub executors: BTreeMap<String, crate::model::Executor>,
     pub tasks: Vec<Task>,
     pub includes: Vec<Include>,
 }
@@ -96,6 +100,7 @@ pub fn build_file(
         schedule: None,
         watch: Vec::new(),
         resume_interrupted: false,
+        executors: BTreeMap::new(),
         tasks: Vec::new(),
         includes: Vec::new(),
     };
@@ -134,6 +139,10 @@ pub fn build_file(
     spec.includes = fields
         .node("include")
         .map(|node| read_includes(source, node, diagnostics))
+        .unwrap_or_default();
+    spec.executors = fields
+        .node("executors")
+        .map(|node| super::executors::read_executors(source, node, diagnostics))
         .unwrap_or_default();
     let defaults = TaskDefaults::read(source, fields.node("defaults"), diagnostics);
     match tasks {
@@ -364,6 +373,7 @@ struct TaskDefaults {
     timeout: Option<std::time::Duration>,
     trigger_rule: TriggerRule,
     cache: bool,
+    executor: Option<String>,
 }
 
 impl TaskDefaults {
@@ -385,6 +395,7 @@ impl TaskDefaults {
         defaults.timeout = fields.duration("timeout", diagnostics);
         defaults.trigger_rule = read_trigger_rule(&fields, diagnostics).unwrap_or_default();
         defaults.cache = fields.boolean("cache", diagnostics).unwrap_or(true);
+        defaults.executor = fields.string("executor", diagnostics);
         defaults
     }
 }
@@ -571,6 +582,9 @@ fn read_task(
         cache: fields
             .boolean("cache", diagnostics)
             .unwrap_or(defaults.cache),
+        executor: fields
+            .string("executor", diagnostics)
+            .or_else(|| defaults.executor.clone()),
         origin: TaskOrigin {
             file: Arc::clone(source),
             key,

@@ -35,4 +35,4 @@ pub(crate) mod test_support;
 pub use dag::{DagGraph, DagStatusJson, edge_artifacts};
 pub use diff::{DiffError, RunDiff, run_diff};
 pub use lineage::model_link;
-pub use run::{RunJson, RunListJson, TaskJson, run_json, run_json_of};
+pub use run::{AttemptPlacement, RunJson, RunListJson, TaskJson, run_json, run_json_of};

@@ -15,6 +15,8 @@
 //! - `lifecycle`: the shipped obesity lifecycle and its feedback loop
 //! - `logs`: bounded task logs, `dag logs --tail/--follow` in bounded memory
 //! - `lineage`: `dag lineage` from models, files and tasks, both ways
+//! - `ray`: tasks on a real local Ray head (`ray_support`): mixed with local
+//!   tasks, retries, timeouts, cancellation, resume after a crash, a lost head
 //! - `quickstart`: every command of README's Quickstart, as written, in a fresh copy
 //! - `resume`: `run --resume` reruns only what did not finish
 //! - `run_cache`: outputs restored from the run cache instead of recomputed; `dag gc`
@@ -40,6 +42,8 @@ mod lifecycle;
 mod lineage;
 mod logs;
 mod quickstart;
+mod ray;
+mod ray_support;
 mod resume;
 mod run;
 mod run_cache;
