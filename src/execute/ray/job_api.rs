@@ -51,6 +51,11 @@ pub struct JobInfo {
     pub driver_node_id: Option<String>,
     #[serde(default)]
     pub driver_exit_code: Option<i64>,
+    /// When the job started and ended, in ms since the epoch.
+    #[serde(default)]
+    pub start_time: Option<i64>,
+    #[serde(default)]
+    pub end_time: Option<i64>,
 }
 
 impl JobInfo {
