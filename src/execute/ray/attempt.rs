@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 
 use dag_operators::{Context, LogSink, OperatorError, Outcome};
 use dag_state::Placement;
-use serde_json::{Map, Value, json};
 
 use super::job_api::{ApiError, JobInfo, JobsApi, submission_id};
 use super::remote_task::{FORMAT, RemoteResult, RemoteTask, attempt_dir, read_json, write_json};
+use super::request::{absolute, absolute_all, job_request};
 use super::target::{RemoteTarget, Takeover};
-use crate::model::RayExecutor;
 
 /// How long the head may stay unreachable while a job runs before the
 /// attempt fails: long enough for a slow answer, short enough that a lost
@@ -179,82 +178,6 @@ async fn submit(
         Err(ApiError::Refused { body, .. }) if body.contains("already exists") => Ok((job_id, dir)),
         Err(error) => Err(failed(error)),
     }
-}
-
-/// The body of `POST /api/jobs/`.
-fn job_request(
-    spec: &RayExecutor,
-    ctx: &Context,
-    job_id: &str,
-    binary: &Path,
-    context_path: &Path,
-) -> Value {
-    let mut runtime_env = spec.runtime_env.clone();
-    let mut env_vars = match runtime_env.remove("env_vars") {
-        Some(Value::Object(vars)) => vars,
-        _ => Map::new(),
-    };
-    // A shell task's own `env`, so it is set for everything the job starts.
-    if let Some(Value::Object(vars)) = ctx.params.get("env") {
-        for (name, value) in vars {
-            if let Value::String(value) = value {
-                env_vars.insert(name.clone(), Value::String(value.clone()));
-            }
-        }
-    }
-    for (name, value) in [
-        ("DAG_RUN_ID", ctx.run_id.clone()),
-        ("DAG_TASK_ID", ctx.task_id.clone()),
-        ("DAG_ATTEMPT", ctx.attempt.to_string()),
-    ] {
-        env_vars.insert(name.into(), Value::String(value));
-    }
-    runtime_env.insert("env_vars".into(), Value::Object(env_vars));
-    let mut request = json!({
-        "entrypoint": format!(
-            "{} task-exec {}",
-            shell_quote(&binary.to_string_lossy()),
-            shell_quote(&context_path.to_string_lossy())
-        ),
-        "submission_id": job_id,
-        "runtime_env": runtime_env,
-        "metadata": {
-            "dag": ctx.dag, "run_id": ctx.run_id, "task_id": ctx.task_id,
-            "attempt": ctx.attempt.to_string(),
-        },
-    });
-    if let Some(cpus) = spec.num_cpus {
-        request["entrypoint_num_cpus"] = json!(cpus);
-    }
-    if let Some(gpus) = spec.num_gpus {
-        request["entrypoint_num_gpus"] = json!(gpus);
-    }
-    if let Some(memory) = spec.memory {
-        request["entrypoint_memory"] = json!(memory);
-    }
-    if !spec.resources.is_empty() {
-        request["entrypoint_resources"] = json!(spec.resources);
-    }
-    request
-}
-
-/// The workers do not share the engine's working directory: every path
-/// they are given is absolute.
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-fn absolute_all(
-    paths: &std::collections::BTreeMap<String, PathBuf>,
-) -> std::collections::BTreeMap<String, PathBuf> {
-    paths
-        .iter()
-        .map(|(name, path)| (name.clone(), absolute(path)))
-        .collect()
-}
-
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// The attempt's result from the job's terminal state and the outcome file.

@@ -11,6 +11,7 @@
 mod attempt;
 mod job_api;
 mod remote_task;
+mod request;
 mod target;
 mod task_exec;
 
