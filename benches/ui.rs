@@ -130,6 +130,7 @@ fn task_writes(
         error: None,
         log_path: None,
         metrics: BTreeMap::new(),
+        placement: None,
     };
     [Write::Task(task), Write::Attempt(attempt)]
 }

@@ -1,10 +1,11 @@
-//! A minimal blocking HTTP/1.1 client for loopback calls: the CLI talking to
-//! a running daemon, and smoke tests of a served model. One request per
-//! connection, `Connection: close`, bodies sized by `Content-Length` or
-//! read to the end of the stream.
+//! A minimal blocking HTTP/1.1 client: the CLI talking to a running daemon,
+//! smoke tests of a served model, and a Ray head's Jobs API (a `host:port`,
+//! resolved by [`request_host`]). One request per connection,
+//! `Connection: close`, bodies sized by `Content-Length` or read to the end
+//! of the stream. Plain HTTP only.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,13 @@ pub enum ClientError {
     },
     #[error("malformed HTTP response from {addr}: {reason}")]
     Malformed { addr: SocketAddr, reason: String },
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("the response from {addr} is larger than {limit} bytes")]
+    TooLarge { addr: SocketAddr, limit: u64 },
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +67,44 @@ pub fn request(
     body: Option<&[u8]>,
     timeout: Duration,
 ) -> Result<Response, ClientError> {
+    send(addr, method, path, token, body, timeout, u64::MAX)
+}
+
+/// [`request`] to `host:port` (resolved, first address that connects), with
+/// the response read only up to `max_response` bytes, so a peer cannot make
+/// the caller hold more than that.
+pub fn request_host(
+    host: &str,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    timeout: Duration,
+    max_response: u64,
+) -> Result<Response, ClientError> {
+    let resolve = |source| ClientError::Resolve {
+        host: host.to_string(),
+        source,
+    };
+    let addrs: Vec<SocketAddr> = host.to_socket_addrs().map_err(resolve)?.collect();
+    let mut last = None;
+    for addr in addrs {
+        match send(addr, method, path, None, body, timeout, max_response) {
+            Err(error @ ClientError::Connect { .. }) => last = Some(error),
+            other => return other,
+        }
+    }
+    Err(last.unwrap_or_else(|| resolve(std::io::Error::other("no address"))))
+}
+
+fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+    timeout: Duration,
+    max_response: u64,
+) -> Result<Response, ClientError> {
     let io = |source| ClientError::Io { addr, source };
     let mut stream = TcpStream::connect_timeout(&addr, timeout.min(Duration::from_secs(5)))
         .map_err(|source| ClientError::Connect { addr, source })?;
@@ -79,7 +125,16 @@ pub fn request(
     stream.write_all(head.as_bytes()).map_err(io)?;
     stream.write_all(body).map_err(io)?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(io)?;
+    stream
+        .take(max_response.saturating_add(1))
+        .read_to_end(&mut raw)
+        .map_err(io)?;
+    if raw.len() as u64 > max_response {
+        return Err(ClientError::TooLarge {
+            addr,
+            limit: max_response,
+        });
+    }
     parse_response(addr, &raw)
 }
 

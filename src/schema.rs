@@ -29,6 +29,8 @@ pub struct DagFile {
     watch: Option<Vec<String>>,
     /// When the daemon starts after a crash, resume runs of this DAG the crash interrupted (default false).
     resume_interrupted: Option<bool>,
+    /// Named executors that tasks pick with `executor:` (see docs/ray.md).
+    executors: Option<BTreeMap<String, ExecutorEntry>>,
     /// Tasks by id (lowercase letters, digits and `_`).
     tasks: Option<BTreeMap<String, TaskEntry>>,
     /// Secrets by name, used as `{{ secrets.<name> }}`: masked in logs, never recorded.
@@ -86,6 +88,38 @@ struct HookTarget {
 enum HookFormat {
     Json,
     Slack,
+}
+
+/// A named executor: where the attempts of the tasks that pick it run.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[expect(dead_code, reason = "only the schema of these types is used")]
+struct ExecutorEntry {
+    /// `ray`: each attempt is one job on a Ray cluster.
+    kind: ExecutorKindEntry,
+    /// The head's dashboard, `http://host:port` (overridden by `DAG_RAY_ADDRESS`).
+    address: String,
+    /// `entrypoint_num_cpus` of each job.
+    num_cpus: Option<f64>,
+    /// `entrypoint_num_gpus` of each job.
+    num_gpus: Option<f64>,
+    /// `entrypoint_memory`: bytes, or a size such as `2GiB`.
+    memory: Option<serde_json::Value>,
+    /// `entrypoint_resources`: custom resource → amount.
+    resources: Option<BTreeMap<String, f64>>,
+    /// Passed to Ray as the job's `runtime_env`; the task's env vars are added to `env_vars`.
+    runtime_env: Option<BTreeMap<String, serde_json::Value>>,
+    /// The `dag` binary's path on the workers (default: the running binary's).
+    dag_binary: Option<String>,
+    /// How often a job's status is polled (default 200ms).
+    poll_interval: Option<Duration>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[expect(dead_code, reason = "only the schema of these types is used")]
+enum ExecutorKindEntry {
+    Ray,
 }
 
 /// A file path, or a file with extra upstream tasks for its root tasks.
@@ -167,6 +201,7 @@ pub struct TaskDefaults {
     timeout: Option<Duration>,
     trigger_rule: Option<TriggerRule>,
     cache: Option<bool>,
+    executor: Option<String>,
 }
 
 /// One task.
@@ -211,6 +246,8 @@ pub struct TaskEntry {
     on_sla_miss: Option<HookTargets>,
     /// How long the task may take before `on_sla_miss` fires.
     sla: Option<Duration>,
+    /// A name under `executors:` (or `local`, the default): where attempts run.
+    executor: Option<String>,
 }
 
 pub fn dag_file_schema() -> serde_json::Value {

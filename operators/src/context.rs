@@ -35,6 +35,11 @@ pub struct Context {
     pub log: LogSink,
     pub progress: ProgressSink,
     pub cancel: CancellationToken,
+    /// The tag of the processes the attempt starts, when not the one the
+    /// engine's store would give them (`process_tree::attempt_tag`): an
+    /// attempt run for the engine on a Ray worker tags its processes apart,
+    /// so that the store's crash clean-up on the same machine leaves them be.
+    pub process_tag: Option<String>,
 }
 
 impl Context {
@@ -71,6 +76,7 @@ impl Context {
             log: LogSink::discard(),
             progress: ProgressSink::discard(),
             cancel: CancellationToken::new(),
+            process_tag: None,
         }
     }
 }

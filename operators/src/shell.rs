@@ -167,7 +167,10 @@ async fn run(ctx: &Context) -> Result<Outcome, OperatorError> {
             command
         }
     };
-    let tag = attempt_tag(&ctx.state_dir, &ctx.run_id, &ctx.task_id, ctx.attempt);
+    let tag = ctx
+        .process_tag
+        .clone()
+        .unwrap_or_else(|| attempt_tag(&ctx.state_dir, &ctx.run_id, &ctx.task_id, ctx.attempt));
     command
         .current_dir(
             params

@@ -38,7 +38,7 @@ pub struct Global {
         long,
         env = "DAG_TASK_LOG_LIMIT",
         default_value = "64MiB",
-        value_parser = super::byte_size::parse_byte_size,
+        value_parser = crate::model::parse_byte_size,
         global = true
     )]
     pub task_log_limit: u64,
@@ -97,6 +97,16 @@ pub enum Command {
     Cancel(CancelArgs),
     /// Check the state store; repair it, or move it aside and start anew.
     Doctor(DoctorArgs),
+    /// Run one task attempt from a context file the engine wrote: the
+    /// entrypoint of a Ray job (see docs/ray.md). Not for direct use.
+    #[command(hide = true)]
+    TaskExec(TaskExecArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TaskExecArgs {
+    /// The attempt's `context.json`.
+    pub context: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

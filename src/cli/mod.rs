@@ -3,7 +3,6 @@
 
 mod args;
 mod backfill_cmd;
-mod byte_size;
 pub(crate) mod console;
 mod daemon_cmd;
 mod doctor_cmd;
@@ -18,6 +17,7 @@ mod run_cmd;
 mod runs_cmd;
 mod runs_diff;
 mod serve_cmd;
+mod task_exec_cmd;
 mod validate_cmd;
 mod why;
 pub(crate) mod workspace;
@@ -163,6 +163,7 @@ fn dispatch(cli: &Cli) -> CliResult {
         Command::Backfill(args) => backfill_cmd::backfill(global, args),
         Command::Cancel(args) => remote::cancel(global, args),
         Command::Doctor(args) => doctor_cmd::doctor(global, args),
+        Command::TaskExec(args) => task_exec_cmd::task_exec(args),
     }
 }
 

@@ -126,6 +126,22 @@ fn show(global: &Global, args: &ShowArgs) -> CliResult {
             duration,
             task.attempts
         );
+        for placed in &task.placements {
+            let p = &placed.placement;
+            let node = p
+                .node
+                .as_deref()
+                .map(|n| format!(", node {}", n.chars().take(12).collect::<String>()))
+                .unwrap_or_default();
+            let attached = if p.attached { ", taken over" } else { "" };
+            outln!(
+                "    attempt {} on `{}` ({} job {}{node}{attached})",
+                placed.attempt,
+                p.executor,
+                p.kind,
+                p.job_id.as_deref().unwrap_or("-"),
+            );
+        }
     }
     Ok(Exit::Success)
 }

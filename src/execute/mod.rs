@@ -12,6 +12,7 @@ mod engine;
 mod explain;
 mod fingerprint;
 mod notify;
+pub mod ray;
 mod resume;
 mod reuse;
 mod run_loop;

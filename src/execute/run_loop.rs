@@ -126,6 +126,7 @@ async fn execute(
         notifier: Arc::clone(&notifier),
         masks: Arc::new(secrets.values().filter_map(|v| v.clone().ok()).collect()),
         secrets,
+        resumed_from: resume.as_ref().map(|r| r.run_id.clone()),
     };
     let rules = dag.tasks.values().map(|t| t.trigger_rule).collect();
     let mut scheduler = Scheduler::new(&plan, rules);

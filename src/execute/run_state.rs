@@ -45,6 +45,8 @@ pub(super) struct RunState<'a> {
     pub(super) secrets: crate::render::Secrets,
     /// Their values, masked in every attempt's log.
     pub(super) masks: Arc<Vec<String>>,
+    /// The interrupted run this one resumes.
+    pub(super) resumed_from: Option<String>,
 }
 
 impl RunState<'_> {
@@ -253,7 +255,10 @@ impl RunState<'_> {
             log: LogSink::discard(),
             progress,
             cancel: self.request.stop.token().child_token(),
+            process_tag: None,
         };
+        let remote = super::ray::target_for(&self.request.dag, task)
+            .map_err(|error| (TaskStatus::Failed, error))?;
         let cache = self.cache_setup(index, operator.as_ref(), &params, &outputs);
         Ok(Box::new(TaskJob {
             index,
@@ -276,6 +281,8 @@ impl RunState<'_> {
                     notifier.task_retrying(&id, attempt, error)
                 }) as super::task_runner::RetryHook
             }),
+            remote,
+            resumed_from: self.resumed_from.clone(),
         }))
     }
 

@@ -6,10 +6,10 @@
 //! into the run cache.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use dag_operators::{Context, Earlier, LogSink, Operator, OperatorError, Outcome};
+use dag_operators::{BoxFuture, Context, Earlier, LogSink, Operator, OperatorError, Outcome};
 use dag_state::{ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, Store, Write};
 
 use tokio_util::sync::CancellationToken;
@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::artifacts::{Declared, hash_all};
 use super::clock::now_ms;
 use super::fingerprint::Fingerprint;
+use super::ray::{RemoteTarget, Takeover, run_remote, takeover};
 use super::reuse::{CANDIDATES, Reuse, judge};
 use crate::cache::{CacheError, DigestMemo, RunCache};
 use crate::model::Retry;
@@ -45,6 +46,11 @@ pub struct TaskJob {
     pub masks: Arc<Vec<String>>,
     /// Told `(failed attempt, error)` before each retry, when anyone listens.
     pub on_retry: Option<RetryHook>,
+    /// The Ray executor the attempts run on; `None` runs them here.
+    pub remote: Option<RemoteTarget>,
+    /// The interrupted run this one resumes, whose unfinished Ray job for
+    /// this task the first attempt takes over.
+    pub resumed_from: Option<String>,
 }
 
 pub type RetryHook = Arc<dyn Fn(u32, &str) + Send + Sync>;
@@ -398,19 +404,40 @@ async fn run_attempt(job: &TaskJob, attempt: u32) -> AttemptEnd {
         error: None,
         log_path: Some(log_path.to_string_lossy().into_owned()),
         metrics: Default::default(),
+        placement: None,
     };
+    let takeover = match (&job.remote, &job.resumed_from) {
+        (Some(_), Some(earlier)) if attempt == 1 => {
+            takeover(&job.store, &job.context.state_dir, earlier, &task_id)
+        }
+        _ => None,
+    };
+    let placement = job
+        .remote
+        .as_ref()
+        .map(|target| Mutex::new(target.placement(&context, takeover.as_ref())));
+    record.placement = placement
+        .as_ref()
+        .map(|p| p.lock().unwrap_or_else(PoisonError::into_inner).clone());
     // The attempt record is the attempt's history (started, finished,
     // status); the run's event log holds only what no record shows.
     job.recorder.write(Write::Attempt(record.clone()));
 
-    if job.operator.starts_processes() {
+    if job.operator.starts_processes() || job.remote.is_some() {
         // Durable before anything outside this process can happen: a
         // `kill -9` from here on leaves the attempt on record.
         if let Err(error) = job.recorder.flush().await {
             tracing::warn!(task = %task_id, "recording the attempt's start failed: {}", error_chain(&error));
         }
     }
-    let end = execute(job, &context, &cancel).await;
+    let end = execute(job, &context, &cancel, placement.as_ref(), takeover).await;
+    if let Some(placement) = placement {
+        record.placement = Some(
+            placement
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+    }
 
     record.finished_at_ms = Some(now_ms());
     match &end {
@@ -444,24 +471,39 @@ async fn run_attempt(job: &TaskJob, attempt: u32) -> AttemptEnd {
 /// Runs the operator under the timeout and the run's cancellation. On either,
 /// the attempt's token is cancelled before the operator future is dropped, so
 /// blocking work stops and child processes are killed.
-async fn execute(job: &TaskJob, context: &Context, cancel: &CancellationToken) -> AttemptEnd {
+async fn execute(
+    job: &TaskJob,
+    context: &Context,
+    cancel: &CancellationToken,
+    placement: Option<&Mutex<dag_state::Placement>>,
+    takeover: Option<Takeover>,
+) -> AttemptEnd {
     let timeout = async {
         match job.timeout {
             Some(limit) => tokio::time::sleep(limit).await,
             None => std::future::pending().await,
         }
     };
-    let operation = job.operator.execute(context);
-    tokio::pin!(operation);
+    let mut operation: BoxFuture<'_, Result<Outcome, OperatorError>> =
+        match (&job.remote, placement) {
+            (Some(target), Some(placement)) => Box::pin(run_remote(
+                target,
+                context,
+                job.log_limit,
+                takeover,
+                placement,
+            )),
+            _ => job.operator.execute(context),
+        };
     let result = tokio::select! {
         result = &mut operation => result,
         () = timeout => {
             cancel.cancel();
-            settle(operation).await;
+            settle(&mut operation).await;
             Err(OperatorError::TimedOut)
         }
         () = job.run_cancel.cancelled() => {
-            settle(operation).await;
+            settle(&mut operation).await;
             Err(OperatorError::Cancelled)
         }
     };
@@ -490,7 +532,7 @@ async fn execute(job: &TaskJob, context: &Context, cancel: &CancellationToken) -
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Lets a cancelled operator finish stopping, for up to [`STOP_GRACE`].
-async fn settle<F: std::future::Future>(operation: std::pin::Pin<&mut F>) {
+async fn settle<F: std::future::Future + Unpin>(operation: &mut F) {
     let _ = tokio::time::timeout(STOP_GRACE, operation).await;
 }
 
@@ -549,6 +591,8 @@ mod tests {
             log_limit: dag_operators::DEFAULT_LOG_LIMIT,
             masks: Arc::default(),
             on_retry: None,
+            remote: None,
+            resumed_from: None,
         }
     }
 

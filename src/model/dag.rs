@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::parse::SourceFile;
 
-use super::{Schedule, Task};
+use super::{Executor, Schedule, Task};
 
 #[derive(Debug, Clone)]
 pub struct Dag {
@@ -25,6 +25,8 @@ pub struct Dag {
     pub secrets: BTreeMap<String, SecretSource>,
     /// Run-level notifications (`on_failure` when the run fails, ...).
     pub hooks: super::Hooks,
+    /// Executors declared under `executors:`, by name.
+    pub executors: BTreeMap<String, Executor>,
     /// Tasks by id.
     pub tasks: BTreeMap<String, Task>,
     /// The file this DAG was loaded from, then its includes.

@@ -75,6 +75,8 @@ pub struct Task {
     pub cache: bool,
     /// Task-level notifications.
     pub hooks: super::Hooks,
+    /// The executor its attempts run on (`executor:`); `None` is local.
+    pub executor: Option<String>,
     pub origin: TaskOrigin,
 }
 

@@ -26,6 +26,7 @@ pub const DAG_KEYS: &[&str] = &[
     "schedule",
     "watch",
     "resume_interrupted",
+    "executors",
     "tasks",
     "on_failure",
     "on_success",
@@ -54,6 +55,7 @@ pub const TASK_KEYS: &[&str] = &[
     "on_retry",
     "on_sla_miss",
     "sla",
+    "executor",
 ];
 pub const DEFAULTS_KEYS: &[&str] = &[
     "retries",
@@ -63,6 +65,7 @@ pub const DEFAULTS_KEYS: &[&str] = &[
     "timeout",
     "trigger_rule",
     "cache",
+    "executor",
 ];
 pub const SCHEDULE_KEYS: &[&str] = &["cron", "timezone", "catchup", "max_active_runs", "overlap"];
 pub const INCLUDE_KEYS: &[&str] = &["file", "needs"];
@@ -89,6 +92,7 @@ pub struct FileSpec {
     pub resume_interrupted: bool,
     pub hooks: crate::model::Hooks,
     pub secrets: BTreeMap<String, crate::model::SecretSource>,
+    pub executors: BTreeMap<String, crate::model::Executor>,
     pub tasks: Vec<Task>,
     pub includes: Vec<Include>,
 }
@@ -112,6 +116,7 @@ pub fn build_file(
         resume_interrupted: false,
         hooks: crate::model::Hooks::default(),
         secrets: BTreeMap::new(),
+        executors: BTreeMap::new(),
         tasks: Vec::new(),
         includes: Vec::new(),
     };
@@ -155,6 +160,10 @@ pub fn build_file(
     spec.includes = fields
         .node("include")
         .map(|node| read_includes(source, node, diagnostics))
+        .unwrap_or_default();
+    spec.executors = fields
+        .node("executors")
+        .map(|node| super::executors::read_executors(source, node, diagnostics))
         .unwrap_or_default();
     let defaults = TaskDefaults::read(source, fields.node("defaults"), diagnostics);
     match tasks {
@@ -435,6 +444,7 @@ struct TaskDefaults {
     timeout: Option<std::time::Duration>,
     trigger_rule: TriggerRule,
     cache: bool,
+    executor: Option<String>,
 }
 
 impl TaskDefaults {
@@ -456,6 +466,7 @@ impl TaskDefaults {
         defaults.timeout = fields.duration("timeout", diagnostics);
         defaults.trigger_rule = read_trigger_rule(&fields, diagnostics).unwrap_or_default();
         defaults.cache = fields.boolean("cache", diagnostics).unwrap_or(true);
+        defaults.executor = fields.string("executor", diagnostics);
         defaults
     }
 }
@@ -643,6 +654,9 @@ fn read_task(
             .boolean("cache", diagnostics)
             .unwrap_or(defaults.cache),
         hooks: read_hooks(&fields, diagnostics),
+        executor: fields
+            .string("executor", diagnostics)
+            .or_else(|| defaults.executor.clone()),
         origin: TaskOrigin {
             file: Arc::clone(source),
             key,

@@ -63,6 +63,7 @@ pub fn load_dag_within(
         resume_interrupted: main.resume_interrupted,
         hooks: main.hooks.clone(),
         secrets: main.secrets.clone(),
+        executors: Default::default(),
         tasks: Default::default(),
         sources: vec![Arc::clone(&source)],
         path: path.to_path_buf(),
@@ -79,6 +80,7 @@ pub fn load_dag_within(
     // A file cut short by a limit would only produce follow-on errors.
     if !diagnostics.iter().any(|d| d.code == "dag::limit") {
         checker::check(&dag, registry, &mut diagnostics);
+        super::executors::check_executor_names(&dag, &mut diagnostics);
     }
     if diagnostics.is_empty() {
         return Ok(dag);
@@ -186,6 +188,23 @@ impl Loading<'_, '_> {
     fn merge(&mut self, dag: &mut Dag, mut spec: FileSpec, extra_needs: &[String]) {
         if !extra_needs.is_empty() {
             add_root_needs(&mut spec, extra_needs);
+        }
+        for (name, executor) in std::mem::take(&mut spec.executors) {
+            match dag.executors.entry(name) {
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(executor);
+                }
+                std::collections::btree_map::Entry::Occupied(existing) => {
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            "dag::duplicate_executor",
+                            format!("executor `{}` is declared twice", existing.key()),
+                        )
+                        .at(&spec.source, Span::new(0, 1))
+                        .help("declare each executor once, in the main DAG file or one include"),
+                    );
+                }
+            }
         }
         if dag.tasks.is_empty() {
             // The first file: ids are unique within a file (`read_tasks`

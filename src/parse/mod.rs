@@ -17,6 +17,7 @@
 
 mod checker;
 mod diagnostic;
+mod executors;
 mod fields;
 mod file_builder;
 mod hooks_reader;

@@ -136,6 +136,7 @@ mod tests {
             error: None,
             log_path: None,
             metrics: BTreeMap::new(),
+            placement: None,
         }
     }
 

@@ -35,4 +35,6 @@ pub(crate) mod test_support;
 pub use dag::{DagGraph, DagStatusJson, edge_artifacts};
 pub use diff::{DiffError, RunDiff, run_diff};
 pub use lineage::model_link;
-pub use run::{NotificationJson, RunJson, RunListJson, TaskJson, run_json, run_json_of};
+pub use run::{
+    AttemptPlacement, NotificationJson, RunJson, RunListJson, TaskJson, run_json, run_json_of,
+};

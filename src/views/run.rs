@@ -80,6 +80,18 @@ pub struct TaskJson {
     /// The operator's one-line summary, when it gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
+    /// Where each attempt that did not run in the engine's own process tree
+    /// ran (a Ray executor's job and node); empty for local tasks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placements: Vec<AttemptPlacement>,
+}
+
+/// One attempt's [`dag_state::Placement`], with its number.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttemptPlacement {
+    pub attempt: u32,
+    #[serde(flatten)]
+    pub placement: dag_state::Placement,
 }
 
 /// One entry of `dag runs --json`.
@@ -125,6 +137,25 @@ pub fn run_json(
         .filter(|e| e.kind == "notification")
         .filter_map(NotificationJson::from_event)
         .collect();
+    let mut placements: std::collections::BTreeMap<String, Vec<AttemptPlacement>> =
+        std::collections::BTreeMap::new();
+    for attempt in store.attempts(&run.run_id)? {
+        if let Some(placement) = attempt.placement {
+            placements
+                .entry(attempt.task_id)
+                .or_default()
+                .push(AttemptPlacement {
+                    attempt: attempt.attempt,
+                    placement,
+                });
+        }
+    }
+    for task in &mut json.tasks {
+        if let Some(mut found) = placements.remove(&task.id) {
+            found.sort_by_key(|p| p.attempt);
+            task.placements = found;
+        }
+    }
     Ok(json)
 }
 
@@ -167,6 +198,7 @@ pub fn run_json_of(
                 metrics: t.metrics,
                 outputs: t.outputs,
                 summary: t.summary,
+                placements: Vec::new(),
             })
             .collect(),
         notifications: Vec::new(),

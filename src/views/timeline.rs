@@ -89,6 +89,7 @@ mod tests {
             error: None,
             log_path: None,
             metrics: Default::default(),
+            placement: None,
         };
         store.commit(vec![
             Write::Attempt(at("late", 300, None)),

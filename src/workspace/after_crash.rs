@@ -117,6 +117,7 @@ fn record_orphan(
         error: None,
         log_path: None,
         metrics: BTreeMap::new(),
+        placement: None,
     });
     if matches!(
         record.status,

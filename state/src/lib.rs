@@ -41,7 +41,7 @@ mod test_support;
 pub use check::{CheckReport, Damage, RepairReport};
 pub use error::{StateError, StorageFailure};
 pub use records::{
-    ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, FileStamp, KnownDigest,
+    ArtifactRecord, AttemptRecord, AttemptStatus, EventRecord, FileStamp, KnownDigest, Placement,
     QueuedRequest, RunRecord, RunStatus, TaskRecord, TaskStatus, Trigger, Write,
 };
 pub use store::{FORMAT_VERSION, OpenReport, Store};

@@ -111,6 +111,30 @@ pub struct AttemptRecord {
     pub error: Option<String>,
     pub log_path: Option<String>,
     pub metrics: BTreeMap<String, f64>,
+    /// Where the attempt ran, when not in the engine's own process tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+}
+
+/// Where an attempt ran on a remote executor: the executor's name, and for
+/// a Ray executor the job that ran it and the node its driver ran on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// The executor's name in the DAG file.
+    pub executor: String,
+    /// `ray`.
+    pub kind: String,
+    /// The cluster's address.
+    pub address: String,
+    /// The Ray job's submission id.
+    pub job_id: Option<String>,
+    /// The id of the node the job's driver ran on, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Set when the attempt took over a job that an earlier, interrupted
+    /// run had submitted (resume after a crash) instead of submitting one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub attached: bool,
 }
 
 /// A file an attempt consumed or produced.

@@ -74,6 +74,7 @@ pub(crate) fn attempt(
         error: None,
         log_path: Some(format!("logs/{run_id}/{task_id}.{attempt}.log")),
         metrics: BTreeMap::new(),
+        placement: None,
     }
 }
 

@@ -17,6 +17,8 @@
 //! - `logs`: bounded task logs, `dag logs --tail/--follow` in bounded memory
 //! - `notify`: hooks to a real webhook receiver and commands: retries, SLA, records
 //! - `lineage`: `dag lineage` from models, files and tasks, both ways
+//! - `ray`: tasks on a real local Ray head (`ray_support`): mixed with local
+//!   tasks, retries, timeouts, cancellation, resume after a crash, a lost head
 //! - `quickstart`: every command of README's Quickstart, as written, in a fresh copy
 //! - `resume`: `run --resume` reruns only what did not finish
 //! - `run_cache`: outputs restored from the run cache instead of recomputed; `dag gc`
@@ -46,6 +48,8 @@ mod logs;
 mod notify;
 mod notify_support;
 mod quickstart;
+mod ray;
+mod ray_support;
 mod resume;
 mod run;
 mod run_cache;

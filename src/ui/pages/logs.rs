@@ -254,6 +254,7 @@ mod tests {
                 error: None,
                 log_path: None,
                 metrics: Default::default(),
+                placement: None,
             },
             attempts: vec![1],
             text: "<script>alert(1)</script>\n\"><img src=x onerror=alert(2)>".into(),
@@ -295,6 +296,7 @@ mod tests {
             error: None,
             log_path: Some(path.to_string_lossy().into_owned()),
             metrics: Default::default(),
+            placement: None,
         };
         assert!(log_file(state.path(), &attempt(&inside)).is_ok_and(|p| p.is_some()));
         let refused = log_file(state.path(), &attempt(&outside));

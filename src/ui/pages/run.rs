@@ -355,6 +355,7 @@ mod tests {
                 size: 3,
             }],
             summary: Some(HOSTILE.into()),
+            placements: Vec::new(),
         };
         RunPage {
             run: RunJson {

@@ -52,6 +52,7 @@ pub fn tasks_section(out: &mut Html, view: &RunPage) {
                 metrics: BTreeMap::new(),
                 outputs: Vec::new(),
                 summary: None,
+                placements: Vec::new(),
             },
             attempts.get(id).map_or(none, Vec::as_slice),
             state.as_deref(),

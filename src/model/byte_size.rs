@@ -1,4 +1,5 @@
-//! Sizes in bytes as people write them on the command line.
+//! Sizes in bytes as people write them: on the command line (`--log-limit`)
+//! and in DAG files (a Ray executor's `memory`).
 
 /// `1048576`, `500K`, `64MiB`, `1G`: a number of bytes, with an optional
 /// binary unit (`K`/`KiB`, `M`/`MiB`, `G`/`GiB`).
