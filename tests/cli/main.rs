@@ -14,6 +14,7 @@
 //! - `incremental`: exactly the tasks affected by a change rerun
 //! - `lifecycle`: the shipped obesity lifecycle and its feedback loop
 //! - `logs`: bounded task logs, `dag logs --tail/--follow` in bounded memory
+//! - `onnx`: scikit-learn models as ONNX versions; bad graphs refused at registration
 //! - `lineage`: `dag lineage` from models, files and tasks, both ways
 //! - `quickstart`: every command of README's Quickstart, as written, in a fresh copy
 //! - `resume`: `run --resume` reruns only what did not finish
@@ -39,6 +40,8 @@ mod incremental;
 mod lifecycle;
 mod lineage;
 mod logs;
+mod onnx;
+mod python_env;
 mod quickstart;
 mod resume;
 mod run;

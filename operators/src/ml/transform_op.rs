@@ -46,7 +46,8 @@ fn transform(ctx: &Context) -> Result<Outcome, OperatorError> {
     let mut header: Vec<String> = transformer
         .feature_names
         .iter()
-        .map(|n| csv_field(n))
+        .map(String::as_str)
+        .map(csv_field)
         .collect();
     if labels.is_some() {
         header.push(csv_field(&transformer.target));
