@@ -215,7 +215,7 @@ fn probability_output(model: &TypedModel, n_classes: usize) -> Result<OutletId, 
             .outlet_fact(*outlet)
             .map_err(|e| format!("output {index}: {e:#}"))?;
         let float = fact.datum_type.is_float();
-        let columns = fact.shape.iter().nth(1).and_then(|d| d.to_i64().ok());
+        let columns = fact.shape.get(1).and_then(|d| d.to_i64().ok());
         if float
             && fact.rank() == 2
             && columns.and_then(|c| usize::try_from(c).ok()) == Some(n_classes)
