@@ -25,6 +25,7 @@ impl Registry {
         registry.add(crate::data::Synthesize);
         registry.add(crate::monitor::Drift);
         registry.add(crate::ml::Features);
+        registry.add(crate::ml::Transform);
         registry.add(crate::ml::Train);
         registry.add(crate::ml::Evaluate);
         registry.add(crate::ml::Gate);

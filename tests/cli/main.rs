@@ -16,6 +16,7 @@
 //! - `lifecycle`: the shipped obesity lifecycle and its feedback loop
 //! - `logs`: bounded task logs, `dag logs --tail/--follow` in bounded memory
 //! - `notify`: hooks to a real webhook receiver and commands: retries, SLA, records
+//! - `onnx`: scikit-learn models as ONNX versions; bad graphs refused at registration
 //! - `lineage`: `dag lineage` from models, files and tasks, both ways
 //! - `ray`: tasks on a real local Ray head (`ray_support`): mixed with local
 //!   tasks, retries, timeouts, cancellation, resume after a crash, a lost head
@@ -47,6 +48,8 @@ mod lineage;
 mod logs;
 mod notify;
 mod notify_support;
+mod onnx;
+mod python_env;
 mod quickstart;
 mod ray;
 mod ray_support;

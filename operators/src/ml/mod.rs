@@ -7,6 +7,7 @@
 //! lives in [`crate::models`].
 
 mod atomic;
+pub(crate) mod base64;
 mod compiled_tree;
 mod criterion;
 mod dataset;
@@ -22,12 +23,15 @@ mod heatmap;
 mod logistic;
 mod metrics;
 mod model;
+mod onnx;
+mod onnx_import;
 mod predict_op;
 mod record_encoder;
 mod rng;
 mod train_evidence;
 mod train_op;
 mod training;
+mod transform_op;
 mod tree;
 
 #[cfg(test)]
@@ -58,9 +62,12 @@ pub use logistic::{LogisticModel, LogisticParams};
 pub use model::{
     Classifier, FieldError, MODEL_FORMAT, ModelFile, Prediction, RecordError, TrainedModel,
 };
+pub use onnx::OnnxClassifier;
+pub use onnx_import::{onnx_model_file, read_classes};
 pub use predict_op::{PredictBatch, predictions_csv};
 pub use record_encoder::{FieldInput, RecordEncoder};
 pub use rng::SplitMix64;
 pub use train_op::{Train, TrainParams, TrainResult, read_transformer, train};
 pub use training::{CvScores, Hyperparameters, ModelKind};
+pub use transform_op::Transform;
 pub use tree::{DecisionTree, MaxFeatures, MaxFeaturesRule, TreeParams};

@@ -16,6 +16,7 @@ use crate::ml::dataset::{ColumnValues, Table};
 use crate::ml::features::{Field, FieldKind, NumericStats, Transformer};
 use crate::ml::forest::{RandomForest, argmax};
 use crate::ml::logistic::LogisticModel;
+use crate::ml::onnx::OnnxClassifier;
 
 /// Identifies the file layout; bumped on incompatible changes.
 pub const MODEL_FORMAT: &str = "dag-model/1";
@@ -26,6 +27,8 @@ pub enum Classifier {
     RandomForest(RandomForest),
     DecisionTree(RandomForest),
     LogisticRegression(LogisticModel),
+    /// A graph from another framework; see [`OnnxClassifier`].
+    Onnx(OnnxClassifier),
 }
 
 impl Classifier {
@@ -34,13 +37,17 @@ impl Classifier {
             Self::RandomForest(_) => "random_forest",
             Self::DecisionTree(_) => "decision_tree",
             Self::LogisticRegression(_) => "logistic_regression",
+            Self::Onnx(_) => "onnx",
         }
     }
 
-    pub fn predict_proba(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
+    /// Class probabilities, one row per row of `x`. Native models cannot
+    /// fail here; an ONNX graph's inference can.
+    pub fn predict_proba(&self, x: ArrayView2<'_, f64>) -> Result<Array2<f64>, MlError> {
         match self {
-            Self::RandomForest(f) | Self::DecisionTree(f) => f.predict_proba(x),
-            Self::LogisticRegression(l) => l.predict_proba(x),
+            Self::RandomForest(f) | Self::DecisionTree(f) => Ok(f.predict_proba(x)),
+            Self::LogisticRegression(l) => Ok(l.predict_proba(x)),
+            Self::Onnx(o) => o.predict_proba(x),
         }
     }
 
@@ -48,6 +55,7 @@ impl Classifier {
         match self {
             Self::RandomForest(f) | Self::DecisionTree(f) => f.validate(n_features, n_classes),
             Self::LogisticRegression(l) => l.validate(n_features, n_classes),
+            Self::Onnx(o) => o.validate(n_features, n_classes),
         }
     }
 }
@@ -226,7 +234,7 @@ impl TrainedModel {
     /// Class probabilities for every row of `table` (extra columns ignored).
     pub fn predict_table(&self, table: &Table) -> Result<Array2<f64>, MlError> {
         let x = self.file.transformer.transform(table)?;
-        Ok(self.file.classifier.predict_proba(x.view()))
+        self.file.classifier.predict_proba(x.view())
     }
 
     /// Class probabilities of feature rows (row-major, `transformer()`'s
@@ -242,7 +250,7 @@ impl TrainedModel {
         }
         let x = ArrayView2::from_shape((features.len() / width, width), features)
             .map_err(|e| MlError::invalid(format!("feature matrix: {e}")))?;
-        let proba = self.file.classifier.predict_proba(x);
+        let proba = self.file.classifier.predict_proba(x)?;
         Ok(proba
             .as_slice()
             .map_or_else(|| proba.iter().copied().collect(), <[f64]>::to_vec))

@@ -190,7 +190,7 @@ pub fn train(
         )?);
     }
     let classifier = fit_classifier(&chosen, &x, &y, n_classes, hooks)?;
-    let predicted = predict_classes(&classifier, &x);
+    let predicted = predict_classes(&classifier, &x)?;
     let train_accuracy = score(y.as_slice().unwrap_or(&[]), &predicted, n_classes).accuracy;
     let params_value = serde_json::to_value(&chosen).map_err(|source| MlError::Encode {
         what: "params",

@@ -148,13 +148,13 @@ pub fn fit_classifier(
 }
 
 /// Predicted class indices.
-pub fn predict_classes(classifier: &Classifier, x: &Array2<f64>) -> Vec<usize> {
-    classifier
-        .predict_proba(x.view())
+pub fn predict_classes(classifier: &Classifier, x: &Array2<f64>) -> Result<Vec<usize>, MlError> {
+    Ok(classifier
+        .predict_proba(x.view())?
         .rows()
         .into_iter()
         .map(|r| argmax(&r.to_vec()))
-        .collect()
+        .collect())
 }
 
 /// Assigns each row to one of `k` folds so every class is spread evenly.
@@ -215,7 +215,7 @@ pub fn cross_validate(
             n_classes,
             &hooks,
         )?;
-        let predicted = predict_classes(&classifier, &x.select(Axis(0), &test));
+        let predicted = predict_classes(&classifier, &x.select(Axis(0), &test))?;
         let truth: Vec<usize> = test.iter().map(|r| y[*r]).collect();
         let scores = score(&truth, &predicted, n_classes);
         accuracies.push(scores.accuracy);

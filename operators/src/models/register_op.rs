@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::ml::TrainedModel;
+use crate::ml::{TrainedModel, onnx_model_file, read_classes};
 use crate::models::{Actor, ModelRegistry, RegisterInfo, RegistryError};
 use crate::{
     BoxFuture, Context, Earlier, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
@@ -28,6 +28,33 @@ struct Params {
     name: String,
     #[serde(default)]
     aliases: Vec<String>,
+    /// Class names of an ONNX `model`'s probability columns, in order
+    /// (or an input `classes`: a JSON list).
+    #[serde(default)]
+    classes: Option<Vec<String>>,
+}
+
+/// Inputs that describe the model rather than data it was trained or tested on.
+const MODEL_INPUTS: [&str; 4] = ["model", "metrics", "transformer", "classes"];
+
+/// The model file's bytes: the input itself for a native model; for an ONNX
+/// graph (given with a `transformer` input) a model file wrapping it.
+fn model_bytes(ctx: &Context, params: &Params) -> Result<Vec<u8>, OperatorError> {
+    let model_path = ctx.input("model")?;
+    let Some(transformer) = ctx.inputs.get("transformer") else {
+        return std::fs::read(model_path)
+            .map_err(|e| OperatorError::io("read model", model_path, e));
+    };
+    let classes = match (&params.classes, ctx.inputs.get("classes")) {
+        (Some(classes), None) => classes.clone(),
+        (None, Some(path)) => read_classes(path)?,
+        _ => {
+            return Err(OperatorError::Params(
+                "an ONNX model needs its class names: `params.classes` or an input `classes`, not both".into(),
+            ));
+        }
+    };
+    Ok(onnx_model_file(model_path, transformer, classes)?)
 }
 
 /// Top-level numeric keys of a metrics JSON file.
@@ -49,7 +76,8 @@ fn read_metrics(path: &std::path::Path) -> Result<BTreeMap<String, f64>, Operato
 fn register(ctx: &Context) -> Result<Outcome, OperatorError> {
     let params: Params = parse_params(&ctx.params).map_err(|p| OperatorError::Params(p.message))?;
     let model_path = ctx.input("model")?;
-    let model = TrainedModel::load(model_path)?;
+    let bytes = model_bytes(ctx, &params)?;
+    let model = TrainedModel::from_bytes(model_path, &bytes)?;
     let metrics = match ctx.inputs.get("metrics") {
         Some(path) => read_metrics(path)?,
         None => BTreeMap::new(),
@@ -63,7 +91,7 @@ fn register(ctx: &Context) -> Result<Outcome, OperatorError> {
         ..RegisterInfo::default()
     };
     for (name, path) in &ctx.inputs {
-        if name != "model" && name != "metrics" {
+        if !MODEL_INPUTS.contains(&name.as_str()) {
             let (digest, blob) = registry.store_data(path)?;
             info.data_digests.insert(name.clone(), digest);
             info.data_blobs.insert(name.clone(), blob);
@@ -72,7 +100,10 @@ fn register(ctx: &Context) -> Result<Outcome, OperatorError> {
     let existing = registry.find_registered(&params.name, model.digest(), &info.data_digests)?;
     let (version, again) = match existing {
         Some(version) => (version, true),
-        None => (registry.register(&params.name, model_path, info)?, false),
+        None => (
+            registry.register_bytes(&params.name, model_path, &bytes, info)?,
+            false,
+        ),
     };
     let actor = Actor::of_context(ctx);
     for alias in &params.aliases {
@@ -155,7 +186,7 @@ impl Operator for Register {
     }
 
     fn description(&self) -> &'static str {
-        "registers `model` as the next version of `name`, with metrics from `metrics`, a copy of every other input, and `aliases`"
+        "registers `model` as the next version of `name`, with metrics from `metrics`, a copy of every other input, and `aliases`; an ONNX `model` comes with the `transformer` whose features it takes and its `classes`"
     }
 
     fn value_names(&self) -> &'static [&'static str] {
@@ -168,8 +199,23 @@ impl Operator for Register {
 
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {
         let mut problems = require_names("inputs", spec.inputs, &["model"]);
-        if let Err(problem) = parse_params::<Params>(spec.params) {
-            problems.push(problem);
+        match parse_params::<Params>(spec.params) {
+            Err(problem) => problems.push(problem),
+            Ok(params) => {
+                let onnx = spec.inputs.contains_key("transformer");
+                let listed = spec.inputs.contains_key("classes");
+                if !onnx && (params.classes.is_some() || listed) {
+                    problems.push(Problem::new(
+                        "params.classes",
+                        "class names are for an ONNX model, which also needs an input `transformer`",
+                    ));
+                } else if onnx && params.classes.is_some() == listed {
+                    problems.push(Problem::new(
+                        "params.classes",
+                        "an ONNX model needs its class names: `params.classes` or an input `classes`, not both",
+                    ));
+                }
+            }
         }
         problems
     }

@@ -180,18 +180,30 @@ impl ModelRegistry {
         model_path: &Path,
         info: RegisterInfo,
     ) -> Result<ModelVersion, RegistryError> {
-        check_name("model name", name)?;
         let bytes = std::fs::read(model_path)
             .map_err(|e| RegistryError::io("read model", model_path, e))?;
-        TrainedModel::from_bytes(model_path, &bytes).map_err(|source| RegistryError::Model {
+        self.register_bytes(name, model_path, &bytes, info)
+    }
+
+    /// Stores `bytes`, a model file made from `model_path` (an imported
+    /// ONNX graph), as the next version of `name`; as [`Self::register`].
+    pub fn register_bytes(
+        &self,
+        name: &str,
+        model_path: &Path,
+        bytes: &[u8],
+        info: RegisterInfo,
+    ) -> Result<ModelVersion, RegistryError> {
+        check_name("model name", name)?;
+        TrainedModel::from_bytes(model_path, bytes).map_err(|source| RegistryError::Model {
             path: model_path.into(),
             source,
         })?;
-        let digest = blake3::hash(&bytes).to_hex().to_string();
+        let digest = blake3::hash(bytes).to_hex().to_string();
         let _lock = self.lock()?;
         let blob = self.blob_path(&digest);
         if !blob.exists() {
-            write_atomic(&blob, &bytes).map_err(|source| RegistryError::Model {
+            write_atomic(&blob, bytes).map_err(|source| RegistryError::Model {
                 path: blob.clone(),
                 source,
             })?;
