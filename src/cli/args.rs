@@ -454,9 +454,10 @@ pub struct ServeArgs {
 /// What the prediction server serves, for `dag serve` and `dag daemon --serve`.
 #[derive(Debug, Args)]
 pub struct ServingArgs {
-    /// The registered model to serve.
-    #[arg(long, default_value = "obesity")]
-    pub model: String,
+    /// The registered model to serve; may be left out when the registry
+    /// holds one model only.
+    #[arg(long)]
+    pub model: Option<String>,
     /// The alias whose version answers requests; moving it swaps models live.
     #[arg(long, default_value = "production")]
     pub alias: String,

@@ -20,7 +20,10 @@ pub fn serve_config(
     let token = crate::auth::token_from_env().map_err(|e| Failure::invalid(e.to_string()))?;
     Ok(ServeConfig {
         state_dir: global.state_dir.clone(),
-        model: args.model.clone(),
+        model: match &args.model {
+            Some(model) => model.clone(),
+            None => only_model(&global.state_dir)?,
+        },
         alias: args.alias.clone(),
         addr,
         challenger: args
@@ -42,8 +45,41 @@ pub fn serve_config(
     })
 }
 
+/// The one model in the registry, for `--model` left out; with none or
+/// several, an error that says which to name.
+fn only_model(state_dir: &std::path::Path) -> Result<String, Failure> {
+    let names: Vec<String> = if state_dir.join("models").is_dir() {
+        let registry = dag_operators::models::ModelRegistry::open(state_dir)
+            .map_err(|e| Failure::internal(error_chain(&e)))?;
+        let mut names: Vec<String> = registry
+            .list(None)
+            .map_err(|e| Failure::internal(error_chain(&e)))?
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        names.dedup();
+        names
+    } else {
+        Vec::new()
+    };
+    match names.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => Err(Failure::invalid(format!(
+            "no model is registered under {} yet; name the one to serve with `--model NAME` \
+             (it is served as soon as its alias points at a version)",
+            state_dir.display()
+        ))),
+        several => Err(Failure::invalid(format!(
+            "{} models are registered ({}); name the one to serve with `--model NAME`",
+            several.len(),
+            several.join(", ")
+        ))),
+    }
+}
+
 pub fn serve(global: &Global, args: &ServeArgs) -> CliResult {
     let config = serve_config(global, args.addr, &args.serving)?;
+    let (model, alias) = (config.model.clone(), config.alias.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -54,8 +90,8 @@ pub fn serve(global: &Global, args: &ServeArgs) -> CliResult {
         if !server.is_ready() {
             tracing::warn!(
                 "no verified model for `{}@{}` yet; `/ready` answers 503 until the alias points at one",
-                args.serving.model,
-                args.serving.alias
+                model,
+                alias
             );
         }
         println!("listening on http://{addr}");

@@ -192,3 +192,90 @@ open("model.onnx", "wb").write(onx.SerializeToString())
     assert!(project.path().join("model.onnx").is_file());
     assert_eq!(served_version(&server.addr), json!(1));
 }
+
+/// Reads a CSV of numbers after a header, skipping `skip` leading columns and
+/// keeping `take`.
+fn numbers(text: &str, skip: usize, take: usize) -> Vec<Vec<f64>> {
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            line.split(',')
+                .skip(skip)
+                .take(take)
+                .map(|v| v.parse::<f64>().unwrap_or(f64::NAN))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn onnx_versions_score_as_onnxruntime_does() {
+    let project = project_after_obesity();
+    let interpreter = python().to_string_lossy().into_owned();
+    project.write(
+        "dags/score.yaml",
+        r#"name: score
+tasks:
+  matrix:
+    operator: data.transform
+    inputs: { data: data/processed/test.parquet, transformer: data/models/transformer.json }
+    outputs: { matrix: data/check/matrix.csv }
+  predict:
+    operator: ml.predict_batch
+    inputs: { data: data/processed/test.parquet }
+    outputs: { predictions: data/check/predictions.csv }
+    params: { registry_model: obesity, alias: sklearn }
+"#,
+    );
+    project.write(
+        "ort.py",
+        r#"import csv, sys
+import numpy as np
+import onnxruntime as ort
+rows = list(csv.reader(open("data/check/matrix.csv")))
+x = np.array([[float(v) for v in r[:-1]] for r in rows[1:]], dtype=np.float32)
+session = ort.InferenceSession("data/sklearn/model.onnx", providers=["CPUExecutionProvider"])
+names = [o.name for o in session.get_outputs()]
+proba = session.run(None, {session.get_inputs()[0].name: x})[names.index("probabilities")]
+with open("data/check/ort.csv", "w") as f:
+    f.write("p\n")
+    for row in proba:
+        f.write(",".join(repr(float(p)) for p in row) + "\n")
+"#,
+    );
+    // Gradient boosting (SOFTMAX over summed scores) and a random forest
+    // (averaged votes): both kinds of tree ensemble skl2onnx writes.
+    for model in ["gb", "rf"] {
+        let output = project.dag(&[
+            "run",
+            "obesity_sklearn_challenger",
+            "--param",
+            &format!("python={interpreter}"),
+            "--param",
+            &format!("model={model}"),
+            "--param",
+            "n_estimators=60",
+        ]);
+        assert!(output.status.success(), "{model}: {output:?}");
+        let output = project.dag(&["run", "score"]);
+        assert!(output.status.success(), "{model}: {output:?}");
+        let run = Command::new(python())
+            .arg("ort.py")
+            .current_dir(project.path())
+            .output()
+            .expect("run onnxruntime");
+        assert!(run.status.success(), "{run:?}");
+        let read = |path: &str| std::fs::read_to_string(project.path().join(path)).expect(path);
+        let ours = numbers(&read("data/check/predictions.csv"), 2, 7);
+        let theirs = numbers(&read("data/check/ort.csv"), 0, 7);
+        assert_eq!(ours.len(), theirs.len(), "{model}: row counts");
+        assert!(ours.len() > 100, "{model}: {} rows", ours.len());
+        let gap = ours
+            .iter()
+            .flatten()
+            .zip(theirs.iter().flatten())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(gap < 1e-5, "{model}: probabilities differ by up to {gap}");
+    }
+}

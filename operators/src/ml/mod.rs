@@ -25,6 +25,7 @@ mod metrics;
 mod model;
 mod onnx;
 mod onnx_import;
+mod onnx_trees;
 mod predict_op;
 mod record_encoder;
 mod rng;

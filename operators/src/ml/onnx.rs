@@ -18,7 +18,15 @@ use tract_onnx::prelude::*;
 
 use crate::ml::MlError;
 
-type Plan = Arc<TypedRunnableModel>;
+use crate::ml::onnx_trees::TreeEnsemble;
+
+/// How a checked graph is scored: a plain tree-ensemble classifier by the
+/// engine's own reader, anything else by tract.
+#[derive(Clone)]
+enum Plan {
+    Tract(Arc<TypedRunnableModel>),
+    Trees(Arc<TreeEnsemble>),
+}
 
 /// An ONNX graph and, once checked, its compiled plan.
 #[derive(Clone, Serialize, Deserialize)]
@@ -79,6 +87,9 @@ impl OnnxClassifier {
             .map_err(|e| format!("fails its test inference on a row of zeros: {e}"))?;
         if proba.iter().any(|p| !p.is_finite()) {
             return Err("gives non-finite probabilities for a row of zeros".into());
+        }
+        if matches!(plan, Plan::Trees(_)) {
+            cross_check(&self.graph, &plan, n_features, n_classes)?;
         }
         // A second validation of the same value compiles again; keeping the
         // first plan is as good.
@@ -158,6 +169,46 @@ fn declared_width(graph: &pb::GraphProto) -> Result<(String, Option<i64>), Strin
 }
 
 fn compile(graph: &[u8], n_features: usize, n_classes: usize) -> Result<Plan, String> {
+    compile_with(graph, n_features, n_classes, true)
+}
+
+/// Rows that a natively read tree ensemble and tract must score alike before
+/// the graph is registered: zeros, then values spread over ±4 (standardised
+/// features and one-hot columns both fall in that range).
+fn cross_check(graph: &[u8], plan: &Plan, n_features: usize, n_classes: usize) -> Result<(), String> {
+    const ROWS: usize = 16;
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let x = Array2::from_shape_fn((ROWS, n_features), |(row, _)| {
+        if row == 0 {
+            return 0.0;
+        }
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64 * 8.0 - 4.0
+    });
+    let tract = compile_with(graph, n_features, n_classes, false)?;
+    let ours = run(plan, x.view(), n_classes)?;
+    let theirs = run(&tract, x.view(), n_classes)?;
+    let gap = ours
+        .iter()
+        .zip(theirs.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    if gap > 1e-5 {
+        return Err(format!(
+            "is a tree ensemble that the engine's reader and tract score differently (by up to {gap:.2e}); please report it"
+        ));
+    }
+    Ok(())
+}
+
+fn compile_with(
+    graph: &[u8],
+    n_features: usize,
+    n_classes: usize,
+    native_trees: bool,
+) -> Result<Plan, String> {
     let onnx = tract_onnx::onnx();
     let proto = onnx
         .proto_model_for_read(&mut &graph[..])
@@ -180,6 +231,18 @@ fn compile(graph: &[u8], n_features: usize, n_classes: usize) -> Result<Plan, St
         return Err(format!(
             "input `{input}` takes {width} features but the transformer makes {n_features}"
         ));
+    }
+    if native_trees
+        && let Some(trees) = crate::ml::onnx_trees::ensemble_of(graph_proto, &input, n_classes)
+            .map_err(|e| format!("is a tree ensemble that {e}"))?
+    {
+        if trees.min_features() > n_features {
+            return Err(format!(
+                "reads feature {} but the transformer makes {n_features}",
+                trees.min_features() - 1
+            ));
+        }
+        return Ok(Plan::Trees(Arc::new(trees)));
     }
     let tract_error = |what: &str, e: TractError| format!("{what}: {e:#}");
     let mut model = onnx
@@ -204,6 +267,7 @@ fn compile(graph: &[u8], n_features: usize, n_classes: usize) -> Result<Plan, St
     typed
         .into_optimized()
         .and_then(|m| m.into_runnable())
+        .map(Plan::Tract)
         .map_err(|e| tract_error("cannot be compiled", e))
 }
 
@@ -240,6 +304,13 @@ fn probability_output(model: &TypedModel, n_classes: usize) -> Result<OutletId, 
 fn run(plan: &Plan, x: ArrayView2<'_, f64>, n_classes: usize) -> Result<Array2<f64>, String> {
     let (rows, width) = x.dim();
     let values: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let plan = match plan {
+        Plan::Tract(plan) => plan,
+        Plan::Trees(trees) => {
+            return Array2::from_shape_vec((rows, n_classes), trees.predict(&values, width))
+                .map_err(|e| format!("probabilities: {e}"));
+        }
+    };
     let input = Tensor::from_shape(&[rows, width], &values).map_err(|e| format!("{e:#}"))?;
     let outputs = plan
         .run(tvec![input.into_tvalue()])

@@ -32,6 +32,57 @@ struct Params {
     /// (or an input `classes`: a JSON list).
     #[serde(default)]
     classes: Option<Vec<String>>,
+    /// Per-class labels served with each prediction: annotation name →
+    /// class → label (`risk: { Normal_Weight: low }`).
+    #[serde(default)]
+    annotations: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// Keys of a prediction that an annotation may not take.
+const ANSWER_KEYS: [&str; 5] = ["class", "confidence", "flagged", "model", "probabilities"];
+
+/// Problems with annotation names: each a lowercase identifier that is not
+/// already a key of the server's answers.
+fn annotation_name_problems(params: &Params) -> Vec<Problem> {
+    params
+        .annotations
+        .keys()
+        .filter_map(|name| {
+            let identifier = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !identifier {
+                Some(Problem::new(
+                    "params.annotations",
+                    format!("`{name}` is not a lowercase name (letters, digits, `_`)"),
+                ))
+            } else if ANSWER_KEYS.contains(&name.as_str()) {
+                Some(Problem::new(
+                    "params.annotations",
+                    format!(
+                        "`{name}` is already a key of every prediction ({})",
+                        ANSWER_KEYS.join(", ")
+                    ),
+                ))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Every annotated class is one of the model's.
+fn check_annotated_classes(params: &Params, classes: &[String]) -> Result<(), OperatorError> {
+    for (name, labels) in &params.annotations {
+        if let Some(unknown) = labels.keys().find(|c| !classes.contains(c)) {
+            return Err(OperatorError::Params(format!(
+                "annotation `{name}` labels class `{unknown}`, which the model does not have (its classes: {})",
+                classes.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Inputs that describe the model rather than data it was trained or tested on.
@@ -78,6 +129,7 @@ fn register(ctx: &Context) -> Result<Outcome, OperatorError> {
     let model_path = ctx.input("model")?;
     let bytes = model_bytes(ctx, &params)?;
     let model = TrainedModel::from_bytes(model_path, &bytes)?;
+    check_annotated_classes(&params, model.classes())?;
     let metrics = match ctx.inputs.get("metrics") {
         Some(path) => read_metrics(path)?,
         None => BTreeMap::new(),
@@ -88,6 +140,7 @@ fn register(ctx: &Context) -> Result<Outcome, OperatorError> {
         params: model.params().clone(),
         run_id: Some(ctx.run_id.clone()),
         task_id: Some(ctx.task_id.clone()),
+        annotations: params.annotations.clone(),
         ..RegisterInfo::default()
     };
     for (name, path) in &ctx.inputs {
@@ -97,7 +150,10 @@ fn register(ctx: &Context) -> Result<Outcome, OperatorError> {
             info.data_blobs.insert(name.clone(), blob);
         }
     }
-    let existing = registry.find_registered(&params.name, model.digest(), &info.data_digests)?;
+    // The same bytes and data with other annotations are a new version.
+    let existing = registry
+        .find_registered(&params.name, model.digest(), &info.data_digests)?
+        .filter(|found| found.annotations == info.annotations);
     let (version, again) = match existing {
         Some(version) => (version, true),
         None => (
@@ -202,6 +258,7 @@ impl Operator for Register {
         match parse_params::<Params>(spec.params) {
             Err(problem) => problems.push(problem),
             Ok(params) => {
+                problems.extend(annotation_name_problems(&params));
                 let onnx = spec.inputs.contains_key("transformer");
                 let listed = spec.inputs.contains_key("classes");
                 if !onnx && (params.classes.is_some() || listed) {
@@ -251,6 +308,42 @@ mod tests {
             values: &outcome.values,
             state_dir: &ctx.state_dir,
         })
+    }
+
+    #[test]
+    fn annotations_are_recorded_checked_against_the_classes_and_part_of_the_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = context(dir.path());
+        let with = |labels: serde_json::Value| {
+            json!({"name": "m", "annotations": {"level": labels}})
+        };
+        ctx.params = with(json!({"low": "fine", "high": "act"}));
+        let first = register(&ctx).unwrap();
+        let registry = ModelRegistry::open(&ctx.state_dir).unwrap();
+        let v1 = registry.get("m", 1).unwrap();
+        assert_eq!(v1.annotations["level"]["high"], "act");
+        assert_eq!(first.values["version"], json!(1));
+        // The same annotations again: the same version.
+        assert_eq!(register(&ctx).unwrap().values["version"], json!(1));
+        // Other labels for the same bytes: a new version.
+        ctx.params = with(json!({"low": "fine", "high": "call"}));
+        assert_eq!(register(&ctx).unwrap().values["version"], json!(2));
+        // A class the model lacks is refused, naming the model's classes.
+        ctx.params = with(json!({"huge": "act"}));
+        let error = register(&ctx).unwrap_err().to_string();
+        assert!(error.contains("class `huge`") && error.contains("high"), "{error}");
+        // Names that are not identifiers or that answers already use.
+        let inputs = BTreeMap::from([("model".to_string(), "m.json".to_string())]);
+        let outputs = BTreeMap::new();
+        for name in ["class", "Risk", "2x"] {
+            let params = json!({"name": "m", "annotations": {name: {"low": "x"}}});
+            let spec = TaskSpec {
+                params: &params,
+                inputs: &inputs,
+                outputs: &outputs,
+            };
+            assert_eq!(Register.check(&spec).len(), 1, "{name}");
+        }
     }
 
     #[test]

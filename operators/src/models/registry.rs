@@ -223,6 +223,7 @@ impl ModelRegistry {
             data_blobs: info.data_blobs,
             run_id: info.run_id,
             task_id: info.task_id,
+            annotations: info.annotations,
             gates: Vec::new(),
         };
         write_json(&dir.join(format!("{version}.json")), &record)?;

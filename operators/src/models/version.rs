@@ -35,6 +35,10 @@ pub struct ModelVersion {
     pub run_id: Option<String>,
     #[serde(default)]
     pub task_id: Option<String>,
+    /// Per-class labels declared at registration, by annotation name
+    /// (`risk` → class → `high`); the server adds each to its answers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, BTreeMap<String, String>>,
     /// Gate verdicts on this version, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gates: Vec<GateRecord>,
@@ -51,6 +55,10 @@ pub struct RegisterInfo {
     pub data_blobs: BTreeMap<String, String>,
     pub run_id: Option<String>,
     pub task_id: Option<String>,
+    /// Per-class labels declared at registration, by annotation name
+    /// (`risk` → class → `high`); the server adds each to its answers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// The effect of pointing an alias somewhere.
