@@ -154,7 +154,10 @@ fn serving(project: &Path, alias: &str) -> (Duration, Duration) {
         })
         .collect();
     samples.sort();
-    (samples[samples.len() / 2], samples[samples.len() * 99 / 100])
+    (
+        samples[samples.len() / 2],
+        samples[samples.len() * 99 / 100],
+    )
 }
 
 fn batch(project: &Path, alias: &str) -> Duration {
@@ -192,13 +195,24 @@ fn main() {
     .expect("copy data");
     eprintln!("training the native forest and the scikit-learn models ...");
     dag(project, &["run", "obesity"]);
-    dag(project, &["models", "promote", "obesity", "1", "--alias", "native"]);
+    dag(
+        project,
+        &["models", "promote", "obesity", "1", "--alias", "native"],
+    );
     let python_param = format!("python={python}");
     dag(
         project,
-        &["run", "obesity_sklearn_challenger", "--param", &python_param],
+        &[
+            "run",
+            "obesity_sklearn_challenger",
+            "--param",
+            &python_param,
+        ],
     );
-    dag(project, &["models", "promote", "obesity", "2", "--alias", "onnx_gb"]);
+    dag(
+        project,
+        &["models", "promote", "obesity", "2", "--alias", "onnx_gb"],
+    );
     dag(
         project,
         &[
@@ -212,9 +226,14 @@ fn main() {
             "n_estimators=300",
         ],
     );
-    dag(project, &["models", "promote", "obesity", "3", "--alias", "onnx_rf"]);
+    dag(
+        project,
+        &["models", "promote", "obesity", "3", "--alias", "onnx_rf"],
+    );
     // Serving follows `production`; point it at each model in turn.
-    println!("model                                   batch 2,111 rows (whole process)   serve p50    serve p99");
+    println!(
+        "model                                   batch 2,111 rows (whole process)   serve p50    serve p99"
+    );
     for (alias, what) in [
         ("native", "native forest, 300 trees"),
         ("onnx_gb", "ONNX gradient boosting, 700 trees"),

@@ -148,7 +148,9 @@ impl<'a> AnswerWriter<'a> {
         let mut annotations = self.annotations.iter().peekable();
         // Annotations sort among the fixed keys, as a JSON object's keys do.
         let mut before = |out: &mut Vec<u8>, key: &str| {
-            while let Some((_, quoted, values)) = annotations.next_if(|(name, ..)| name.as_str() < key) {
+            while let Some((_, quoted, values)) =
+                annotations.next_if(|(name, ..)| name.as_str() < key)
+            {
                 if out.last() != Some(&b'{') {
                     out.push(b',');
                 }
@@ -326,8 +328,7 @@ mod tests {
             .as_slice()]);
         let mut second = expected(&classes, &[0.2, 0.8], &risk());
         second["flagged"] = json!("field `Age`: 300 is \"high\"");
-        let value =
-            json!({"predictions": [expected(&classes, &[0.9, 0.1], &risk()), second], "model": model});
+        let value = json!({"predictions": [expected(&classes, &[0.9, 0.1], &risk()), second], "model": model});
         assert_eq!(bytes, serde_json::to_vec(&value)?);
         Ok(())
     }

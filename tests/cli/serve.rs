@@ -649,13 +649,21 @@ fn serve_takes_the_only_model_and_asks_when_there_are_none_or_several() {
         .expect("run dag serve");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("no model is registered") && stderr.contains("--model NAME"), "{stderr}");
+    assert!(
+        stderr.contains("no model is registered") && stderr.contains("--model NAME"),
+        "{stderr}"
+    );
 
     // Two registered: list them and ask.
     let project = project_with_models();
     let mut csv = String::from("g,x,label\n");
     for i in 0..30 {
-        csv.push_str(&format!("{},{},{}\n", ["a", "b"][i % 2], i % 7, ["lo", "hi"][i % 2]));
+        csv.push_str(&format!(
+            "{},{},{}\n",
+            ["a", "b"][i % 2],
+            i % 7,
+            ["lo", "hi"][i % 2]
+        ));
     }
     project.write("tiny.csv", &csv);
     project.write(
@@ -690,18 +698,20 @@ tasks:
         .expect("run dag serve");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("2 models are registered (obesity, other)"), "{stderr}");
+    assert!(
+        stderr.contains("2 models are registered (obesity, other)"),
+        "{stderr}"
+    );
 
     // Named, the other model answers with its own annotation and no `risk`.
     let server = serve(&project, &["--model", "other"], None);
-    let answer = post(
-        &server.addr,
-        "/predict",
-        &json!({"g": "b", "x": 1}),
-    )
-    .json();
+    let answer = post(&server.addr, "/predict", &json!({"g": "b", "x": 1})).json();
     assert_eq!(answer["model"]["name"], "other", "{answer:#}");
-    let expected = if answer["class"] == "hi" { json!("call") } else { Value::Null };
+    let expected = if answer["class"] == "hi" {
+        json!("call")
+    } else {
+        Value::Null
+    };
     assert_eq!(answer["action"], expected, "{answer:#}");
     assert!(answer.get("risk").is_none(), "{answer:#}");
 }

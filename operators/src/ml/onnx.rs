@@ -175,7 +175,12 @@ fn compile(graph: &[u8], n_features: usize, n_classes: usize) -> Result<Plan, St
 /// Rows that a natively read tree ensemble and tract must score alike before
 /// the graph is registered: zeros, then values spread over ±4 (standardised
 /// features and one-hot columns both fall in that range).
-fn cross_check(graph: &[u8], plan: &Plan, n_features: usize, n_classes: usize) -> Result<(), String> {
+fn cross_check(
+    graph: &[u8],
+    plan: &Plan,
+    n_features: usize,
+    n_classes: usize,
+) -> Result<(), String> {
     const ROWS: usize = 16;
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let x = Array2::from_shape_fn((ROWS, n_features), |(row, _)| {

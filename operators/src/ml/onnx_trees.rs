@@ -115,7 +115,11 @@ pub fn ensemble_of(
             }
         }
     }
-    if !graph.output.iter().any(|o| reached.contains(&o.name.as_str())) {
+    if !graph
+        .output
+        .iter()
+        .any(|o| reached.contains(&o.name.as_str()))
+    {
         return Ok(None);
     }
     let attrs = Attributes::of(node);
@@ -148,7 +152,11 @@ pub fn ensemble_of(
     build(&attrs, post, n_classes).map(Some)
 }
 
-fn build(attrs: &Attributes, post: PostTransform, n_classes: usize) -> Result<TreeEnsemble, String> {
+fn build(
+    attrs: &Attributes,
+    post: PostTransform,
+    n_classes: usize,
+) -> Result<TreeEnsemble, String> {
     let tree_ids = attrs.required_ints("nodes_treeids")?;
     let node_ids = attrs.required_ints("nodes_nodeids")?;
     let features = attrs.required_ints("nodes_featureids")?;
@@ -204,7 +212,9 @@ fn build(attrs: &Attributes, post: PostTransform, n_classes: usize) -> Result<Tr
         .zip(&weights)
     {
         let Some(&at) = index.get(&(tree, node)) else {
-            return Err(format!("has a vote for node {node} of tree {tree}, which it does not declare"));
+            return Err(format!(
+                "has a vote for node {node} of tree {tree}, which it does not declare"
+            ));
         };
         let class = usize::try_from(class)
             .ok()
@@ -245,10 +255,12 @@ fn build(attrs: &Attributes, post: PostTransform, n_classes: usize) -> Result<Tr
             }
         } else {
             let child = |id: i64| {
-                index
-                    .get(&(tree_ids[i], id))
-                    .copied()
-                    .ok_or_else(|| format!("has node {} of tree {} pointing at node {id}, which it does not declare", node_ids[i], tree_ids[i]))
+                index.get(&(tree_ids[i], id)).copied().ok_or_else(|| {
+                    format!(
+                        "has node {} of tree {} pointing at node {id}, which it does not declare",
+                        node_ids[i], tree_ids[i]
+                    )
+                })
             };
             let feature = usize::try_from(features[i])
                 .map_err(|_| format!("has a branch on feature {}", features[i]))?;
@@ -286,7 +298,10 @@ fn build(attrs: &Attributes, post: PostTransform, n_classes: usize) -> Result<Tr
     if base.is_empty() {
         base = vec![0.0; n_classes];
     } else if base.len() != n_classes {
-        return Err(format!("has {} base values for {n_classes} classes", base.len()));
+        return Err(format!(
+            "has {} base values for {n_classes} classes",
+            base.len()
+        ));
     }
     Ok(TreeEnsemble {
         nodes,
@@ -429,7 +444,12 @@ struct Attributes<'a>(HashMap<&'a str, &'a pb::AttributeProto>);
 
 impl<'a> Attributes<'a> {
     fn of(node: &'a pb::NodeProto) -> Self {
-        Self(node.attribute.iter().map(|a| (a.name.as_str(), a)).collect())
+        Self(
+            node.attribute
+                .iter()
+                .map(|a| (a.name.as_str(), a))
+                .collect(),
+        )
     }
 
     fn ints(&self, name: &str) -> Option<&'a [i64]> {
@@ -473,7 +493,9 @@ impl<'a> Attributes<'a> {
                 .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
                 .collect());
         }
-        Err(format!("has `{tensor_name}` in a storage this reader does not take"))
+        Err(format!(
+            "has `{tensor_name}` in a storage this reader does not take"
+        ))
     }
 }
 

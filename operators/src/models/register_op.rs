@@ -314,9 +314,8 @@ mod tests {
     fn annotations_are_recorded_checked_against_the_classes_and_part_of_the_version() {
         let dir = tempfile::tempdir().unwrap();
         let mut ctx = context(dir.path());
-        let with = |labels: serde_json::Value| {
-            json!({"name": "m", "annotations": {"level": labels}})
-        };
+        let with =
+            |labels: serde_json::Value| json!({"name": "m", "annotations": {"level": labels}});
         ctx.params = with(json!({"low": "fine", "high": "act"}));
         let first = register(&ctx).unwrap();
         let registry = ModelRegistry::open(&ctx.state_dir).unwrap();
@@ -331,7 +330,10 @@ mod tests {
         // A class the model lacks is refused, naming the model's classes.
         ctx.params = with(json!({"huge": "act"}));
         let error = register(&ctx).unwrap_err().to_string();
-        assert!(error.contains("class `huge`") && error.contains("high"), "{error}");
+        assert!(
+            error.contains("class `huge`") && error.contains("high"),
+            "{error}"
+        );
         // Names that are not identifiers or that answers already use.
         let inputs = BTreeMap::from([("model".to_string(), "m.json".to_string())]);
         let outputs = BTreeMap::new();
