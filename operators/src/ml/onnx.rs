@@ -88,12 +88,21 @@ impl OnnxClassifier {
         if proba.iter().any(|p| !p.is_finite()) {
             return Err("gives non-finite probabilities for a row of zeros".into());
         }
-        if matches!(plan, Plan::Trees(_)) {
-            cross_check(&self.graph, &plan, n_features, n_classes)?;
-        }
         // A second validation of the same value compiles again; keeping the
         // first plan is as good.
         let _ = self.plan.0.set(plan);
+        Ok(())
+    }
+
+    /// For a graph the engine scores itself (a tree ensemble), checks that
+    /// tract, which runs the graph as written, gives the same probabilities
+    /// on a set of rows. Done once, at registration: tract is slow on large
+    /// ensembles, which is why the engine scores them itself.
+    pub fn cross_check(&self, n_features: usize) -> Result<(), String> {
+        let plan = compile(&self.graph, n_features, self.n_classes)?;
+        if matches!(plan, Plan::Trees(_)) {
+            cross_check(&self.graph, &plan, n_features, self.n_classes)?;
+        }
         Ok(())
     }
 

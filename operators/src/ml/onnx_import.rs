@@ -43,6 +43,7 @@ pub fn onnx_model_file(
     let classifier = OnnxClassifier::new(graph, classes.len());
     classifier
         .validate(transformer.n_features(), classes.len())
+        .and_then(|()| classifier.cross_check(transformer.n_features()))
         .map_err(|e| MlError::invalid(format!("ONNX model `{}` {e}", graph_path.display())))?;
     let source = graph_path
         .file_name()
