@@ -30,6 +30,7 @@ pub mod dispatch;
 pub mod events;
 pub mod info;
 pub mod metrics;
+mod queued;
 pub mod recovery;
 pub mod reload;
 pub mod server;

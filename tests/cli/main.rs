@@ -26,6 +26,7 @@
 //! - `why`: `plan --why` / `run --dry-run` predict what runs and say why
 //! - `secrets`: `{{ secrets.NAME }}` from env or file, masked in logs, never recorded
 //! - `serve`: the prediction server: requests, auth, live model swaps, A/B, log
+//! - `serve_models`: which model `dag serve` takes, and the class labels it answers with
 //! - `soak`: 32 cycles of the closed loop with every invariant checked after each
 //! - `ui_http`: the web UI's refusals, sign-in and form errors over plain HTTP
 //! - `ui_browser`: the web UI in headless Chromium (`webdriver`); writes the
@@ -58,6 +59,7 @@ mod run;
 mod run_cache;
 mod secrets;
 mod serve;
+mod serve_models;
 mod serve_support;
 mod soak;
 mod support;
