@@ -256,7 +256,7 @@ fn cancelling_the_run_stops_the_job() {
             .find(|(id, status)| id.ends_with("-long-1") && status == "RUNNING")
             .map(|(id, _)| id)
     });
-    // Ctrl-C: the run is cancelled.
+    // Ctrl-C: the run stops (recorded interrupted) and so does its job.
     // SAFETY: signals the child this test started.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);

@@ -9,17 +9,22 @@ use crate::support::Project;
 
 use super::serve_support::*;
 
-#[test]
-fn serve_takes_the_only_model_and_asks_when_there_are_none_or_several() {
-    // None registered: say so and how to name one.
-    let empty = Project::new();
-    let output = empty
+/// What `dag serve` without `--model` prints when it refuses to start (exit 2).
+fn refusal(project: &Project) -> String {
+    let output = project
         .command(&["serve", "--addr", "127.0.0.1:0"])
         .env_remove("DAG_API_TOKEN")
         .output()
         .expect("run dag serve");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(2), "{stderr}");
+    stderr
+}
+
+#[test]
+fn serve_takes_the_only_model_and_asks_when_there_are_none_or_several() {
+    // None registered: say so and how to name one.
+    let stderr = refusal(&Project::new());
     assert!(
         stderr.contains("no model is registered") && stderr.contains("--model NAME"),
         "{stderr}"
@@ -62,13 +67,7 @@ tasks:
     );
     let run = project.dag(&["run", "other"]);
     assert!(run.status.success(), "{run:?}");
-    let output = project
-        .command(&["serve", "--addr", "127.0.0.1:0"])
-        .env_remove("DAG_API_TOKEN")
-        .output()
-        .expect("run dag serve");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let stderr = refusal(&project);
     assert!(
         stderr.contains("2 models are registered (obesity, other)"),
         "{stderr}"
