@@ -48,6 +48,12 @@ pub struct Global {
     pub confined_to: Option<PathBuf>,
 }
 
+/// The file formats `dag models export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Onnx,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -406,6 +412,19 @@ pub enum ModelsCommand {
         model: String,
         #[arg(long, default_value = "production")]
         alias: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a version as a file another runtime can serve: `--format onnx`
+    /// gives one graph with the feature transformer, taking the raw columns.
+    Export {
+        /// `NAME`, `NAME@3` or `NAME@production` (`NAME` alone is the latest version).
+        model: String,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Onnx)]
+        format: ExportFormat,
+        /// Where to write the file.
+        #[arg(short, long)]
+        output: PathBuf,
         #[arg(long)]
         json: bool,
     },

@@ -1,8 +1,9 @@
-//! `dag models list|show|promote|rollback|history`: the model registry.
+//! `dag models list|show|promote|rollback|export|history`: the model registry.
 
+use dag_operators::ml::{ExportOrigin, OnnxExport, export_onnx, write_atomic};
 use dag_operators::models::{ModelRegistry, ModelVersion};
 
-use super::args::{Global, ModelsArgs, ModelsCommand};
+use super::args::{ExportFormat, Global, ModelsArgs, ModelsCommand};
 use super::{CliResult, Exit, Failure};
 use crate::record::error_chain;
 
@@ -24,21 +25,7 @@ pub fn models(global: &Global, args: &ModelsArgs) -> CliResult {
             }
         }
         ModelsCommand::Show { model, json } => {
-            let (name, reference) = model.split_once('@').unwrap_or((model.as_str(), "latest"));
-            let version = if reference == "latest" {
-                registry
-                    .list(Some(name))
-                    .map_err(user_error)?
-                    .into_iter()
-                    .max_by_key(|v| v.version)
-                    .ok_or_else(|| {
-                        Failure::invalid(format!(
-                            "no versions of model `{name}`; `dag models list` shows them"
-                        ))
-                    })?
-            } else {
-                registry.resolve(name, reference).map_err(user_error)?
-            };
+            let version = find_version(&registry, model)?;
             if *json {
                 print_json(&version);
             } else {
@@ -70,6 +57,52 @@ pub fn models(global: &Global, args: &ModelsArgs) -> CliResult {
                 println!("{model} {moved}");
             }
         }
+        ModelsCommand::Export {
+            model,
+            format: ExportFormat::Onnx,
+            output,
+            json,
+        } => {
+            let version = find_version(&registry, model)?;
+            let loaded = registry.load_verified(&version).map_err(user_error)?;
+            let origin = ExportOrigin {
+                name: &version.name,
+                version: version.version,
+                digest: &version.digest,
+            };
+            let OnnxExport { bytes, inputs } =
+                export_onnx(&loaded, &origin).map_err(|e| Failure::invalid(error_chain(&e)))?;
+            write_atomic(output, &bytes).map_err(|e| {
+                Failure::invalid(format!("cannot write `{}`: {e}", output.display()))
+            })?;
+            let exported = Exported {
+                model: &version.name,
+                version: version.version,
+                kind: loaded.kind(),
+                format: "onnx",
+                path: output.display().to_string(),
+                bytes: bytes.len(),
+                digest: blake3::hash(&bytes).to_hex().to_string(),
+                inputs: inputs
+                    .into_iter()
+                    .map(|(name, kind)| ExportInput { name, kind })
+                    .collect(),
+                classes: loaded.classes(),
+            };
+            if *json {
+                print_json(&exported);
+            } else {
+                println!(
+                    "wrote {} ({} bytes): {}@v{} {} as ONNX, inputs are the {} raw columns ([rows, 1] each), outputs `label` and `probabilities`",
+                    exported.path,
+                    exported.bytes,
+                    exported.model,
+                    exported.version,
+                    exported.kind,
+                    exported.inputs.len()
+                );
+            }
+        }
         ModelsCommand::History { model, json } => {
             let events = registry.history(model).map_err(user_error)?;
             if *json {
@@ -88,6 +121,50 @@ pub fn models(global: &Global, args: &ModelsArgs) -> CliResult {
         }
     }
     Ok(Exit::Success)
+}
+
+/// What `dag models export --json` prints.
+#[derive(serde::Serialize)]
+struct Exported<'a> {
+    model: &'a str,
+    version: u32,
+    kind: &'a str,
+    format: &'a str,
+    path: String,
+    bytes: usize,
+    /// blake3 of the written file.
+    digest: String,
+    /// The graph inputs in order, each shaped `[rows, 1]`.
+    inputs: Vec<ExportInput>,
+    classes: &'a [String],
+}
+
+#[derive(serde::Serialize)]
+struct ExportInput {
+    name: String,
+    /// The element type: `double` or `string`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// `NAME` (the latest version), `NAME@3`, `NAME@v3` or `NAME@ALIAS`.
+fn find_version(registry: &ModelRegistry, model: &str) -> Result<ModelVersion, Failure> {
+    let (name, reference) = model.split_once('@').unwrap_or((model, "latest"));
+    if reference != "latest" {
+        return registry
+            .resolve(name, reference)
+            .map_err(|e| Failure::invalid(error_chain(&e)));
+    }
+    registry
+        .list(Some(name))
+        .map_err(|e| Failure::invalid(error_chain(&e)))?
+        .into_iter()
+        .max_by_key(|v| v.version)
+        .ok_or_else(|| {
+            Failure::invalid(format!(
+                "no versions of model `{name}`; `dag models list` shows them"
+            ))
+        })
 }
 
 fn parse_version(text: &str) -> Result<u32, Failure> {

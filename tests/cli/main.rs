@@ -50,6 +50,7 @@ mod logs;
 mod notify;
 mod notify_support;
 mod onnx;
+mod onnx_export;
 mod python_env;
 mod quickstart;
 mod ray;

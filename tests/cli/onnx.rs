@@ -15,7 +15,7 @@ use super::serve_support::*;
 
 /// A project with the shipped DAGs and data, after one small `obesity` run:
 /// `obesity` v1 (native forest) is champion and production.
-fn project_after_obesity() -> Project {
+pub(crate) fn project_after_obesity() -> Project {
     let project = Project::new();
     copy_dir(&repo_root().join("dags"), &project.path().join("dags"));
     let data = project.path().join("data/raw");

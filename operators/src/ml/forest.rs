@@ -164,6 +164,14 @@ impl RandomForest {
         self.trees.len()
     }
 
+    pub(crate) fn trees(&self) -> &[DecisionTree] {
+        &self.trees
+    }
+
+    pub(crate) fn n_classes(&self) -> usize {
+        self.n_classes
+    }
+
     pub fn n_features(&self) -> usize {
         self.n_features
     }

@@ -58,6 +58,11 @@ impl LogisticModel {
         self.weights.len()
     }
 
+    /// Weights (features × classes) and intercepts (classes).
+    pub(crate) fn coefficients(&self) -> (&[Vec<f64>], &[f64]) {
+        (&self.weights, &self.intercept)
+    }
+
     /// Class probabilities (rows × classes) by softmax of the linear scores.
     pub fn predict_proba(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         let k = self.intercept.len();

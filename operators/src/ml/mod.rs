@@ -24,6 +24,7 @@ mod logistic;
 mod metrics;
 mod model;
 mod onnx;
+mod onnx_export;
 mod onnx_import;
 mod onnx_trees;
 mod predict_op;
@@ -64,6 +65,7 @@ pub use model::{
     Classifier, FieldError, MODEL_FORMAT, ModelFile, Prediction, RecordError, TrainedModel,
 };
 pub use onnx::OnnxClassifier;
+pub use onnx_export::{ExportOrigin, OnnxExport, export_onnx};
 pub use onnx_import::{onnx_model_file, read_classes};
 pub use predict_op::{PredictBatch, predictions_csv};
 pub use record_encoder::{FieldInput, RecordEncoder};

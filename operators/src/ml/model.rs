@@ -218,6 +218,10 @@ impl TrainedModel {
         self.file.classifier.kind()
     }
 
+    pub fn classifier(&self) -> &Classifier {
+        &self.file.classifier
+    }
+
     pub fn params(&self) -> &Value {
         &self.file.params
     }

@@ -59,6 +59,18 @@ const LEAF: u32 = u32::MAX;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Node(u32, f64, u32, u32);
 
+/// One node of a tree, by index: a split sends `x[feature] <= threshold` to
+/// `left`, or a leaf holds its class distribution.
+pub(crate) enum NodeView<'a> {
+    Split {
+        feature: u32,
+        threshold: f64,
+        left: u32,
+        right: u32,
+    },
+    Leaf(&'a [f64]),
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionTree {
     nodes: Vec<Node>,
@@ -174,6 +186,23 @@ impl DecisionTree {
 
     pub fn n_nodes(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// The nodes in index order, as an exporter writes them.
+    pub(crate) fn node_views(&self) -> impl Iterator<Item = NodeView<'_>> {
+        self.nodes.iter().map(|node| {
+            if node.0 == LEAF {
+                let at = node.2 as usize * self.n_classes;
+                NodeView::Leaf(&self.leaves[at..at + self.n_classes])
+            } else {
+                NodeView::Split {
+                    feature: node.0,
+                    threshold: node.1,
+                    left: node.2,
+                    right: node.3,
+                }
+            }
+        })
     }
 
     /// The tree in the layout batch scoring uses (see [`CompiledTree`]).
