@@ -1,8 +1,12 @@
 """Trains a scikit-learn classifier on the engine's transformed feature matrix
 and exports it to ONNX for `models.register`.
 
-Usage: python sklearn_challenger.py MATRIX.csv CLASSES.json OUT.onnx [--model gb|rf]
-       [--n-estimators N] [--seed S]
+As a `python` task: `function: dags/python/sklearn_challenger.py:train`, with
+inputs `matrix` and `classes`, output `model`, and `args` `model`,
+`n_estimators` and `seed`; it returns the train accuracy as a metric.
+
+From a shell: python sklearn_challenger.py MATRIX.csv CLASSES.json OUT.onnx
+       [--model gb|rf] [--n-estimators N] [--seed S]
 
 MATRIX.csv is what `data.transform` writes: the transformer's feature columns,
 then the target's labels. Labels are encoded as positions in CLASSES.json, so
@@ -31,6 +35,41 @@ def read_matrix(path, classes):
     return header[:-1], x, y
 
 
+def fit_and_export(matrix, classes_path, out, model="gb", n_estimators=100, seed=42):
+    """Fits the model, writes its ONNX graph to `out`, returns the train accuracy."""
+    with open(classes_path) as f:
+        classes = json.load(f)
+    names, x, y = read_matrix(matrix, classes)
+    if model == "gb":
+        estimator = GradientBoostingClassifier(n_estimators=n_estimators, random_state=seed)
+    elif model == "rf":
+        estimator = RandomForestClassifier(n_estimators=n_estimators, random_state=seed)
+    else:
+        raise ValueError(f"model must be `gb` or `rf`, not `{model}`")
+    estimator.fit(x, y)
+    onx = to_onnx(
+        estimator,
+        initial_types=[("features", FloatTensorType([None, len(names)]))],
+        options={id(estimator): {"zipmap": False}},
+        target_opset={"": 15, "ai.onnx.ml": 3},
+    )
+    with open(out, "wb") as f:
+        f.write(onx.SerializeToString())
+    accuracy = float((estimator.predict(x) == y).mean())
+    print(f"trained {type(estimator).__name__} on {x.shape[0]} rows x {x.shape[1]} features; "
+          f"train accuracy {accuracy:.4f}", file=sys.stderr)
+    return accuracy
+
+
+def train(context, model="gb", n_estimators=100, seed=42):
+    """The `python` task: paths come from the task's inputs and outputs."""
+    accuracy = fit_and_export(
+        context.inputs["matrix"], context.inputs["classes"], context.outputs["model"],
+        model=model, n_estimators=n_estimators, seed=seed,
+    )
+    return {"train_accuracy": accuracy}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("matrix")
@@ -40,25 +79,8 @@ def main():
     parser.add_argument("--n-estimators", type=int, default=100)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    with open(args.classes) as f:
-        classes = json.load(f)
-    names, x, y = read_matrix(args.matrix, classes)
-    if args.model == "gb":
-        model = GradientBoostingClassifier(n_estimators=args.n_estimators, random_state=args.seed)
-    else:
-        model = RandomForestClassifier(n_estimators=args.n_estimators, random_state=args.seed)
-    model.fit(x, y)
-    onx = to_onnx(
-        model,
-        initial_types=[("features", FloatTensorType([None, len(names)]))],
-        options={id(model): {"zipmap": False}},
-        target_opset={"": 15, "ai.onnx.ml": 3},
-    )
-    with open(args.out, "wb") as f:
-        f.write(onx.SerializeToString())
-    accuracy = float((model.predict(x) == y).mean())
-    print(f"trained {type(model).__name__} on {x.shape[0]} rows x {x.shape[1]} features; "
-          f"train accuracy {accuracy:.4f}", file=sys.stderr)
+    accuracy = fit_and_export(args.matrix, args.classes, args.out,
+                              model=args.model, n_estimators=args.n_estimators, seed=args.seed)
     outcome = os.environ.get("DAG_OUTCOME")
     if outcome:
         with open(outcome, "w") as f:

@@ -18,6 +18,7 @@ impl Registry {
         let mut registry = Self::default();
         registry.add(crate::Noop);
         registry.add(crate::Shell);
+        registry.add(crate::Python);
         registry.add(crate::data::Clean);
         registry.add(crate::data::Concat);
         registry.add(crate::data::Split);

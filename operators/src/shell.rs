@@ -43,7 +43,7 @@ struct Params {
     cwd: Option<String>,
 }
 
-fn scalar_strings<'de, D: serde::Deserializer<'de>>(
+pub(crate) fn scalar_strings<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<BTreeMap<String, String>, D::Error> {
     let raw = BTreeMap::<String, Value>::deserialize(deserializer)?;
@@ -136,21 +136,71 @@ async fn run(ctx: &Context) -> Result<Outcome, OperatorError> {
     if let Some(problem) = params.problems().into_iter().next() {
         return Err(OperatorError::Params(problem.message));
     }
+    let program: Vec<&str> = match (&params.command, &params.argv) {
+        (Some(script), _) => vec!["sh", "-c", script],
+        (None, Some(argv)) if !argv.is_empty() => argv.iter().map(String::as_str).collect(),
+        (None, Some(_)) => return Err(OperatorError::Params("`argv` is empty".into())),
+        (None, None) => return Err(OperatorError::Params("missing `command` or `argv`".into())),
+    };
+    let process = Process {
+        program: &program,
+        env: &params.env,
+        cwd: params.cwd.as_deref(),
+    };
+    let mut outcome = run_process(ctx, &process, |failure| {
+        format!("command failed with {}{}", failure.how, failure.log)
+    })
+    .await?;
+    // A process that exits non-zero fails the attempt, so a success is 0.
+    outcome.values.insert("exit_code".into(), json!(0));
+    Ok(outcome)
+}
+
+/// A process run under the subprocess protocol (see the module docs).
+pub(crate) struct Process<'a> {
+    /// The program and its arguments.
+    pub program: &'a [&'a str],
+    pub env: &'a BTreeMap<String, String>,
+    /// Working directory, relative to the project root.
+    pub cwd: Option<&'a str>,
+}
+
+/// How a process ended unsuccessfully, for the operator's error message.
+pub(crate) struct Failure {
+    /// `exit status 3` or `killed by a signal`.
+    pub how: String,
+    /// ` (log: PATH)`, or empty without a log file.
+    pub log: String,
+}
+
+/// The scratch files of an attempt: its context, its outcome, and any
+/// other file a wrapper around the process wants (`{task}.{attempt}.{name}`).
+pub(crate) fn scratch_file(ctx: &Context, name: &str) -> PathBuf {
+    scratch_dir(ctx).join(format!("{}.{}.{name}", ctx.task_id, ctx.attempt))
+}
+
+/// Runs `process` to the end: logs copied, the attempt's context written to
+/// `DAG_CONTEXT`, the outcome read from `DAG_OUTCOME`; a timeout,
+/// cancellation or drop kills its process group and tagged stragglers.
+/// A non-zero exit is an error with the message `failed` makes of it.
+pub(crate) async fn run_process(
+    ctx: &Context,
+    process: &Process<'_>,
+    failed: impl FnOnce(Failure) -> String,
+) -> Result<Outcome, OperatorError> {
     let scratch = scratch_dir(ctx);
     std::fs::create_dir_all(&scratch).map_err(|e| OperatorError::io("create", &scratch, e))?;
-    let context_path = scratch.join(format!("{}.{}.context.json", ctx.task_id, ctx.attempt));
-    let outcome_path = scratch.join(format!("{}.{}.outcome.json", ctx.task_id, ctx.attempt));
+    let context_path = scratch_file(ctx, "context.json");
+    let outcome_path = scratch_file(ctx, "outcome.json");
     let _ = std::fs::remove_file(&outcome_path);
     let described = serde_json::to_vec_pretty(&describe(ctx))
         .map_err(|e| OperatorError::failed(e.to_string()))?;
     std::fs::write(&context_path, described)
         .map_err(|e| OperatorError::io("write", &context_path, e))?;
 
-    let program: Vec<&str> = match (&params.command, &params.argv) {
-        (Some(script), _) => vec!["sh", "-c", script],
-        (None, Some(argv)) if !argv.is_empty() => argv.iter().map(String::as_str).collect(),
-        (None, Some(_)) => return Err(OperatorError::Params("`argv` is empty".into())),
-        (None, None) => return Err(OperatorError::Params("missing `command` or `argv`".into())),
+    let program = process.program;
+    let Some(first) = program.first() else {
+        return Err(OperatorError::Params("no program to run".into()));
     };
     // The task dies with the engine either way: through `setpriv` when it
     // can (no fork of the engine), or by a prctl between fork and exec.
@@ -158,11 +208,11 @@ async fn run(ctx: &Context) -> Result<Outcome, OperatorError> {
     let mut command = match wrapper {
         Some(setpriv) => {
             let mut command = tokio::process::Command::new(setpriv);
-            command.args(["--pdeathsig", "KILL", "--"]).args(&program);
+            command.args(["--pdeathsig", "KILL", "--"]).args(program);
             command
         }
         None => {
-            let mut command = tokio::process::Command::new(program[0]);
+            let mut command = tokio::process::Command::new(first);
             command.args(program.iter().skip(1));
             command
         }
@@ -173,12 +223,11 @@ async fn run(ctx: &Context) -> Result<Outcome, OperatorError> {
         .unwrap_or_else(|| attempt_tag(&ctx.state_dir, &ctx.run_id, &ctx.task_id, ctx.attempt));
     command
         .current_dir(
-            params
+            process
                 .cwd
-                .as_ref()
                 .map_or_else(|| ctx.workdir.clone(), |cwd| ctx.workdir.join(cwd)),
         )
-        .envs(&params.env)
+        .envs(process.env)
         .env("DAG_RUN_ID", &ctx.run_id)
         .env("DAG_TASK_ID", &ctx.task_id)
         .env("DAG_ATTEMPT", ctx.attempt.to_string())
@@ -198,14 +247,9 @@ async fn run(ctx: &Context) -> Result<Outcome, OperatorError> {
             command.pre_exec(move || die_with_parent(parent));
         }
     }
-    let mut child = command.spawn().map_err(|error| {
-        let program = params
-            .argv
-            .as_ref()
-            .and_then(|a| a.first())
-            .map_or("sh", String::as_str);
-        OperatorError::failed(format!("cannot start `{program}`: {error}"))
-    })?;
+    let mut child = command
+        .spawn()
+        .map_err(|error| OperatorError::failed(format!("cannot start `{first}`: {error}")))?;
     let output = OutputCopy::start(&mut child, &ctx.log);
     let group = GroupGuard {
         pgid: child.id().and_then(|pid| i32::try_from(pid).ok()),
@@ -238,15 +282,9 @@ async fn run(ctx: &Context) -> Result<Outcome, OperatorError> {
             .path()
             .map(|p| format!(" (log: {})", p.display()))
             .unwrap_or_default();
-        return Err(OperatorError::failed(format!(
-            "command failed with {how}{log}"
-        )));
+        return Err(OperatorError::failed(failed(Failure { how, log })));
     }
-    let mut outcome = read_outcome(&outcome_path)?;
-    outcome
-        .values
-        .insert("exit_code".into(), json!(code.unwrap_or(0)));
-    Ok(outcome)
+    read_outcome(&outcome_path)
 }
 
 fn scratch_dir(ctx: &Context) -> PathBuf {

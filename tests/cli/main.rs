@@ -52,6 +52,7 @@ mod notify_support;
 mod onnx;
 mod onnx_export;
 mod python_env;
+mod python_task;
 mod quickstart;
 mod ray;
 mod ray_support;
