@@ -39,6 +39,13 @@ pub fn models(global: &Global, args: &ModelsArgs) -> CliResult {
                     println!("  data       {input} {digest}");
                 }
                 println!("  params     {}", version.params);
+                for (i, feature) in version.importance.iter().take(5).enumerate() {
+                    let heading = if i == 0 { "importance" } else { "" };
+                    println!(
+                        "  {heading:<10} {:<24} {:+.4} ± {:.4}",
+                        feature.feature, feature.mean, feature.std
+                    );
+                }
             }
         }
         ModelsCommand::Promote {

@@ -102,6 +102,24 @@ fn obesity_lifecycle_runs_reruns_nothing_and_closes_the_feedback_loop() {
     );
     assert_eq!(metric(&run, "gate_forest", "passed"), 1.0);
     assert_eq!(task(&run, "promote")["status"], "succeeded");
+    // Permutation importance is seeded, so its ranking is pinned too: the
+    // forest leans on weight and height (BMI is derived from them), and the
+    // registered version carries the ranking.
+    let (_, shown) = project.json(&["models", "show", "obesity@production", "--json"]);
+    let importance = shown["importance"].as_array().expect("importance");
+    assert_eq!(importance.len(), 16, "one entry per raw input column: {shown:#}");
+    let top: Vec<&str> = importance[..2]
+        .iter()
+        .map(|i| i["feature"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(top, ["Weight", "Height"], "{shown:#}");
+    assert!(importance[0]["mean"].as_f64().expect("a mean") > 0.3, "{shown:#}");
+    let text = project.dag(&["models", "show", "obesity@production"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("importance Weight"), "{text}");
+    let chart = std::fs::read(project.path().join("data/reports/forest_importance.png"))
+        .expect("the importance chart");
+    assert!(chart.starts_with(b"\x89PNG"));
 
     // Nothing runs the second time.
     let (_, again) = project.json(&["run", "obesity", "--json"]);

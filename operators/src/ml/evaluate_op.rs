@@ -1,5 +1,7 @@
 //! `ml.evaluate`: scores a model file on the held-out test split and writes
-//! the metrics JSON (and a confusion-matrix heatmap PNG when declared).
+//! the metrics JSON, with the permutation importance of each raw input
+//! column (see [`crate::ml::importance`]), and, when declared, a
+//! confusion-matrix heatmap PNG and an importance bar chart PNG.
 //!
 //! A class present in the test split but unknown to the model is kept in the
 //! report (it can only be mispredicted); it does not fail the evaluation.
@@ -15,6 +17,9 @@ use crate::ml::MlError;
 use crate::ml::atomic::write_atomic;
 use crate::ml::dataset::Table;
 use crate::ml::forest::argmax;
+use crate::ml::importance::{
+    ImportanceParams, MAX_REPEATS, permutation_importance, write_importance_png,
+};
 use crate::ml::metrics::{ClassScores, roc_auc_ovr, score};
 use crate::ml::model::TrainedModel;
 use crate::{
@@ -33,6 +38,36 @@ struct Params {
     /// Fewer test rows than this fail the evaluation.
     #[serde(default = "default_min_rows")]
     min_rows: usize,
+    /// Permutation importance of the raw input columns: `false` to skip it,
+    /// or `{repeats, seed, metric}`.
+    #[serde(default)]
+    importance: Importance,
+}
+
+/// `importance: false`, `importance: true` or the settings.
+#[derive(Debug, Clone, Copy)]
+struct Importance(Option<ImportanceParams>);
+
+impl Default for Importance {
+    fn default() -> Self {
+        Self(Some(ImportanceParams::default()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Importance {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::Bool(false) => Ok(Self(None)),
+            Value::Bool(true) => Ok(Self::default()),
+            other => serde_json::from_value::<ImportanceParams>(other)
+                .map(|params| Self(Some(params)))
+                .map_err(|e| {
+                    serde::de::Error::custom(format!(
+                        "`importance` is `false`, `true` or a mapping of `repeats`, `seed` and `metric` (`accuracy` or `f1_macro`): {e}"
+                    ))
+                }),
+        }
+    }
 }
 
 fn default_min_rows() -> usize {
@@ -170,6 +205,11 @@ impl Operator for Evaluate {
         "scores `model` on the held-out `test` split; writes `metrics` JSON and a `confusion` PNG"
     }
 
+    fn version(&self) -> &'static str {
+        // 2: permutation importance in the report; named confusion axes.
+        "2"
+    }
+
     fn value_names(&self) -> &'static [&'static str] {
         &["accuracy", "f1_macro"]
     }
@@ -177,16 +217,37 @@ impl Operator for Evaluate {
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {
         let mut problems = require_names("inputs", spec.inputs, &["model", "test"]);
         problems.extend(require_names("outputs", spec.outputs, &["metrics"]));
-        if let Err(problem) = parse_params::<Params>(spec.params) {
-            problems.push(problem);
+        match parse_params::<Params>(spec.params) {
+            Err(problem) => problems.push(problem),
+            Ok(params) => {
+                if let Some(settings) = params.importance.0
+                    && (settings.repeats == 0 || settings.repeats > MAX_REPEATS)
+                {
+                    problems.push(Problem::new(
+                        "params.importance.repeats",
+                        format!(
+                            "`repeats` must be between 1 and {MAX_REPEATS}, got {}",
+                            settings.repeats
+                        ),
+                    ));
+                }
+                if params.importance.0.is_none() && spec.outputs.contains_key("importance") {
+                    problems.push(Problem::new(
+                        "outputs.importance",
+                        "the `importance` chart needs `importance` on; remove the output or the `importance: false`",
+                    ));
+                }
+            }
         }
-        if let Some(path) = spec.outputs.get("confusion")
-            && !path.to_ascii_lowercase().ends_with(".png")
-        {
-            problems.push(Problem::new(
-                "outputs.confusion",
-                format!("`{path}` must be a `.png` file"),
-            ));
+        for output in ["confusion", "importance"] {
+            if let Some(path) = spec.outputs.get(output)
+                && !path.to_ascii_lowercase().ends_with(".png")
+            {
+                problems.push(Problem::new(
+                    format!("outputs.{output}"),
+                    format!("`{path}` must be a `.png` file"),
+                ));
+            }
         }
         problems
     }
@@ -206,7 +267,24 @@ impl Operator for Evaluate {
                     params.min_rows
                 )));
             }
-            let evaluation = evaluate(&model, &table, &params.group_by.columns())?;
+            let mut evaluation = evaluate(&model, &table, &params.group_by.columns())?;
+            let mut top = None;
+            if let Some(settings) = params.importance.0 {
+                ctx.progress.report(0, 1, "permutation importance");
+                let importances = permutation_importance(&model, &table, &settings)?;
+                if let Some(path) = ctx.outputs.get("importance") {
+                    write_importance_png(path, &importances, &settings)?;
+                }
+                top = importances
+                    .first()
+                    .map(|i| format!(", top feature {} ({:+.3})", i.feature, i.mean));
+                evaluation.report["permutation_importance"] = json!({
+                    "metric": settings.metric.name(),
+                    "repeats": settings.repeats,
+                    "seed": settings.seed,
+                    "features": importances,
+                });
+            }
             let bytes = serde_json::to_vec_pretty(&evaluation.report).map_err(|source| {
                 MlError::Encode {
                     what: "metrics",
@@ -231,8 +309,10 @@ impl Operator for Evaluate {
                 outcome = outcome.metric("roc_auc_ovr", auc);
             }
             Ok(outcome.summary(format!(
-                "accuracy {:.3}, macro-F1 {:.3}",
-                evaluation.accuracy, evaluation.f1_macro
+                "accuracy {:.3}, macro-F1 {:.3}{}",
+                evaluation.accuracy,
+                evaluation.f1_macro,
+                top.unwrap_or_default()
             )))
         })
     }
@@ -293,14 +373,29 @@ mod tests {
             .insert("metrics".into(), dir.path().join("m.json"));
         ctx.outputs
             .insert("confusion".into(), dir.path().join("c.png"));
+        ctx.outputs
+            .insert("importance".into(), dir.path().join("i.png"));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let outcome = runtime.block_on(Evaluate.execute(&ctx)).unwrap();
-        assert_eq!(
-            outcome.summary.as_deref(),
-            Some("accuracy 1.000, macro-F1 1.000")
+        let summary = outcome.summary.as_deref().unwrap();
+        assert!(
+            summary.starts_with("accuracy 1.000, macro-F1 1.000, top feature x (+0."),
+            "{summary}"
+        );
+        let report: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("m.json")).unwrap()).unwrap();
+        let importance = &report["permutation_importance"];
+        assert_eq!(importance["metric"], "accuracy");
+        assert_eq!(importance["repeats"], 5);
+        assert_eq!(importance["features"][0]["feature"], "x");
+        assert_eq!(importance["features"][1]["feature"], "g");
+        assert!(
+            std::fs::read(dir.path().join("i.png"))
+                .unwrap()
+                .starts_with(b"\x89PNG")
         );
         assert_eq!(outcome.metrics["roc_auc_ovr"], 1.0);
         assert!(
@@ -308,6 +403,41 @@ mod tests {
                 .unwrap()
                 .starts_with(b"\x89PNG")
         );
+    }
+
+    fn problems(params: Value, outputs: &[(&str, &str)]) -> Vec<String> {
+        let inputs = BTreeMap::from([
+            ("model".to_string(), "m.json".to_string()),
+            ("test".to_string(), "t.csv".to_string()),
+        ]);
+        let mut declared = BTreeMap::from([("metrics".to_string(), "m.json".to_string())]);
+        for (name, path) in outputs {
+            declared.insert(name.to_string(), path.to_string());
+        }
+        Evaluate
+            .check(&TaskSpec {
+                params: &params,
+                inputs: &inputs,
+                outputs: &declared,
+            })
+            .into_iter()
+            .map(|p| format!("{}: {}", p.at, p.message))
+            .collect()
+    }
+
+    #[test]
+    fn importance_settings_are_checked_at_load_time() {
+        assert!(problems(json!({}), &[("importance", "i.png")]).is_empty());
+        assert!(problems(json!({"importance": {"repeats": 3, "seed": 7, "metric": "f1_macro"}}), &[]).is_empty());
+        let zero = problems(json!({"importance": {"repeats": 0}}), &[]);
+        assert_eq!(zero.len(), 1, "{zero:?}");
+        assert!(zero[0].starts_with("params.importance.repeats: "), "{zero:?}");
+        let off = problems(json!({"importance": false}), &[("importance", "i.png")]);
+        assert!(off[0].starts_with("outputs.importance: "), "{off:?}");
+        let typo = problems(json!({"importance": {"repeat": 3}}), &[]);
+        assert!(typo[0].contains("`importance` is `false`, `true` or a mapping"), "{typo:?}");
+        let not_png = problems(json!({}), &[("importance", "i.svg")]);
+        assert!(not_png[0].starts_with("outputs.importance: "), "{not_png:?}");
     }
 
     #[test]

@@ -8,18 +8,20 @@
 
 mod atomic;
 pub(crate) mod base64;
+mod canvas;
 mod compiled_tree;
 mod criterion;
 mod dataset;
-mod digits;
 mod error;
 mod evaluate_op;
 mod features;
 mod features_op;
+mod font;
 mod forest;
 mod gate_judge;
 mod gate_op;
 mod heatmap;
+mod importance;
 mod logistic;
 mod metrics;
 mod model;
@@ -60,6 +62,9 @@ pub use forest::{ClassWeight, FitHooks, ForestParams, RandomForest, argmax};
 pub use gate_judge::{ChampionRule, FairnessRule, GateParams, Judgement, judge, metric_map};
 pub use gate_op::Gate;
 pub use heatmap::write_confusion_png;
+pub use importance::{
+    FeatureImportance, ImportanceMetric, ImportanceParams, MAX_REPEATS, permutation_importance,
+};
 pub use logistic::{LogisticModel, LogisticParams};
 pub use model::{
     Classifier, FieldError, MODEL_FORMAT, ModelFile, Prediction, RecordError, TrainedModel,

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::ml::{TrainedModel, onnx_model_file, read_classes};
+use crate::ml::{FeatureImportance, TrainedModel, onnx_model_file, read_classes};
 use crate::models::{Actor, ModelRegistry, RegisterInfo, RegistryError};
 use crate::{
     BoxFuture, Context, Earlier, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
@@ -109,19 +109,33 @@ fn model_bytes(ctx: &Context, params: &Params) -> Result<Vec<u8>, OperatorError>
 }
 
 /// Top-level numeric keys of a metrics JSON file.
-fn read_metrics(path: &std::path::Path) -> Result<BTreeMap<String, f64>, OperatorError> {
+/// The numeric top-level entries of a metrics file, and the permutation
+/// importance `ml.evaluate` writes into it (empty when absent).
+fn read_metrics(
+    path: &std::path::Path,
+) -> Result<(BTreeMap<String, f64>, Vec<FeatureImportance>), OperatorError> {
     let bytes = std::fs::read(path).map_err(|e| OperatorError::io("read metrics", path, e))?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
         OperatorError::failed(format!("metrics `{}` is not JSON: {e}", path.display()))
     })?;
-    Ok(value
+    let metrics = value
         .as_object()
         .map(|map| {
             map.iter()
                 .filter_map(|(k, v)| v.as_f64().map(|v| (k.clone(), v)))
                 .collect()
         })
-        .unwrap_or_default())
+        .unwrap_or_default();
+    let importance = match value.pointer("/permutation_importance/features") {
+        Some(features) => serde_json::from_value(features.clone()).map_err(|e| {
+            OperatorError::failed(format!(
+                "metrics `{}`: `permutation_importance.features` is not a list of {{feature, mean, std}}: {e}",
+                path.display()
+            ))
+        })?,
+        None => Vec::new(),
+    };
+    Ok((metrics, importance))
 }
 
 fn register(ctx: &Context) -> Result<Outcome, OperatorError> {
@@ -130,9 +144,9 @@ fn register(ctx: &Context) -> Result<Outcome, OperatorError> {
     let bytes = model_bytes(ctx, &params)?;
     let model = TrainedModel::from_bytes(model_path, &bytes)?;
     check_annotated_classes(&params, model.classes())?;
-    let metrics = match ctx.inputs.get("metrics") {
+    let (metrics, importance) = match ctx.inputs.get("metrics") {
         Some(path) => read_metrics(path)?,
-        None => BTreeMap::new(),
+        None => (BTreeMap::new(), Vec::new()),
     };
     let registry = ModelRegistry::open(&ctx.state_dir)?;
     let mut info = RegisterInfo {
@@ -141,6 +155,7 @@ fn register(ctx: &Context) -> Result<Outcome, OperatorError> {
         run_id: Some(ctx.run_id.clone()),
         task_id: Some(ctx.task_id.clone()),
         annotations: params.annotations.clone(),
+        importance,
         ..RegisterInfo::default()
     };
     for (name, path) in &ctx.inputs {

@@ -224,6 +224,7 @@ impl ModelRegistry {
             run_id: info.run_id,
             task_id: info.task_id,
             annotations: info.annotations,
+            importance: info.importance,
             gates: Vec::new(),
         };
         write_json(&dir.join(format!("{version}.json")), &record)?;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::ml::FeatureImportance;
 use crate::models::{AliasEvent, GateRecord};
 
 /// One registered version of a model.
@@ -39,6 +40,11 @@ pub struct ModelVersion {
     /// (`risk` → class → `high`); the server adds each to its answers.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, BTreeMap<String, String>>,
+    /// Permutation importance of the raw input columns on held-out rows,
+    /// most important first, from the `ml.evaluate` report registered as
+    /// the version's metrics.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub importance: Vec<FeatureImportance>,
     /// Gate verdicts on this version, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gates: Vec<GateRecord>,
@@ -59,6 +65,8 @@ pub struct RegisterInfo {
     /// (`risk` → class → `high`); the server adds each to its answers.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub importance: Vec<FeatureImportance>,
 }
 
 /// The effect of pointing an alias somewhere.
