@@ -454,11 +454,31 @@ pub struct LineageArgs {
     /// model versions registered from any of it.
     #[arg(long)]
     pub downstream: bool,
+    /// With `--downstream`: follow only the N newest runs that read each
+    /// artifact (`all` follows every run); the rest are counted.
+    #[arg(long, value_name = "N|all", default_value = "10", value_parser = parse_run_limit)]
+    pub runs: RunLimit,
     #[arg(long, value_enum, default_value = "text")]
     pub format: LineageFormat,
     /// Print the graph as JSON on stdout (same as `--format json`).
     #[arg(long)]
     pub json: bool,
+}
+
+/// How many runs a downstream lineage walk follows per artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunLimit(pub Option<usize>);
+
+fn parse_run_limit(text: &str) -> Result<RunLimit, String> {
+    if text == "all" {
+        return Ok(RunLimit(None));
+    }
+    match text.parse::<usize>() {
+        Ok(0) | Err(_) => Err(format!(
+            "`{text}` is not a number of runs (1 or more) or `all`"
+        )),
+        Ok(n) => Ok(RunLimit(Some(n))),
+    }
 }
 
 #[derive(Debug, Args)]

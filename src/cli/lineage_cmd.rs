@@ -26,7 +26,7 @@ pub fn lineage(global: &Global, args: &LineageArgs) -> CliResult {
             .iter()
             .map(model_link)
             .collect();
-        let graph = downstream(&store, &start, &models).map_err(internal)?;
+        let graph = downstream(&store, &start, &models, args.runs.0).map_err(internal)?;
         (graph, Direction::Downstream)
     } else {
         (

@@ -55,10 +55,18 @@ pub struct Edge {
 pub struct LineageGraph {
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
+    /// Runs that read an artifact of the walk but fell outside
+    /// `--runs` (a downstream walk only); absent when none did.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub omitted_runs: usize,
     #[serde(skip)]
     positions: BTreeMap<String, usize>,
     #[serde(skip)]
     edge_set: BTreeSet<Edge>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Which way a walk went, so a tree reads from the start outwards.
@@ -112,6 +120,13 @@ impl LineageGraph {
         if let Some(root) = self.nodes.first() {
             let mut shown = BTreeSet::new();
             self.tree_node(&root.id, None, direction, 0, &mut shown, &mut out);
+        }
+        if self.omitted_runs > 0 {
+            out.push_str(&format!(
+                "({} earlier {} that read these artifacts not shown; `--runs all` shows every run)\n",
+                self.omitted_runs,
+                if self.omitted_runs == 1 { "run" } else { "runs" }
+            ));
         }
         out
     }

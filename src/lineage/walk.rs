@@ -109,6 +109,7 @@ pub fn downstream(
     store: &Store,
     start: &Start,
     models: &[ModelLink],
+    runs: Option<usize>,
 ) -> Result<LineageGraph, StateError> {
     let mut graph = LineageGraph::default();
     let mut pending: Vec<String> = Vec::new();
@@ -127,12 +128,23 @@ pub fn downstream(
         }
     }
     let mut walked = BTreeSet::new();
+    let mut omitted = BTreeSet::new();
     while let Some(digest) = pending.pop() {
         if !walked.insert(digest.clone()) {
             continue;
         }
         let artifact_id = LineageGraph::artifact_id(&digest);
+        // Consumers come newest run first; past the `runs` newest runs
+        // that read this artifact, the rest are counted, not walked.
+        let mut runs_seen: Vec<String> = Vec::new();
         for consumer in store.consumers_of_digest(&digest)? {
+            if !runs_seen.contains(&consumer.run_id) {
+                runs_seen.push(consumer.run_id.clone());
+            }
+            if runs.is_some_and(|limit| runs_seen.len() > limit) {
+                omitted.insert(consumer.run_id.clone());
+                continue;
+            }
             let task_id = LineageGraph::task_id(&consumer.run_id, &consumer.task_id);
             let new = graph.add_node(task_node(&consumer));
             graph.add_edge(&artifact_id, &task_id, Relation::Consumed);
@@ -149,6 +161,14 @@ pub fn downstream(
             graph.add_edge(&artifact_id, &model_id, Relation::Registered);
         }
     }
+    // A run walked through another artifact is shown, so not omitted.
+    omitted.retain(|run| {
+        !graph
+            .nodes
+            .iter()
+            .any(|n| n.run_id.as_deref() == Some(run.as_str()))
+    });
+    graph.omitted_runs = omitted.len();
     Ok(graph)
 }
 

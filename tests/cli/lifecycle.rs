@@ -107,13 +107,20 @@ fn obesity_lifecycle_runs_reruns_nothing_and_closes_the_feedback_loop() {
     // registered version carries the ranking.
     let (_, shown) = project.json(&["models", "show", "obesity@production", "--json"]);
     let importance = shown["importance"].as_array().expect("importance");
-    assert_eq!(importance.len(), 16, "one entry per raw input column: {shown:#}");
+    assert_eq!(
+        importance.len(),
+        16,
+        "one entry per raw input column: {shown:#}"
+    );
     let top: Vec<&str> = importance[..2]
         .iter()
         .map(|i| i["feature"].as_str().expect("a name"))
         .collect();
     assert_eq!(top, ["Weight", "Height"], "{shown:#}");
-    assert!(importance[0]["mean"].as_f64().expect("a mean") > 0.3, "{shown:#}");
+    assert!(
+        importance[0]["mean"].as_f64().expect("a mean") > 0.3,
+        "{shown:#}"
+    );
     let text = project.dag(&["models", "show", "obesity@production"]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("importance Weight"), "{text}");

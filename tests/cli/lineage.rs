@@ -116,3 +116,64 @@ fn an_unknown_target_is_invalid_input_with_what_to_do() {
         "{stderr}"
     );
 }
+
+/// Every run re-reads the same file; a downstream walk follows only the
+/// newest runs and counts the rest, so its output stops growing.
+#[test]
+fn downstream_lineage_follows_the_newest_runs_and_counts_the_rest() {
+    let project = Project::new();
+    project.write("data/source.csv", "x\n1\n2\n");
+    project.write(
+        "dags/reread.yaml",
+        "name: reread\ntasks:\n  copy:\n    operator: shell\n    cache: false\n    inputs: { source: data/source.csv }\n    outputs: { copy: out/copy.csv }\n    params: { command: 'mkdir -p out && cp data/source.csv out/copy.csv' }\n",
+    );
+    let mut runs = Vec::new();
+    for _ in 0..4 {
+        let (code, run) = project.json(&["run", "reread", "--json"]);
+        assert_eq!(code, 0, "{run:#}");
+        runs.push(run["run_id"].as_str().expect("run id").to_string());
+    }
+    let run_ids = |graph: &serde_json::Value| -> Vec<String> {
+        let mut ids: Vec<String> = nodes(graph, "task")
+            .iter()
+            .filter_map(|n| n["run_id"].as_str().map(String::from))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let (code, limited) = project.json(&[
+        "lineage",
+        "data/source.csv",
+        "--downstream",
+        "--runs",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{limited:#}");
+    let mut newest = runs[2..].to_vec();
+    newest.sort();
+    assert_eq!(run_ids(&limited), newest, "the two newest runs");
+    assert_eq!(limited["omitted_runs"], 2, "{limited:#}");
+
+    let (_, every) = project.json(&[
+        "lineage",
+        "data/source.csv",
+        "--downstream",
+        "--runs",
+        "all",
+        "--json",
+    ]);
+    let mut all = runs.clone();
+    all.sort();
+    assert_eq!(run_ids(&every), all);
+    assert!(every.get("omitted_runs").is_none(), "{every:#}");
+
+    let text = project.dag(&["lineage", "data/source.csv", "--downstream", "--runs", "1"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("(3 earlier runs that read these artifacts not shown"),
+        "{text}"
+    );
+    let zero = project.dag(&["lineage", "data/source.csv", "--downstream", "--runs", "0"]);
+    assert_eq!(zero.status.code(), Some(2), "{zero:?}");
+}

@@ -428,16 +428,31 @@ mod tests {
     #[test]
     fn importance_settings_are_checked_at_load_time() {
         assert!(problems(json!({}), &[("importance", "i.png")]).is_empty());
-        assert!(problems(json!({"importance": {"repeats": 3, "seed": 7, "metric": "f1_macro"}}), &[]).is_empty());
+        assert!(
+            problems(
+                json!({"importance": {"repeats": 3, "seed": 7, "metric": "f1_macro"}}),
+                &[]
+            )
+            .is_empty()
+        );
         let zero = problems(json!({"importance": {"repeats": 0}}), &[]);
         assert_eq!(zero.len(), 1, "{zero:?}");
-        assert!(zero[0].starts_with("params.importance.repeats: "), "{zero:?}");
+        assert!(
+            zero[0].starts_with("params.importance.repeats: "),
+            "{zero:?}"
+        );
         let off = problems(json!({"importance": false}), &[("importance", "i.png")]);
         assert!(off[0].starts_with("outputs.importance: "), "{off:?}");
         let typo = problems(json!({"importance": {"repeat": 3}}), &[]);
-        assert!(typo[0].contains("`importance` is `false`, `true` or a mapping"), "{typo:?}");
+        assert!(
+            typo[0].contains("`importance` is `false`, `true` or a mapping"),
+            "{typo:?}"
+        );
         let not_png = problems(json!({}), &[("importance", "i.svg")]);
-        assert!(not_png[0].starts_with("outputs.importance: "), "{not_png:?}");
+        assert!(
+            not_png[0].starts_with("outputs.importance: "),
+            "{not_png:?}"
+        );
     }
 
     #[test]
