@@ -66,6 +66,7 @@ fn run_writes(run: usize) -> Vec<Write> {
             cache_key: Some(digest(run, step + 100)),
             fingerprint: None,
             summary: None,
+            definition: None,
             // step 0 reads the raw file (artifact "step 0"), step k writes "step k+1".
             inputs: vec![artifact(step, run)],
             outputs: vec![artifact(step + 1, run)],

@@ -116,6 +116,7 @@ fn task_writes(
         cache_key: None,
         fingerprint: None,
         summary: Some("done".into()),
+        definition: None,
         inputs: Vec::new(),
         outputs: Vec::new(),
     };

@@ -183,6 +183,7 @@ mod tests {
             cache_key: Some(format!("key-{run_id}")),
             fingerprint: None,
             summary: None,
+            definition: None,
             inputs: Vec::new(),
             outputs: vec![ArtifactRecord {
                 name: "out".into(),

@@ -45,6 +45,15 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult {
             let run_id =
                 crate::workspace::resolve_run_ref(&store, run_id).map_err(Failure::invalid)?;
             let resume = resumable(&store, &dag, &run_id)?;
+            let changed = resume.0.changed_tasks();
+            if !changed.is_empty() && !global.quiet {
+                let names: Vec<String> = changed.iter().map(|t| format!("`{t}`")).collect();
+                eprintln!(
+                    "`{}` changed since run {run_id}: {} changed or went away; tasks downstream of a changed one run again, the other finished tasks carry over",
+                    dag.name,
+                    names.join(", ")
+                );
+            }
             params = resume.1;
             Some(resume.0)
         }

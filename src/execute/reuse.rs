@@ -164,6 +164,7 @@ mod tests {
             cache_key: Some("k".into()),
             fingerprint: None,
             summary: None,
+            definition: None,
             inputs: Vec::new(),
             outputs: vec![ArtifactRecord {
                 name: "out".into(),

@@ -122,6 +122,7 @@ impl RunState<'_> {
             cache_key: None,
             fingerprint: None,
             summary: None,
+            definition: Some(self.task(task).definition_hash()),
             inputs: Vec::new(),
             outputs: Vec::new(),
         };
@@ -373,6 +374,7 @@ impl RunState<'_> {
             cache_key,
             fingerprint: result.fingerprint.map(|f| f.to_value()),
             summary: outcome.summary.clone(),
+            definition: Some(self.task(index).definition_hash()),
             inputs: result.inputs,
             outputs: result.outputs,
         };

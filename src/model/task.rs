@@ -80,6 +80,31 @@ pub struct Task {
     pub origin: TaskOrigin,
 }
 
+impl Task {
+    /// blake3 of what the task computes, as declared: operator, params,
+    /// inputs, outputs, needs, trigger rule, condition and cache setting.
+    /// Retries, timeouts, descriptions, hooks and the executor are left
+    /// out: they change how a task runs, not what it produces. A run records
+    /// it for every task, so `--resume` after an edit can tell which
+    /// finished tasks still stand.
+    pub fn definition_hash(&self) -> String {
+        let mut needs = self.needs.clone();
+        needs.sort();
+        let definition = serde_json::json!({
+            "operator": self.operator,
+            "params": self.params,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "needs": needs,
+            "trigger_rule": self.trigger_rule.to_string(),
+            "when": self.when.as_ref().map(|w| w.text.as_str()),
+            "cache": self.cache,
+        });
+        let bytes = serde_json::to_vec(&definition).unwrap_or_default();
+        blake3::hash(&bytes).to_hex().to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

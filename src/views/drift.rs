@@ -228,6 +228,7 @@ mod tests {
             cache_key: None,
             fingerprint: None,
             summary: None,
+            definition: None,
             inputs: Vec::new(),
             outputs: Vec::new(),
         }

@@ -98,6 +98,7 @@ pub fn record_task(
         cache_key: None,
         fingerprint: None,
         summary: None,
+        definition: None,
         inputs: Vec::new(),
         outputs: Vec::new(),
     };

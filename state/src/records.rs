@@ -94,6 +94,11 @@ pub struct TaskRecord {
     /// The operator's one-line summary of what it did.
     #[serde(default)]
     pub summary: Option<String>,
+    /// blake3 of the task's definition as declared when it finished (see
+    /// `Task::definition_hash`), so `--resume` after an edit can tell
+    /// whether the task still stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition: Option<String>,
     pub inputs: Vec<ArtifactRecord>,
     pub outputs: Vec<ArtifactRecord>,
 }

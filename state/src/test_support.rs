@@ -52,6 +52,7 @@ pub(crate) fn task(run_id: &str, task_id: &str, status: TaskStatus) -> TaskRecor
         cache_key: None,
         fingerprint: None,
         summary: None,
+        definition: None,
         inputs: Vec::new(),
         outputs: Vec::new(),
     }

@@ -69,23 +69,101 @@ fn resume_reruns_only_what_failed_and_reuses_the_rest() {
     assert!(failed.get("resumed_from").is_none(), "{failed:#}");
 }
 
+/// The chain's first run: `middle` fails (no marker yet), `last` never runs.
+fn failed_chain(project: &Project, dag: &str) -> String {
+    project.write("dags/chain.yaml", dag);
+    let (exit, failed) = project.json(&["run", "chain", "--json"]);
+    assert_eq!(exit, 1, "{failed:#}");
+    assert_eq!(task(&failed, "first")["status"], "succeeded");
+    failed["run_id"].as_str().expect("run id").to_string()
+}
+
 #[test]
-fn resume_refuses_a_changed_definition_naming_both_hashes() {
+fn resume_after_an_edit_carries_over_the_unchanged_finished_tasks() {
     let project = Project::new();
-    project.write("dags/chain.yaml", DAG);
-    let (_, failed) = project.json(&["run", "chain", "--json"]);
-    let failed_id = failed["run_id"].as_str().unwrap_or("?").to_string();
-    project.write("dags/chain.yaml", &DAG.replace("word: hello", "word: hi"));
-    let output = project.dag(&["run", "chain", "--resume", &failed_id]);
-    assert_eq!(output.status.code(), Some(2));
+    let failed_id = failed_chain(&project, DAG);
+    // Fix `middle` and describe `first`: a description is not what a task
+    // computes, so `first` still stands.
+    let edited = DAG
+        .replace("test -f data/marker && cat", "cat")
+        .replace("  first:\n", "  first:\n    description: writes the word\n");
+    project.write("dags/chain.yaml", &edited);
+    let output = project
+        .command(&["run", "chain", "--resume", &failed_id, "--json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let resumed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(
+        task(&resumed, "first")["status"],
+        "up_to_date",
+        "{resumed:#}"
+    );
+    assert_eq!(task(&resumed, "first")["attempts"], 0);
+    assert_eq!(task(&resumed, "middle")["status"], "succeeded");
+    assert_eq!(task(&resumed, "last")["status"], "succeeded");
+    let log = std::fs::read_to_string(project.path().join("data/first.log")).expect("log");
+    assert_eq!(log, "hello\n", "`first` ran once");
+}
+
+#[test]
+fn resume_after_an_edit_reruns_a_changed_task_and_what_depends_on_it() {
+    let project = Project::new();
+    let failed_id = failed_chain(&project, DAG);
+    project.write("data/marker", "");
+    let edited = DAG.replace(
+        "echo {{ params.word }} > data/first.txt",
+        "echo {{ params.word }}! > data/first.txt",
+    );
+    project.write("dags/chain.yaml", &edited);
+    let output = project
+        .command(&["run", "chain", "--resume", &failed_id, "--json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("spec hash "), "{stderr}");
-    assert!(stderr.contains(" then, "), "{stderr}");
     assert!(
-        stderr.contains("start a fresh run with `dag run chain`"),
+        stderr.contains(&format!(
+            "`chain` changed since run {failed_id}: `first` changed or went away"
+        )),
         "{stderr}"
     );
-    assert!(!project.path().join("data/last.txt").exists());
+    let resumed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(
+        task(&resumed, "first")["status"],
+        "succeeded",
+        "{resumed:#}"
+    );
+    assert_eq!(task(&resumed, "first")["attempts"], 1);
+    let log = std::fs::read_to_string(project.path().join("data/first.log")).expect("log");
+    assert_eq!(log, "hello\nhello\n", "`first` ran again");
+    let last = std::fs::read_to_string(project.path().join("data/last.txt")).expect("last");
+    assert_eq!(last, "hello!\n");
+}
+
+#[test]
+fn resuming_another_dags_run_hints_at_the_file_it_came_from() {
+    let project = Project::new();
+    project.write("pipelines/chain.yaml", DAG);
+    let (_, failed) = project.json(&["run", "pipelines/chain.yaml", "--json"]);
+    let failed_id = failed["run_id"].as_str().expect("run id").to_string();
+    project.write(
+        "dags/other.yaml",
+        "name: other\ntasks:\n  a: { operator: noop }\n",
+    );
+    let output = project.dag(&["run", "other", "--resume", &failed_id]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "dag run pipelines/chain.yaml --resume {failed_id}"
+        )),
+        "{stderr}"
+    );
+    // The hint works.
+    project.write("data/marker", "");
+    let hinted = project.dag(&["run", "pipelines/chain.yaml", "--resume", &failed_id]);
+    assert_eq!(hinted.status.code(), Some(0), "{hinted:?}");
 }
 
 #[test]
