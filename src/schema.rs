@@ -248,6 +248,10 @@ pub struct TaskEntry {
     sla: Option<Duration>,
     /// A name under `executors:` (or `local`, the default): where attempts run.
     executor: Option<String>,
+    /// For `shell` and `python`: the values the task writes (to
+    /// `DAG_OUTCOME`, or returns), so `{{ tasks.<id>.outputs.<name> }}`
+    /// references to them are checked at load time.
+    values: Option<Vec<String>>,
 }
 
 pub fn dag_file_schema() -> serde_json::Value {

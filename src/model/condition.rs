@@ -107,6 +107,24 @@ fn parse_operand(text: &str) -> Result<Operand, TemplateError> {
     if let Ok(number) = text.parse::<f64>() {
         return Ok(Operand::Literal(serde_json::json!(number)));
     }
+    let path_like = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !path_like {
+        let message = if text.contains('=') {
+            format!("`{text}`: `=` is not a comparison; write `==`")
+        } else if text
+            .split_whitespace()
+            .any(|w| matches!(w, "and" | "or" | "&&" | "||"))
+        {
+            format!(
+                "`{text}`: `when` takes one comparison, not `and` or `or`; split the task or compute the flag upstream"
+            )
+        } else {
+            format!("`{text}` is neither a reference nor a value")
+        };
+        return Err(TemplateError::BadCondition(message));
+    }
     Reference::parse(text).map(Operand::Reference)
 }
 
@@ -173,5 +191,26 @@ mod tests {
     #[test]
     fn unknown_root_is_rejected() {
         assert!(Condition::parse("task.x.outputs.y").is_err());
+    }
+
+    #[test]
+    fn a_single_equals_sign_and_compound_conditions_are_refused() {
+        let single = Condition::parse("tasks.fetch.outputs.exit_code = 0").expect_err("single =");
+        assert_eq!(
+            single.to_string(),
+            "`tasks.fetch.outputs.exit_code = 0`: `=` is not a comparison; write `==`"
+        );
+        let compound = Condition::parse("params.a and params.b").expect_err("and");
+        assert!(
+            compound.to_string().contains("not `and` or `or`"),
+            "{compound}"
+        );
+        let junk = Condition::parse("params.a params.b").expect_err("two references");
+        assert!(
+            junk.to_string().contains("neither a reference nor a value"),
+            "{junk}"
+        );
+        // Quoted values may hold anything.
+        assert!(eval("params.env == 'a = b'", json!("a = b")));
     }
 }

@@ -77,6 +77,9 @@ pub struct Task {
     pub hooks: super::Hooks,
     /// The executor its attempts run on (`executor:`); `None` is local.
     pub executor: Option<String>,
+    /// `values:`: the values a `shell` or `python` task writes, declared so
+    /// references to them are checked at load time.
+    pub values: Option<Vec<String>>,
     pub origin: TaskOrigin,
 }
 

@@ -69,6 +69,9 @@ pub enum TemplateError {
     Empty,
     #[error("unknown template variable `{0}`")]
     UnknownVariable(String),
+    /// A `when:` that is not `[not] A` or `A OP B`.
+    #[error("{0}")]
+    BadCondition(String),
 }
 
 /// A parsed template. A string without `{{` is a single text segment.

@@ -91,6 +91,27 @@ fn check_operator(dag: &Dag, task: &Task, registry: &Registry, diagnostics: &mut
         );
         return;
     };
+    if task.values.is_some() && !operator.open_values() {
+        let span = task
+            .origin
+            .fields
+            .get("values")
+            .copied()
+            .unwrap_or(task.origin.key);
+        diagnostics.push(
+            Diagnostic::new(
+                "dag::values_not_open",
+                format!(
+                    "task `{}` declares `values`, but `{}` writes only its own: {}",
+                    task.id,
+                    task.operator,
+                    operator.value_names().join(", ")
+                ),
+            )
+            .at(file, span)
+            .help("remove `values:`; it is for `shell` and `python` tasks, which write values of their choosing"),
+        );
+    }
     let scope = Scope {
         params: &dag.params,
         run: None,
@@ -326,29 +347,42 @@ fn check_reference(
                 );
                 return;
             }
-            let operator = registry.get(&producer.operator);
-            let values = operator.map(|op| op.value_names()).unwrap_or(&[]);
-            // An unknown operator is reported on its own; don't pile on.
-            let open_ended = operator.is_none_or(|op| op.open_values());
-            if !open_ended
-                && !producer.outputs.contains_key(name)
-                && !values.contains(&name.as_str())
-            {
+            let Some(operator) = registry.get(&producer.operator) else {
+                // An unknown operator is reported on its own; don't pile on.
+                return;
+            };
+            let builtin = operator.value_names();
+            let declared = producer.values.as_deref().unwrap_or(&[]);
+            let known_name = producer.outputs.contains_key(name)
+                || builtin.contains(&name.as_str())
+                || declared.contains(name);
+            if !known_name {
                 let known: Vec<&str> = producer
                     .outputs
                     .keys()
                     .map(String::as_str)
-                    .chain(values.iter().copied())
+                    .chain(builtin.iter().copied())
+                    .chain(declared.iter().map(String::as_str))
                     .collect();
-                diagnostics.push(
-                    Diagnostic::new(
-                        "dag::unknown_template_variable",
-                        format!("unknown template variable `{reference}`: task `{upstream}` has no output `{name}`"),
-                    )
-                    .at(file, span)
-                    .maybe_help(did_you_mean(name, known.iter().copied()))
-                    .help(format!("outputs of `{upstream}`: {}", known.join(", "))),
-                );
+                let mut diagnostic = Diagnostic::new(
+                    "dag::unknown_template_variable",
+                    format!("unknown template variable `{reference}`: task `{upstream}` has no output `{name}`"),
+                )
+                .at(file, span)
+                .maybe_help(did_you_mean(name, known.iter().copied()))
+                .help(format!("outputs of `{upstream}`: {}", known.join(", ")));
+                if operator.open_values() {
+                    diagnostic = diagnostic.help(format!(
+                        "if `{upstream}` writes `{name}` itself (to `DAG_OUTCOME`, or in its returned dict), declare it on the task: `values: [{}]`",
+                        declared
+                            .iter()
+                            .map(String::as_str)
+                            .chain([name.as_str()])
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                diagnostics.push(diagnostic);
             }
         }
         _ => {}

@@ -56,6 +56,7 @@ pub const TASK_KEYS: &[&str] = &[
     "on_sla_miss",
     "sla",
     "executor",
+    "values",
 ];
 pub const DEFAULTS_KEYS: &[&str] = &[
     "retries",
@@ -618,7 +619,7 @@ fn read_task(
                     )
                     .at(source, span)
                     .help(
-                        "write `tasks.<id>.outputs.<name>`, `not params.<name>`, or `<ref> >= 0.9`",
+                        "write `tasks.<id>.outputs.<name>`, `not params.<name>`, or `<ref> OP <value>` with OP one of `==`, `!=`, `<`, `<=`, `>`, `>=`",
                     ),
                 );
                 None
@@ -657,6 +658,12 @@ fn read_task(
         executor: fields
             .string("executor", diagnostics)
             .or_else(|| defaults.executor.clone()),
+        values: fields.node("values").map(|n| {
+            string_list(source, n, "values", diagnostics)
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect()
+        }),
         origin: TaskOrigin {
             file: Arc::clone(source),
             key,

@@ -39,6 +39,7 @@ tasks:
       path: [src]
       python: {python}
       args: {{ column: x, minimum: "{{{{ params.minimum }}}}" }}
+    values: [rows, kept, column, run]
   report:
     operator: shell
     needs: [count]

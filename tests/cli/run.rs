@@ -14,6 +14,7 @@ tasks:
     params:
       command: "seq {{ params.rows }} > data/raw.txt; printf '{\"metrics\":{\"rows\":%s},\"values\":{\"source\":\"seq\"}}' $(wc -l < data/raw.txt) > $DAG_OUTCOME"
     outputs: { raw: data/raw.txt }
+    values: [source]
   transform:
     operator: shell
     inputs: { raw: data/raw.txt }

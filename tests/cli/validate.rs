@@ -147,3 +147,30 @@ fn schema_lists_task_keys() {
         "{schema:#}"
     );
 }
+
+/// A typo in a reference to a shell task's output names the outputs it has
+/// and how to declare a value the command writes itself; the declared value
+/// is then accepted.
+#[test]
+fn references_to_shell_values_are_checked_against_declared_values() {
+    let project = Project::new();
+    let fixture = repo_root().join("tests/fixtures/invalid/shell_value_undeclared.yaml");
+    let (exit, json) = project.json(&["validate", "--json", fixture.to_str().expect("utf-8")]);
+    assert_eq!(exit, 2, "{json:#}");
+    let diagnostic = &json["diagnostics"][0];
+    let help = diagnostic["help"].to_string();
+    assert!(help.contains("did you mean `raw`"), "{diagnostic:#}");
+    assert!(
+        help.contains("declare it on the task: `values: [rwa]`"),
+        "{diagnostic:#}"
+    );
+
+    let text = std::fs::read_to_string(&fixture).expect("fixture");
+    let declared = text.replace(
+        "    outputs: { raw: data/raw.txt }\n",
+        "    outputs: { raw: data/raw.txt }\n    values: [rwa]\n",
+    );
+    project.write("dags/declared.yaml", &declared);
+    let output = project.dag(&["validate", "dags/declared.yaml"]);
+    assert!(output.status.success(), "{output:?}");
+}
