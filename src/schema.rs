@@ -254,8 +254,97 @@ pub struct TaskEntry {
     values: Option<Vec<String>>,
 }
 
+/// The schema of DAG files, with each operator's params: a task whose
+/// `operator` is `ml.train` has `params` checked against `ml.train`'s.
 pub fn dag_file_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(DagFile)).unwrap_or_default()
+    let mut schema = serde_json::to_value(schemars::schema_for!(DagFile)).unwrap_or_default();
+    let mut branches = Vec::new();
+    let mut shared_defs = serde_json::Map::new();
+    for operator in crate::ops::registry().iter() {
+        let Some(mut params) = operator.params_schema() else {
+            continue;
+        };
+        let name = operator.name();
+        if let Some(object) = params.as_object_mut() {
+            object.remove("$schema");
+            object.remove("title");
+            if let Some(serde_json::Value::Object(defs)) = object.remove("$defs") {
+                for (def, body) in defs {
+                    shared_defs.insert(format!("{name}.{def}"), body);
+                }
+            }
+        }
+        branches.push(serde_json::json!({
+            "if": {"properties": {"operator": {"const": name}}, "required": ["operator"]},
+            "then": {"properties": {"params": params}},
+        }));
+    }
+    let mut branches = serde_json::Value::Array(branches);
+    let mut shared_defs = serde_json::Value::Object(shared_defs);
+    for operator in crate::ops::registry().iter() {
+        let prefix = format!("#/$defs/{}.", operator.name());
+        // Only this operator's own references get its prefix.
+        prefix_refs(&mut branches, operator.name(), &prefix);
+        prefix_refs(&mut shared_defs, operator.name(), &prefix);
+    }
+    if let Some(defs) = schema
+        .get_mut("$defs")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        if let serde_json::Value::Object(shared) = shared_defs {
+            defs.extend(shared);
+        }
+        if let Some(task) = defs
+            .get_mut("TaskEntry")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            task.insert("allOf".into(), branches);
+        }
+    }
+    schema
+}
+
+/// Rewrites `#/$defs/X` to `#/$defs/{operator}.X` inside the parts of
+/// `value` that belong to `operator`: its `if`/`then` branch, or the
+/// definitions named `{operator}.*`.
+fn prefix_refs(value: &mut serde_json::Value, operator: &str, prefix: &str) {
+    fn rewrite(value: &mut serde_json::Value, prefix: &str) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, inner) in map.iter_mut() {
+                    match inner {
+                        serde_json::Value::String(target) if key == "$ref" => {
+                            if let Some(rest) = target.strip_prefix("#/$defs/") {
+                                *target = format!("{prefix}{rest}");
+                            }
+                        }
+                        other => rewrite(other, prefix),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|i| rewrite(i, prefix)),
+            _ => {}
+        }
+    }
+    match value {
+        serde_json::Value::Array(branches) => {
+            for branch in branches.iter_mut() {
+                if branch.pointer("/if/properties/operator/const")
+                    == Some(&serde_json::Value::String(operator.into()))
+                {
+                    rewrite(branch, prefix);
+                }
+            }
+        }
+        serde_json::Value::Object(defs) => {
+            for (name, def) in defs.iter_mut() {
+                if name.rsplit_once('.').is_some_and(|(op, _)| op == operator) {
+                    rewrite(def, prefix);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 pub fn dag_file_schema_json() -> String {

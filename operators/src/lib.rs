@@ -31,7 +31,9 @@ pub use context::{Context, LogSink, ProgressSink};
 pub use error::{OperatorError, error_chain};
 pub use log_sink::{DEFAULT_LOG_LIMIT, MIN_LOG_LIMIT};
 pub use noop::Noop;
-pub use operator::{BoxFuture, Earlier, Operator, Outcome, Problem, TaskSpec, run_blocking};
+pub use operator::{
+    BoxFuture, Earlier, Operator, Outcome, Port, Ports, Problem, TaskSpec, run_blocking, schema_of,
+};
 pub use params::{parse_params, require_names};
 pub use python::Python;
 pub use registry::Registry;

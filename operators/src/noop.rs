@@ -8,7 +8,7 @@ use crate::{
 
 pub struct Noop;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Params {
     /// Fail instead of succeeding, to exercise retries and trigger rules.
@@ -26,6 +26,10 @@ impl Operator for Noop {
 
     fn description(&self) -> &'static str {
         "does nothing; params `fail` and `sleep_ms` exercise the engine"
+    }
+
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(crate::schema_of::<Params>())
     }
 
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {

@@ -66,12 +66,78 @@ pub trait Operator: Send + Sync + 'static {
         false
     }
 
+    /// The JSON Schema of the task's `params`, derived from the operator's
+    /// params type (descriptions are its doc comments); `None` for an
+    /// operator without params. `dag schema`, `dag operators NAME` and
+    /// `docs/operators.md` are made from it.
+    fn params_schema(&self) -> Option<Value> {
+        None
+    }
+
+    /// The artifacts a task of this operator reads and writes, by name.
+    fn ports(&self) -> Ports {
+        Ports::default()
+    }
+
     /// Checks a task declaration at load time, before anything runs.
     /// Returns every problem found, not just the first.
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem>;
 
     /// Runs one attempt. Long CPU-bound work belongs in [`run_blocking`].
     fn execute<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<Outcome, OperatorError>>;
+}
+
+/// One named input or output artifact of an operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port {
+    pub name: &'static str,
+    /// Whether a task must declare it.
+    pub required: bool,
+    /// What the file holds, in a few words.
+    pub about: &'static str,
+}
+
+impl Port {
+    pub const fn required(name: &'static str, about: &'static str) -> Self {
+        Self {
+            name,
+            required: true,
+            about,
+        }
+    }
+
+    pub const fn optional(name: &'static str, about: &'static str) -> Self {
+        Self {
+            name,
+            required: false,
+            about,
+        }
+    }
+}
+
+/// The inputs and outputs an operator knows by name. `any_inputs` /
+/// `any_outputs`: it also accepts names of the task's choosing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ports {
+    pub inputs: &'static [Port],
+    pub outputs: &'static [Port],
+    pub any_inputs: Option<&'static str>,
+    pub any_outputs: Option<&'static str>,
+}
+
+impl Ports {
+    /// No named artifacts; the base of a `const` with some.
+    pub const NONE: Self = Self {
+        inputs: &[],
+        outputs: &[],
+        any_inputs: None,
+        any_outputs: None,
+    };
+}
+
+/// The JSON Schema of `T` as a JSON value, for [`Operator::params_schema`].
+pub fn schema_of<T: schemars::JsonSchema>() -> Value {
+    serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null)
 }
 
 /// What [`Operator::check`] sees of a task: params rendered with the DAG's

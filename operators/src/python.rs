@@ -25,7 +25,7 @@ use crate::{
 
 pub struct Python;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Params {
     /// `module:function` (imported from `path` or the project root) or
@@ -44,7 +44,9 @@ struct Params {
     /// Directories put first on `sys.path`, relative to the project root.
     #[serde(default)]
     path: Vec<String>,
+    /// Extra environment variables (strings, numbers or booleans).
     #[serde(default, deserialize_with = "scalar_strings")]
+    #[schemars(with = "BTreeMap<String, Value>")]
     env: BTreeMap<String, String>,
     /// Working directory, relative to the project root.
     cwd: Option<String>,
@@ -156,6 +158,24 @@ impl Operator for Python {
 
     fn description(&self) -> &'static str {
         "calls a Python `module:function` (or runs a script) with a declared interpreter or venv; the returned dict becomes values and metrics"
+    }
+
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(crate::schema_of::<Params>())
+    }
+
+    fn ports(&self) -> crate::Ports {
+        const PORTS: crate::Ports = crate::Ports {
+            inputs: &[],
+            outputs: &[],
+            any_inputs: Some(
+                "any files the function reads; list its code file too, so an edit reruns the task",
+            ),
+            any_outputs: Some(
+                "any files the function writes (absolute paths in `context.outputs`)",
+            ),
+        };
+        PORTS
     }
 
     fn open_values(&self) -> bool {

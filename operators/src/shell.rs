@@ -28,16 +28,17 @@ use crate::{
 
 pub struct Shell;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Params {
     /// Run with `sh -c`.
     command: Option<String>,
     /// Run directly, no shell.
     argv: Option<Vec<String>>,
-    /// Values may be strings, numbers or booleans (a single `{{ params.port }}`
+    /// Extra environment variables. Values may be strings, numbers or booleans (a single `{{ params.port }}`
     /// template renders to the param's own type); they reach the child as text.
     #[serde(default, deserialize_with = "scalar_strings")]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     env: BTreeMap<String, String>,
     /// Working directory, relative to the project root.
     cwd: Option<String>,
@@ -101,6 +102,20 @@ impl Operator for Shell {
 
     fn description(&self) -> &'static str {
         "runs `command` with `sh -c`, or `argv` directly, in its own process group"
+    }
+
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(crate::schema_of::<Params>())
+    }
+
+    fn ports(&self) -> crate::Ports {
+        const PORTS: crate::Ports = crate::Ports {
+            inputs: &[],
+            outputs: &[],
+            any_inputs: Some("any files the command reads, hashed for caching and lineage"),
+            any_outputs: Some("any files the command writes; each must exist after success"),
+        };
+        PORTS
     }
 
     fn value_names(&self) -> &'static [&'static str] {

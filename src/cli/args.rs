@@ -80,8 +80,9 @@ pub enum Command {
     Models(ModelsArgs),
     /// Where an artifact or model came from, or what was made from it.
     Lineage(LineageArgs),
-    /// List the operators DAG files can use.
-    Operators(JsonFlag),
+    /// List the operators DAG files can use; with a name, its params,
+    /// inputs, outputs and values.
+    Operators(OperatorsArgs),
     /// Print the JSON Schema of DAG files (point your editor at it).
     Schema,
     /// Serve predictions over HTTP from a registry alias, following its moves.
@@ -225,6 +226,18 @@ pub struct CancelArgs {
     /// Print the daemon's answer as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OperatorsArgs {
+    /// One operator (`ml.train`): every param with its type, default and meaning.
+    pub name: Option<String>,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the whole reference as Markdown (what `docs/operators.md` holds).
+    #[arg(long, conflicts_with_all = ["name", "json"])]
+    pub markdown: bool,
 }
 
 #[derive(Debug, Args)]

@@ -143,7 +143,7 @@ fn dispatch(cli: &Cli) -> CliResult {
         Command::Logs(args) => runs_cmd::logs(global, args),
         Command::Models(args) => models_cmd::models(global, args),
         Command::Lineage(args) => lineage_cmd::lineage(global, args),
-        Command::Operators(flag) => validate_cmd::operators(flag.json),
+        Command::Operators(args) => validate_cmd::operators(args),
         Command::Schema => validate_cmd::schema(),
         Command::Serve(args) => serve_cmd::serve(global, args),
         Command::Gc(args) => gc_cmd::gc(global, args),

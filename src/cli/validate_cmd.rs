@@ -129,9 +129,31 @@ pub fn list(global: &Global, json: bool) -> CliResult {
     Ok(Exit::Success)
 }
 
-pub fn operators(json: bool) -> CliResult {
+pub fn operators(args: &super::args::OperatorsArgs) -> CliResult {
+    use crate::views::operators::{operator_doc, operator_markdown, operators_markdown};
     let registry = crate::ops::registry();
-    if json {
+    if args.markdown {
+        print!("{}", operators_markdown(&registry));
+        return Ok(Exit::Success);
+    }
+    if let Some(name) = &args.name {
+        let Some(operator) = registry.get(name) else {
+            let hint = dag_operators::did_you_mean(name, registry.names())
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            return Err(Failure::invalid(format!(
+                "no operator `{name}`{hint}; `dag operators` lists them"
+            )));
+        };
+        let doc = operator_doc(operator.as_ref());
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        } else {
+            print!("{}", operator_markdown(&doc).trim_start());
+        }
+        return Ok(Exit::Success);
+    }
+    if args.json {
         let rows: Vec<_> = registry
             .iter()
             .map(|op| serde_json::json!({

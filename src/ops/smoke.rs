@@ -58,11 +58,12 @@ impl Params {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Params {
     /// Registry name of the model.
     model: String,
+    /// The alias to serve.
     #[serde(default = "production")]
     alias: String,
     /// The row of `data` (and of the predictions) to send.
@@ -259,6 +260,28 @@ impl Operator for Smoke {
 
     fn description(&self) -> &'static str {
         "serves `model@alias` in-process and checks that one record of `data` gets the batch `predictions`"
+    }
+
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(dag_operators::schema_of::<Params>())
+    }
+
+    fn ports(&self) -> dag_operators::Ports {
+        const PORTS: dag_operators::Ports = dag_operators::Ports {
+            inputs: &[
+                dag_operators::Port::required(
+                    "data",
+                    "the rows the batch predictions were made for",
+                ),
+                dag_operators::Port::required(
+                    "predictions",
+                    "the CSV `ml.predict_batch` wrote for the same version",
+                ),
+            ],
+            outputs: &[],
+            ..dag_operators::Ports::NONE
+        };
+        PORTS
     }
 
     fn value_names(&self) -> &'static [&'static str] {

@@ -81,7 +81,7 @@ pub struct TriggerDag {
     pub target: Arc<dyn Submit>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Params {
     /// The DAG to run (its name or file stem).
@@ -101,6 +101,10 @@ impl Operator for TriggerDag {
 
     fn description(&self) -> &'static str {
         "start a run of another DAG (params `dag`, `params`, `reason`); the run records this task as its trigger"
+    }
+
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(dag_operators::schema_of::<Params>())
     }
 
     fn value_names(&self) -> &'static [&'static str] {

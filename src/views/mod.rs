@@ -26,6 +26,7 @@ pub mod history;
 pub mod lineage;
 pub mod live;
 pub mod model;
+pub mod operators;
 mod run;
 pub mod timeline;
 

@@ -174,3 +174,85 @@ fn references_to_shell_values_are_checked_against_declared_values() {
     let output = project.dag(&["validate", "dags/declared.yaml"]);
     assert!(output.status.success(), "{output:?}");
 }
+
+/// `dag schema` checks each operator's params: a branch per operator whose
+/// `params` schema names its params, and every reference resolves.
+#[test]
+fn schema_includes_each_operators_params() {
+    let project = Project::new();
+    let (code, schema) = project.json(&["schema"]);
+    assert_eq!(code, 0);
+    let branches = schema["$defs"]["TaskEntry"]["allOf"]
+        .as_array()
+        .expect("branches");
+    let train = branches
+        .iter()
+        .find(|b| b["if"]["properties"]["operator"]["const"] == "ml.train")
+        .expect("an ml.train branch");
+    let params = &train["then"]["properties"]["params"]["properties"];
+    for name in ["model", "n_trees", "cv_folds", "grid", "seed"] {
+        assert!(
+            params.get(name).is_some(),
+            "ml.train params lack `{name}`: {params:#}"
+        );
+    }
+    fn refs(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, inner) in map {
+                    match inner.as_str() {
+                        Some(target) if key == "$ref" => out.push(target.to_string()),
+                        _ => refs(inner, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| refs(i, out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    refs(&schema, &mut found);
+    assert!(
+        found.iter().any(|r| r == "#/$defs/data.clean.NumericRule"),
+        "{found:?}"
+    );
+    for target in found {
+        let name = target.strip_prefix("#/$defs/").expect("a local reference");
+        assert!(
+            schema["$defs"].get(name).is_some(),
+            "`{target}` resolves to nothing"
+        );
+    }
+}
+
+#[test]
+fn operators_name_prints_every_param_and_an_unknown_name_is_refused() {
+    let project = Project::new();
+    let output = project.dag(&["operators", "ml.gate"]);
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    for needle in [
+        "| `criteria` |",
+        "| `min_rows` | integer | `30` |",
+        "### ChampionRule",
+        "- `verdict`:",
+    ] {
+        assert!(text.contains(needle), "`{needle}` missing from:\n{text}");
+    }
+    let (code, json) = project.json(&["operators", "python", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(json["open_values"], true);
+    assert!(
+        json["params"]
+            .as_array()
+            .expect("params")
+            .iter()
+            .any(|p| p["name"] == "venv")
+    );
+    let unknown = project.dag(&["operators", "ml.trian"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("`ml.train`"),
+        "{unknown:?}"
+    );
+}

@@ -18,9 +18,10 @@ use super::numeric_rule::CoerceInvalid;
 use crate::OperatorError;
 
 /// The `category.<column>` block of `data.clean` params.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryRule {
+    /// How values are rewritten; not with `canonical`.
     #[serde(default)]
     pub case: Case,
     /// The allowed spellings; a value equal to one of them ignoring case
@@ -34,7 +35,7 @@ pub struct CategoryRule {
 }
 
 /// How to fill a null category value.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CategoryImpute {
     /// The most frequent value; the smallest one (in byte order) on a tie.
@@ -46,7 +47,7 @@ pub enum CategoryImpute {
 }
 
 /// How `case` rewrites the values of a category column.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Case {
     /// Leave the spelling as it is.

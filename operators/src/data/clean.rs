@@ -44,16 +44,20 @@ use crate::{
 
 pub struct Clean;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Params {
     /// Expected columns and their kinds; every one must be present.
     #[serde(default)]
     pub(super) columns: BTreeMap<String, ColumnKind>,
     /// What to do with a column named neither in `columns` nor in a
-    /// `numeric` or `category` rule; see [`Params::unlisted`].
+    /// `numeric` or `category` rule. Default: `error` when `columns` is
+    /// given (an undeclared column would reach the model as a feature
+    /// unnoticed), else `keep`.
     #[serde(default, rename = "unlisted")]
     unlisted_mode: Option<Unlisted>,
+    /// Drop rows equal to an earlier row (after null tokens and spelling
+    /// rewrites); the first is kept.
     #[serde(default = "yes")]
     pub(super) drop_duplicates: bool,
     /// Rules per numeric column.
@@ -67,13 +71,13 @@ pub(super) struct Params {
     #[serde(default = "comma")]
     delimiter: char,
     /// Cell values read as null in every column, matched exactly after
-    /// trimming; see [`default_null_tokens`].
+    /// trimming (list each spelling; `[]` turns them off).
     #[serde(default = "default_null_tokens")]
     pub(super) null_tokens: Vec<String>,
 }
 
 /// What `data.clean` does with a column its params do not name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(super) enum Unlisted {
     /// Keep it, typed as the reader typed it.
@@ -130,6 +134,28 @@ impl Operator for Clean {
 
     fn description(&self) -> &'static str {
         "types, deduplicates, range-checks and imputes a table; writes Parquet and a JSON quality report"
+    }
+
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(crate::schema_of::<Params>())
+    }
+
+    fn ports(&self) -> crate::Ports {
+        const PORTS: crate::Ports = crate::Ports {
+            inputs: &[crate::Port::required(
+                "raw",
+                "the CSV (or Parquet) to clean",
+            )],
+            outputs: &[
+                crate::Port::required("data", "the cleaned table (Parquet)"),
+                crate::Port::required(
+                    "report",
+                    "JSON: every fix counted per column, rows in and out",
+                ),
+            ],
+            ..crate::Ports::NONE
+        };
+        PORTS
     }
 
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {

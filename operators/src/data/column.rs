@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::OperatorError;
 
 /// What a column holds, as DAG files spell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ColumnKind {
     Number,

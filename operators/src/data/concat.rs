@@ -15,7 +15,7 @@ use crate::{
 
 pub struct Concat;
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Params {}
 
@@ -26,6 +26,25 @@ impl Operator for Concat {
 
     fn description(&self) -> &'static str {
         "stacks every input table (same columns) into `data`, in input-name order"
+    }
+
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(crate::schema_of::<Params>())
+    }
+
+    fn ports(&self) -> crate::Ports {
+        const PORTS: crate::Ports = crate::Ports {
+            inputs: &[],
+            outputs: &[crate::Port::required(
+                "data",
+                "the stacked table (Parquet or CSV by extension)",
+            )],
+            any_inputs: Some(
+                "two or more tables with the same columns, stacked in input-name order",
+            ),
+            ..crate::Ports::NONE
+        };
+        PORTS
     }
 
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::column::ColumnKind;
 
 /// One rule, as written under `expectations:`; `kind` selects the variant.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Expectation {
     ColumnsPresent {

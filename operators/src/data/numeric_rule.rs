@@ -14,20 +14,27 @@ use super::column::sorted_values;
 use crate::OperatorError;
 
 /// The `numeric.<column>` block of `data.clean` params.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NumericRule {
+    /// The smallest plausible value.
     pub min: Option<f64>,
+    /// The largest plausible value.
     pub max: Option<f64>,
+    /// What happens to a value outside `[min, max]`.
     #[serde(default)]
     pub on_out_of_range: OutOfRange,
+    /// How nulls are filled; none unless set.
     pub impute: Option<Impute>,
+    /// What happens to text that is not a number.
     #[serde(default)]
     pub coerce_invalid: CoerceInvalid,
 }
 
 /// What to do with a value outside `[min, max]`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OutOfRange {
     /// Replace it by the nearest bound.
@@ -40,7 +47,7 @@ pub enum OutOfRange {
 }
 
 /// How to fill a null value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Impute {
     Median,
@@ -64,6 +71,20 @@ pub enum CoerceInvalid {
     Error,
     /// Read it as null (and count it).
     Null,
+}
+
+impl schemars::JsonSchema for CoerceInvalid {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CoerceInvalid".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`error` fails the task naming the value; `null` (quoted or bare) reads it as null and counts it",
+            "enum": ["error", "null"],
+            "default": "error",
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for CoerceInvalid {

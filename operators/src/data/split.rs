@@ -21,19 +21,26 @@ use crate::{
 
 pub struct Split;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Params {
+    /// The label column; with `stratify`, each class keeps its share in both splits.
     target: String,
+    /// The share of rows in `test`, between 0 and 1.
     #[serde(default = "default_test_size")]
     test_size: f64,
+    /// The seed of the shuffle: the same data and seed give the same splits.
     seed: u64,
+    /// Split each class separately, so both splits keep the class balance.
     #[serde(default = "yes")]
     stratify: bool,
+    /// Fewer rows in `data` fail the task.
     #[serde(default = "default_min_rows")]
     min_rows: usize,
+    /// A class with fewer rows fails the task (it cannot be stratified).
     #[serde(default = "default_min_rows_per_class")]
     min_rows_per_class: usize,
+    /// Fewer rows in `test` fail the task.
     #[serde(default = "default_min_test_rows")]
     min_test_rows: usize,
 }
@@ -63,6 +70,22 @@ impl Operator for Split {
 
     fn description(&self) -> &'static str {
         "splits a table into seeded, stratified `train` and `test` Parquet files"
+    }
+
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(crate::schema_of::<Params>())
+    }
+
+    fn ports(&self) -> crate::Ports {
+        const PORTS: crate::Ports = crate::Ports {
+            inputs: &[crate::Port::required("data", "the table to split")],
+            outputs: &[
+                crate::Port::required("train", "the training rows (Parquet)"),
+                crate::Port::required("test", "the held-out rows (Parquet)"),
+            ],
+            ..crate::Ports::NONE
+        };
+        PORTS
     }
 
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {

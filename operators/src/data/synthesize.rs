@@ -22,30 +22,40 @@ use crate::{
 
 pub struct Synthesize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Params {
+    /// Rows to sample (with replacement) from the reference.
     rows: usize,
+    /// The same reference, params and seed give the same batch.
     seed: u64,
+    /// Gaussian noise added to numeric columns, as a share of each column's standard deviation.
     #[serde(default)]
     noise: f64,
+    /// Drift applied after sampling, one rule per column.
     #[serde(default)]
     drift: Vec<DriftRule>,
     /// Leave `target` out of the output, like a batch awaiting predictions.
     #[serde(default)]
     drop_target: bool,
+    /// The label column, for `drop_target`.
     target: Option<String>,
 }
 
 /// One `drift` entry: `shift`/`scale` for a numeric column, or `replace`
 /// (with `share`, default 1) for a categorical one.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DriftRule {
+    /// The column to drift.
     column: String,
+    /// Added to every value of a numeric column.
     shift: Option<f64>,
+    /// Multiplies every value of a numeric column.
     scale: Option<f64>,
+    /// Category → the category it becomes.
     replace: Option<BTreeMap<String, String>>,
+    /// The share of rows `replace` applies to (default 1).
     share: Option<f64>,
 }
 
@@ -77,6 +87,22 @@ impl Operator for Synthesize {
 
     fn description(&self) -> &'static str {
         "samples a seeded batch from a reference table, with optional noise and drift"
+    }
+
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(crate::schema_of::<Params>())
+    }
+
+    fn ports(&self) -> crate::Ports {
+        const PORTS: crate::Ports = crate::Ports {
+            inputs: &[crate::Port::required(
+                "reference",
+                "the table to sample from",
+            )],
+            outputs: &[crate::Port::required("data", "the sampled batch")],
+            ..crate::Ports::NONE
+        };
+        PORTS
     }
 
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {

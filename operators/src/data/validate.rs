@@ -21,10 +21,12 @@ use crate::{
 
 pub struct Validate;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Params {
+    /// The rules, each selected by `kind`.
     expectations: Option<Vec<Expectation>>,
+    /// A YAML file with `expectations:`, relative to the project root, instead.
     expectations_file: Option<String>,
 }
 
@@ -51,6 +53,28 @@ impl Operator for Validate {
 
     fn description(&self) -> &'static str {
         "checks a table against expectations (schema, nulls, ranges, values, uniqueness, class balance)"
+    }
+
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(crate::schema_of::<Params>())
+    }
+
+    fn ports(&self) -> crate::Ports {
+        const PORTS: crate::Ports = crate::Ports {
+            inputs: &[
+                crate::Port::required("data", "the table to check"),
+                crate::Port::optional(
+                    "expectations",
+                    "a YAML file of expectations, instead of the param",
+                ),
+            ],
+            outputs: &[crate::Port::required(
+                "report",
+                "JSON: each expectation's outcome, with counts and examples",
+            )],
+            ..crate::Ports::NONE
+        };
+        PORTS
     }
 
     fn check(&self, spec: &TaskSpec<'_>) -> Vec<Problem> {

@@ -29,10 +29,10 @@ use crate::{
 
 pub struct Evaluate;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    /// Columns whose values split the per-group accuracy report.
+    /// Columns whose values split the per-group accuracy report (one name or a list).
     #[serde(default)]
     group_by: GroupBy,
     /// Fewer test rows than this fail the evaluation.
@@ -47,6 +47,20 @@ struct Params {
 /// `importance: false`, `importance: true` or the settings.
 #[derive(Debug, Clone, Copy)]
 struct Importance(Option<ImportanceParams>);
+
+impl schemars::JsonSchema for Importance {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Importance".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let settings = generator.subschema_for::<ImportanceParams>();
+        schemars::json_schema!({
+            "description": "`false` skips it; `true` (the default) or a mapping computes it",
+            "anyOf": [{"type": "boolean"}, settings],
+        })
+    }
+}
 
 impl Default for Importance {
     fn default() -> Self {
@@ -74,7 +88,7 @@ fn default_min_rows() -> usize {
     10
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum GroupBy {
     #[default]
@@ -203,6 +217,29 @@ impl Operator for Evaluate {
 
     fn description(&self) -> &'static str {
         "scores `model` on the held-out `test` split; writes `metrics` JSON and a `confusion` PNG"
+    }
+
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(crate::schema_of::<Params>())
+    }
+
+    fn ports(&self) -> crate::Ports {
+        const PORTS: crate::Ports = crate::Ports {
+            inputs: &[
+                crate::Port::required("model", "a model file (native or ONNX)"),
+                crate::Port::required("test", "the held-out rows, with the target"),
+            ],
+            outputs: &[
+                crate::Port::required(
+                    "metrics",
+                    "JSON: accuracy, F1, ROC-AUC, per-class scores, confusion matrix, groups, permutation importance",
+                ),
+                crate::Port::optional("confusion", "PNG: the confusion matrix with class names"),
+                crate::Port::optional("importance", "PNG: the permutation importance bar chart"),
+            ],
+            ..crate::Ports::NONE
+        };
+        PORTS
     }
 
     fn version(&self) -> &'static str {

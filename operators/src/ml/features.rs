@@ -14,7 +14,9 @@ use crate::ml::MlError;
 use crate::ml::dataset::{ColumnValues, Table};
 
 /// How numeric columns are rescaled; statistics come from the training split.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Scaling {
     #[default]
@@ -25,7 +27,7 @@ pub enum Scaling {
 
 /// The derived-column formulas: `ratio` = a / b, `ratio_sq` = a / b²
 /// (BMI from weight and height), `product` = a × b.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Formula {
     Ratio,
@@ -34,12 +36,16 @@ pub enum Formula {
 }
 
 /// One derived column, e.g. `{name: BMI, formula: ratio_sq, numerator: Weight, denominator: Height}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Derivation {
+    /// The new column's name.
     pub name: String,
+    /// `ratio` = a / b, `ratio_sq` = a / b², `product` = a × b.
     pub formula: Formula,
+    /// Column a.
     pub numerator: String,
+    /// Column b.
     pub denominator: String,
 }
 
@@ -55,13 +61,15 @@ impl Derivation {
 }
 
 /// What the transformer is fitted with (the params of `data.features`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureConfig {
     /// The label column; never a feature.
     pub target: String,
+    /// How numeric columns are rescaled (statistics from the training rows).
     #[serde(default)]
     pub scaling: Scaling,
+    /// Derived numeric columns, computed from raw ones before scaling.
     #[serde(default)]
     pub derive: Vec<Derivation>,
     /// Columns to leave out (identifiers and the like).

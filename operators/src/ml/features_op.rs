@@ -23,6 +23,25 @@ impl Operator for Features {
         "fits one-hot encoding, scaling and derived columns on `train`; writes the `transformer`"
     }
 
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(crate::schema_of::<crate::ml::FeatureConfig>())
+    }
+
+    fn ports(&self) -> crate::Ports {
+        const PORTS: crate::Ports = crate::Ports {
+            inputs: &[crate::Port::required(
+                "train",
+                "the training rows: categories, scaling statistics and derived columns are learned from them only",
+            )],
+            outputs: &[crate::Port::required(
+                "transformer",
+                "the fitted transformer (JSON), embedded in every model trained with it",
+            )],
+            ..crate::Ports::NONE
+        };
+        PORTS
+    }
+
     fn value_names(&self) -> &'static [&'static str] {
         &["features"]
     }

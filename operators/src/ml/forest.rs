@@ -21,7 +21,9 @@ use crate::ml::compiled_tree::{CompiledTree, score_rows};
 use crate::ml::rng::SplitMix64;
 use crate::ml::tree::{DecisionTree, TrainingData, TreeParams};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ClassWeight {
     /// Each class weighs `n / (k · n_c)`, so rare classes count as much as common ones.

@@ -12,12 +12,15 @@ use crate::did_you_mean;
 use crate::ml::criterion::{CLASS_METRICS, Criterion, check_metric};
 use crate::models::CriterionResult;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChampionRule {
+    /// The alias of the version to beat.
     #[serde(default = "default_alias")]
     pub alias: String,
+    /// How far below the champion's `metric` the challenger may score.
     pub max_regression: f64,
+    /// The metric compared (an overall metric, or `recall[CLASS]` and the like).
     #[serde(default = "default_metric")]
     pub metric: String,
 }
@@ -29,15 +32,17 @@ fn default_metric() -> String {
     "f1_macro".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FairnessRule {
+    /// The column whose values form the groups (`Gender`).
     pub group: String,
+    /// The largest accuracy gap allowed between two groups.
     pub max_gap: f64,
 }
 
 /// `ml.gate` params.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GateParams {
     /// The registry name of the model.
@@ -45,10 +50,18 @@ pub struct GateParams {
     /// The challenger: a version number (or its text, as templates render
     /// it, `3` or `v3`) or an alias.
     pub version: Value,
+    /// Conditions on the challenger's scores, `METRIC OP VALUE` with OP one
+    /// of `>=`, `>`, `<=`, `<`: `accuracy >= 0.9`,
+    /// `recall[Obesity_Type_III] >= 0.9`. Overall metrics: `accuracy`,
+    /// `f1_macro`, `f1_weighted`, `roc_auc_ovr`; per class, written
+    /// `name[CLASS]`: `precision`, `recall`, `f1`, `roc_auc`. Names are
+    /// checked at load time.
     #[serde(default)]
     pub criteria: Vec<String>,
+    /// Compare with the version an alias points at, on the same rows.
     #[serde(default)]
     pub champion: Option<ChampionRule>,
+    /// Bound the accuracy gap between groups.
     #[serde(default)]
     pub fairness: Option<FairnessRule>,
     /// Fewer evaluation rows than this reject the challenger.

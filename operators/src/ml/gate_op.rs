@@ -263,6 +263,25 @@ impl Operator for Gate {
         "scores registered `version` and the champion on the same `data`; accepts or rejects by evidence, `criteria`, a `champion` margin and a `fairness` gap"
     }
 
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(crate::schema_of::<crate::ml::GateParams>())
+    }
+
+    fn ports(&self) -> crate::Ports {
+        const PORTS: crate::Ports = crate::Ports {
+            inputs: &[crate::Port::required(
+                "data",
+                "the evaluation rows, with the target; both versions are scored on them",
+            )],
+            outputs: &[crate::Port::required(
+                "verdict",
+                "JSON: each check with its value, both versions' scores, passed or not",
+            )],
+            ..crate::Ports::NONE
+        };
+        PORTS
+    }
+
     fn value_names(&self) -> &'static [&'static str] {
         &[
             "passed",

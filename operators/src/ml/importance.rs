@@ -27,7 +27,9 @@ use crate::ml::rng::SplitMix64;
 pub const MAX_REPEATS: usize = 100;
 
 /// The score permutation importance measures the drop of.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportanceMetric {
     #[default]
@@ -45,14 +47,16 @@ impl ImportanceMetric {
 }
 
 /// The `importance` params of `ml.evaluate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportanceParams {
     /// Shuffles per column; the mean and standard deviation are over these.
     #[serde(default = "default_repeats")]
     pub repeats: usize,
+    /// The seed of the shuffles.
     #[serde(default)]
     pub seed: u64,
+    /// The score whose drop is measured.
     #[serde(default)]
     pub metric: ImportanceMetric,
 }

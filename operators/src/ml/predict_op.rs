@@ -26,11 +26,13 @@ use crate::{
 
 pub struct PredictBatch;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Params {
+    /// Score with this registered model (with `alias`) instead of an input `model`.
     #[serde(default)]
     registry_model: Option<String>,
+    /// The alias of `registry_model` to score with (`production` unless set).
     #[serde(default)]
     alias: Option<String>,
 }
@@ -125,6 +127,25 @@ impl Operator for PredictBatch {
 
     fn description(&self) -> &'static str {
         "scores `data` with input `model` or `registry_model`/`alias`; writes a `predictions` CSV"
+    }
+
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(crate::schema_of::<Params>())
+    }
+
+    fn ports(&self) -> crate::Ports {
+        const PORTS: crate::Ports = crate::Ports {
+            inputs: &[
+                crate::Port::required("data", "the rows to score; extra columns are ignored"),
+                crate::Port::optional("model", "a model file, when `registry_model` is not given"),
+            ],
+            outputs: &[crate::Port::required(
+                "predictions",
+                "CSV: row, predicted class, one probability column per class, model version",
+            )],
+            ..crate::Ports::NONE
+        };
+        PORTS
     }
 
     fn value_names(&self) -> &'static [&'static str] {

@@ -33,6 +33,25 @@ use crate::{
 
 pub struct Train;
 
+/// The shape of `ml.train` params, for the schema: every hyperparameter,
+/// plus cross-validation, a grid search and the row minimums.
+#[derive(schemars::JsonSchema)]
+#[expect(dead_code, reason = "only the schema of this type is used")]
+struct TrainParamsSchema {
+    #[serde(flatten)]
+    hyper: Hyperparameters,
+    /// Stratified k-fold cross-validation on the training rows (k ≥ 2); its
+    /// scores are written to the `metrics` output.
+    cv_folds: Option<usize>,
+    /// Hyperparameter → values to try; every combination is cross-validated
+    /// and the best (by macro-F1) is fitted on all rows.
+    grid: Option<BTreeMap<String, Vec<Value>>>,
+    /// Fewer training rows fail the task (default 20).
+    min_rows: Option<usize>,
+    /// A class with fewer training rows fails the task (default 2).
+    min_rows_per_class: Option<usize>,
+}
+
 /// `ml.train` params: every [`Hyperparameters`] field plus `cv_folds`,
 /// `grid`, `min_rows` and `min_rows_per_class`.
 #[derive(Debug, Clone)]
@@ -249,6 +268,28 @@ impl Operator for Train {
 
     fn description(&self) -> &'static str {
         "fits random_forest, decision_tree or logistic_regression on `train` with `transformer`; optional cv and grid search"
+    }
+
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(crate::schema_of::<TrainParamsSchema>())
+    }
+
+    fn ports(&self) -> crate::Ports {
+        const PORTS: crate::Ports = crate::Ports {
+            inputs: &[
+                crate::Port::required("train", "the training rows"),
+                crate::Port::required("transformer", "the fitted `data.features` transformer"),
+            ],
+            outputs: &[
+                crate::Port::required(
+                    "model",
+                    "the model file (JSON, identical bytes for identical data, params and seed)",
+                ),
+                crate::Port::optional("metrics", "JSON: training and cross-validation scores"),
+            ],
+            ..crate::Ports::NONE
+        };
+        PORTS
     }
 
     fn value_names(&self) -> &'static [&'static str] {

@@ -18,7 +18,7 @@ use crate::ml::model::Classifier;
 use crate::ml::rng::SplitMix64;
 use crate::ml::tree::{MaxFeatures, MaxFeaturesRule, TreeParams};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
     RandomForest,
@@ -27,27 +27,36 @@ pub enum ModelKind {
 }
 
 /// Every hyperparameter `ml.train` accepts; the grid may vary any of them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hyperparameters {
+    /// The kind of model to fit.
     pub model: ModelKind,
+    /// Trees of a `random_forest`.
     #[serde(default = "default_trees")]
     pub n_trees: usize,
+    /// The deepest a tree grows; unlimited unless set.
     #[serde(default)]
     pub max_depth: Option<usize>,
+    /// A node with fewer samples is not split.
     #[serde(default = "default_split")]
     pub min_samples_split: usize,
+    /// Each leaf keeps at least this many samples.
     #[serde(default = "default_leaf")]
     pub min_samples_leaf: usize,
     /// `sqrt` for forests and `all` for a single tree unless set.
     #[serde(default)]
     pub max_features: Option<MaxFeatures>,
+    /// `balanced` weighs each class by the inverse of its frequency.
     #[serde(default)]
     pub class_weight: ClassWeight,
+    /// Optimiser iterations of a `logistic_regression`.
     #[serde(default = "default_iterations")]
     pub max_iterations: u64,
+    /// L2 regularisation strength of a `logistic_regression`.
     #[serde(default = "default_alpha")]
     pub alpha: f64,
+    /// The same data, params and seed give byte-identical models.
     #[serde(default)]
     pub seed: u64,
 }

@@ -100,6 +100,24 @@ impl Operator for Transform {
         "applies a fitted `transformer` to `data`; writes the feature `matrix` as CSV (with the labels when present) and optionally the sorted `classes`"
     }
 
+    fn ports(&self) -> crate::Ports {
+        const PORTS: crate::Ports = crate::Ports {
+            inputs: &[
+                crate::Port::required("data", "the rows to transform"),
+                crate::Port::required("transformer", "a fitted `data.features` transformer"),
+            ],
+            outputs: &[
+                crate::Port::required(
+                    "matrix",
+                    "CSV: the feature columns by name, then the labels when `data` has the target",
+                ),
+                crate::Port::optional("classes", "JSON: the sorted class names"),
+            ],
+            ..crate::Ports::NONE
+        };
+        PORTS
+    }
+
     fn value_names(&self) -> &'static [&'static str] {
         &["rows", "features", "classes"]
     }

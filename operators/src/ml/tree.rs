@@ -12,14 +12,14 @@ use crate::ml::compiled_tree::{CompiledTree, TreeNode};
 use crate::ml::rng::SplitMix64;
 
 /// How many features each split considers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum MaxFeatures {
     Count(usize),
     Named(MaxFeaturesRule),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MaxFeaturesRule {
     Sqrt,

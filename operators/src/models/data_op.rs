@@ -19,10 +19,12 @@ use crate::{
 
 pub struct Data;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Params {
+    /// The registered model.
     name: String,
+    /// The alias whose version's data is written.
     #[serde(default = "production")]
     alias: String,
 }
@@ -87,6 +89,22 @@ impl Operator for Data {
 
     fn description(&self) -> &'static str {
         "writes the data `alias` of model `name` was trained and tested on (outputs named `train`, `test`) from the registry"
+    }
+
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(crate::schema_of::<Params>())
+    }
+
+    fn ports(&self) -> crate::Ports {
+        const PORTS: crate::Ports = crate::Ports {
+            inputs: &[],
+            outputs: &[],
+            any_outputs: Some(
+                "named after the data stored with the version (`train`, `test`, ...): each is written from the registry's copy",
+            ),
+            ..crate::Ports::NONE
+        };
+        PORTS
     }
 
     fn value_names(&self) -> &'static [&'static str] {

@@ -21,15 +21,18 @@ use crate::{
 
 pub struct Promote;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Params {
+    /// The registered model.
     name: String,
     /// A version number (or its string form, as templates render it).
     #[serde(default)]
     version: Option<Value>,
+    /// Promote the version this alias points at, instead of `version`.
     #[serde(default)]
     from_alias: Option<String>,
+    /// The aliases to move (`champion`, `production`, ...).
     aliases: Vec<String>,
     /// Refuse a version that no gate has judged.
     #[serde(default)]
@@ -184,6 +187,10 @@ impl Operator for Promote {
 
     fn description(&self) -> &'static str {
         "points `aliases` of model `name` at `version` (or at what `from_alias` points to)"
+    }
+
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(crate::schema_of::<Params>())
     }
 
     fn value_names(&self) -> &'static [&'static str] {

@@ -22,10 +22,12 @@ use crate::{
 
 pub struct Register;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Params {
+    /// The model name; each registration is its next version.
     name: String,
+    /// Aliases pointed at the new version (`challenger`, ...).
     #[serde(default)]
     aliases: Vec<String>,
     /// Class names of an ONNX `model`'s probability columns, in order
@@ -258,6 +260,36 @@ impl Operator for Register {
 
     fn description(&self) -> &'static str {
         "registers `model` as the next version of `name`, with metrics from `metrics`, a copy of every other input, and `aliases`; an ONNX `model` comes with the `transformer` whose features it takes and its `classes`"
+    }
+
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(crate::schema_of::<Params>())
+    }
+
+    fn ports(&self) -> crate::Ports {
+        const PORTS: crate::Ports = crate::Ports {
+            inputs: &[
+                crate::Port::required("model", "a model file from `ml.train`, or an ONNX graph"),
+                crate::Port::optional(
+                    "metrics",
+                    "JSON metrics (e.g. from `ml.evaluate`): numeric entries and the importance ranking are stored with the version",
+                ),
+                crate::Port::optional(
+                    "transformer",
+                    "with an ONNX `model`: the `data.features` transformer whose output it takes",
+                ),
+                crate::Port::optional(
+                    "classes",
+                    "with an ONNX `model`: a JSON list of class names, in probability-column order",
+                ),
+            ],
+            outputs: &[],
+            any_inputs: Some(
+                "any other input (`train`, `test`, ...) is data the version was made from: copied into the registry and named in its lineage",
+            ),
+            ..crate::Ports::NONE
+        };
+        PORTS
     }
 
     fn value_names(&self) -> &'static [&'static str] {

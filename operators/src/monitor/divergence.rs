@@ -21,7 +21,7 @@ pub const QUANTILE_SAMPLE: usize = 1 << 18;
 pub const EPSILON: f64 = 1e-4;
 
 /// How numeric bins are placed over the reference.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Binning {
     /// Edges at the reference's quantiles: about equally many reference

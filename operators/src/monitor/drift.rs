@@ -33,7 +33,7 @@ use crate::{
 
 pub struct Drift;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Params {
     /// Features to compare; default: every column the two tables share.
@@ -41,16 +41,22 @@ struct Params {
     /// Columns never compared, such as the target.
     #[serde(default)]
     exclude: Vec<String>,
+    /// Bins per numeric feature.
     #[serde(default = "default_bins")]
     bins: usize,
+    /// How numeric bins are placed over the reference.
     #[serde(default)]
     binning: Binning,
+    /// A feature drifts when its Jensen–Shannon divergence (base 2) exceeds this...
     #[serde(default = "default_js")]
     js_threshold: f64,
+    /// ...or its population stability index exceeds this.
     #[serde(default = "default_psi")]
     psi_threshold: f64,
+    /// `drift_detected` needs at least this many drifted features.
     #[serde(default = "default_min_drifted")]
     min_drifted_features: usize,
+    /// Without drift, succeed and skip everything downstream (a retraining).
     #[serde(default)]
     short_circuit_when_no_drift: bool,
     /// The reference is this model version's data, not `inputs.reference`.
@@ -110,6 +116,28 @@ impl Operator for Drift {
 
     fn description(&self) -> &'static str {
         "per-feature Jensen–Shannon divergence and PSI of a current table against a reference, plus data quality"
+    }
+
+    fn params_schema(&self) -> Option<serde_json::Value> {
+        Some(crate::schema_of::<Params>())
+    }
+
+    fn ports(&self) -> crate::Ports {
+        const PORTS: crate::Ports = crate::Ports {
+            inputs: &[
+                crate::Port::required("current", "the table to check"),
+                crate::Port::optional(
+                    "reference",
+                    "the table to compare with, unless `reference_model` names a registered version's data",
+                ),
+            ],
+            outputs: &[crate::Port::required(
+                "report",
+                "JSON: per-feature divergence, PSI, drifted features, data quality",
+            )],
+            ..crate::Ports::NONE
+        };
+        PORTS
     }
 
     /// 2: the reference may come from the registry; minimum evidence.

@@ -12,10 +12,12 @@ use crate::models::{ModelRegistry, RegistryError};
 use crate::{Context, Earlier, OperatorError};
 
 /// `reference_model: {name, alias, data}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferenceModel {
+    /// The registered model.
     pub name: String,
+    /// Its alias whose data is the reference.
     #[serde(default = "production")]
     pub alias: String,
     /// Which of the version's data: `train` (what it learned from).
