@@ -256,3 +256,32 @@ fn operators_name_prints_every_param_and_an_unknown_name_is_refused() {
         "{unknown:?}"
     );
 }
+
+/// An expectations file that exists when the DAG is loaded is checked by
+/// `dag validate`, with its own `file:line:col`.
+#[test]
+fn validate_checks_an_expectations_file_at_its_line() {
+    let project = Project::new();
+    project.write(
+        "checks/expectations.yaml",
+        "expectations:\n  - kind: range\n    column: a\n    min: 0\n  - kind: rnage\n    column: b\n",
+    );
+    project.write(
+        "dags/checked.yaml",
+        "name: checked\ntasks:\n  check:\n    operator: data.validate\n    inputs: { data: data/t.csv }\n    outputs: { report: out/report.json }\n    params: { expectations_file: checks/expectations.yaml }\n",
+    );
+    let output = project.dag(&["validate", "dags/checked.yaml"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("invalid expectations file checks/expectations.yaml:5:11: expectations[1].kind: unknown variant `rnage`"),
+        "{text}"
+    );
+    assert!(text.contains("dags/checked.yaml:7:"), "{text}");
+    project.write(
+        "checks/expectations.yaml",
+        "expectations:\n  - kind: range\n    column: a\n    min: 0\n",
+    );
+    let fixed = project.dag(&["validate", "dags/checked.yaml"]);
+    assert!(fixed.status.success(), "{fixed:?}");
+}

@@ -96,6 +96,24 @@ impl Operator for Validate {
                     .with_help("use `expectations: [...]`, `expectations_file: <path>`, or the input `expectations`"),
             );
         }
+        // A file that exists at load time is checked now; one an upstream
+        // task writes is checked when the task runs.
+        let file = params
+            .expectations_file
+            .as_deref()
+            .or(spec.inputs.get("expectations").map(String::as_str))
+            .filter(|f| !f.contains("{{"));
+        if let Some(file) = file
+            && let Ok(text) = std::fs::read_to_string(file)
+            && let Err(message) = parse_expectations(Path::new(file), &text)
+        {
+            let at = if params.expectations_file.is_some() {
+                "params.expectations_file"
+            } else {
+                "inputs.expectations"
+            };
+            problems.push(Problem::new(at, message));
+        }
         for (index, rule) in params.expectations.iter().flatten().enumerate() {
             if let Some(message) = rule.problem() {
                 problems.push(Problem::new(
@@ -129,20 +147,31 @@ fn load_expectations(ctx: &Context, params: Params) -> Result<Vec<Expectation>, 
     };
     let text = std::fs::read_to_string(&file)
         .map_err(|source| OperatorError::io("read", &file, source))?;
-    let parsed: ExpectationsFile = serde_yaml::from_str(&text).map_err(|error| {
-        OperatorError::failed(format!(
-            "invalid expectations file `{}`: {error}",
-            file.display()
-        ))
+    parse_expectations(&file, &text).map_err(OperatorError::failed)
+}
+
+/// The expectations of a file's `text`, or what is wrong, starting with
+/// `FILE:LINE:COL` when the YAML says where.
+fn parse_expectations(file: &Path, text: &str) -> Result<Vec<Expectation>, String> {
+    let parsed: ExpectationsFile = serde_yaml::from_str(text).map_err(|error| {
+        let at = error
+            .location()
+            .map(|l| format!("{}:{}:{}", file.display(), l.line(), l.column()))
+            .unwrap_or_else(|| file.display().to_string());
+        let message = error.to_string();
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(before, _)| before);
+        format!("invalid expectations file {at}: {message}")
     })?;
     for (index, rule) in parsed.expectations.iter().enumerate() {
         if let Some(message) = rule.problem() {
-            return Err(OperatorError::failed(format!(
+            return Err(format!(
                 "invalid expectations file `{}`: expectation {} (`{}`): {message}",
                 file.display(),
                 index + 1,
                 rule.kind()
-            )));
+            ));
         }
     }
     Ok(parsed.expectations)
