@@ -51,6 +51,7 @@ mod notify;
 mod notify_support;
 mod onnx;
 mod onnx_export;
+mod penguins;
 mod python_env;
 mod python_task;
 mod quickstart;
