@@ -50,6 +50,7 @@ fn run_writes(run: usize) -> Vec<Write> {
         started_at_ms: run as i64,
         finished_at_ms: Some(run as i64 + 1),
         resumed_from: None,
+        env: None,
     })];
     for step in 0..CHAIN {
         writes.push(Write::Task(TaskRecord {

@@ -89,6 +89,7 @@ fn run_record(run_id: &str, dag: &str, started: i64, seed: usize) -> RunRecord {
         started_at_ms: started,
         finished_at_ms: Some(started + 900),
         resumed_from: None,
+        env: None,
     }
 }
 

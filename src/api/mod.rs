@@ -157,11 +157,12 @@ async fn metrics(State(state): State<Shared>) -> Response {
 async fn status(State(state): State<Shared>) -> Response {
     let dispatcher = &state.daemon.dispatcher;
     let now = chrono::Utc::now();
-    let (dags, load_errors): (Vec<DagStatusJson>, Vec<Value>) = {
+    let (dags, load_errors, env): (Vec<DagStatusJson>, Vec<Value>, Option<String>) = {
         let set = dispatcher
             .dags
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let env = set.env_name().map(String::from);
         let load_errors = set
             .load_errors()
             .map(|(file, error)| json!({ "file": file, "error": error }))
@@ -173,7 +174,7 @@ async fn status(State(state): State<Shared>) -> Response {
                 DagStatusJson::new(&loaded.dag, &loaded.spec_hash, loaded.error.as_deref(), now)
             })
             .collect();
-        (dags, load_errors)
+        (dags, load_errors, env)
     };
     json_response(
         StatusCode::OK,
@@ -187,6 +188,7 @@ async fn status(State(state): State<Shared>) -> Response {
             "workdir": state.daemon.info.workdir,
             "state_dir": state.daemon.state_dir,
             "dags_dir": state.daemon.dags_dir,
+            "env": env,
             "dags": dags,
             "load_errors": load_errors,
             "serving": state.daemon.serving.as_ref().map(crate::serve::ServingStatus::describe),

@@ -35,6 +35,7 @@ pub fn start(global: &Global, args: &DaemonArgs) -> CliResult {
             .map(|addr| cli::serve_config(global, addr, &args.serving))
             .transpose()?,
         triggers: true,
+        env: cli::environment(global)?,
     };
     launch(global, config, false)
 }
@@ -64,6 +65,7 @@ pub fn start_ui(global: &Global, args: &UiArgs) -> CliResult {
         log_limit: global.task_log_limit,
         serve: None,
         triggers: false,
+        env: cli::environment(global)?,
     };
     launch(global, config, true)
 }

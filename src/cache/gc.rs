@@ -165,6 +165,7 @@ mod tests {
             started_at_ms: 0,
             finished_at_ms: Some(1),
             resumed_from: None,
+            env: None,
         })
     }
 

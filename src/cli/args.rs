@@ -42,6 +42,10 @@ pub struct Global {
         global = true
     )]
     pub task_log_limit: u64,
+    /// Layer `envs/NAME.yaml` over the DAGs' param defaults (development,
+    /// staging, production settings); recorded with each run.
+    #[arg(long, env = "DAG_ENV", global = true)]
+    pub env: Option<String>,
     /// A state directory a daemon runs a client's command against: DAG
     /// files read for it must be inside this directory.
     #[arg(skip)]

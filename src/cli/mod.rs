@@ -32,6 +32,7 @@ use crate::control::CommandOutput;
 pub use args::{Cli, Command, DaemonArgs, DaemonCommand, Global, ServingArgs, UiArgs};
 pub use exit::{CliResult, Exit, Failure};
 pub use serve_cmd::{failure as serve_failure, serve_config};
+pub use workspace::environment;
 
 /// Prepares the process for a command: the default SIGPIPE behaviour and
 /// the engine log on stderr, per the global flags.
@@ -91,7 +92,9 @@ fn through_daemon(cli: &Cli) -> Option<CliResult> {
     let daemon = daemon_cmd::running(&cli.global)?;
     tracing::debug!(addr = %daemon.info.addr, pid = daemon.info.pid, "going through the daemon");
     Some(match &cli.command {
-        Command::Run(args) if !args.dry_run => remote::remote_run(&daemon, args),
+        Command::Run(args) if !args.dry_run => {
+            remote::same_env(&daemon, &cli.global).and_then(|()| remote::remote_run(&daemon, args))
+        }
         Command::Gc(args) if !args.dry_run => remote::remote_gc(&daemon, args),
         Command::Logs(args) => remote::remote_logs(&daemon, args),
         Command::Backfill(args) => backfill_cmd::remote_backfill(&cli.global, &daemon, args),

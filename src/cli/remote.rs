@@ -230,6 +230,27 @@ pub fn remote_command(daemon: &DaemonClient, argv: &[String]) -> CliResult {
 
 /// `dag run` through the daemon: submit, then follow the run to its end,
 /// printing what the foreground run would print. Ctrl-C cancels the run.
+/// A run through the daemon uses the environment the daemon was started
+/// with; `--env` naming another is refused rather than ignored.
+pub fn same_env(daemon: &DaemonClient, global: &Global) -> Result<(), Failure> {
+    let Some(asked) = &global.env else {
+        return Ok(());
+    };
+    let status = daemon.get_json("/api/status").map_err(client_failure)?;
+    let running = status.get("env").and_then(Value::as_str);
+    if running == Some(asked.as_str()) {
+        return Ok(());
+    }
+    let runs_with = running.map_or_else(
+        || "no environment".to_string(),
+        |e| format!("environment `{e}`"),
+    );
+    Err(Failure::invalid(format!(
+        "the daemon (pid {}) runs DAGs with {runs_with}, so a run through it cannot use `--env {asked}`; restart it with `dag daemon --env {asked}`, or leave `--env` out",
+        daemon.info.pid
+    )))
+}
+
 pub fn remote_run(daemon: &DaemonClient, args: &RunArgs) -> CliResult {
     let params = parse_param_overrides(&args.params)?;
     // A DAG file named by path is sent as the file: the daemon loads it

@@ -79,6 +79,9 @@ fn show(global: &Global, args: &ShowArgs) -> CliResult {
     if let Some(resumed_from) = &json.resumed_from {
         outln!("resumed   from run {resumed_from}");
     }
+    if let Some(env) = &json.env {
+        outln!("env       {env}");
+    }
     if let Some(reason) = ended_because(&store, &json.run_id) {
         outln!("reason    {reason}");
     }

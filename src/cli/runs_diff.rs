@@ -50,6 +50,14 @@ fn render(diff: &RunDiff) -> String {
             short(&Some(diff.spec_hash_b.clone()))
         ));
     }
+    if let Some(env) = &diff.env {
+        let name = |e: &Option<String>| e.clone().unwrap_or_else(|| "(none)".into());
+        out.push_str(&format!(
+            "environment: {} → {}\n",
+            name(&env.a),
+            name(&env.b)
+        ));
+    }
     for param in &diff.params {
         out.push_str(&format!(
             "param `{}`: {} → {}\n",

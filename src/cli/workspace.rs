@@ -29,16 +29,33 @@ impl Global {
 /// Loads a DAG, printing its diagnostics to stderr on failure.
 pub fn load(global: &Global, name_or_path: &str, registry: &Registry) -> Result<Arc<Dag>, Failure> {
     let confine = global.confined_to.as_deref();
-    workspace::load_dag_confined(&global.dags, name_or_path, registry, confine).map_err(|error| {
-        match error {
+    let dag = workspace::load_dag_confined(&global.dags, name_or_path, registry, confine).map_err(
+        |error| match error {
             LoadError::Invalid(diagnostics) => {
                 print_diagnostics(&diagnostics);
                 Failure::silent(Exit::Invalid)
             }
             not_found @ LoadError::NotFound { .. } => Failure::invalid(not_found.to_string()),
-        }
-    })
+        },
+    )?;
+    match environment(global)? {
+        None => Ok(dag),
+        Some(env) => env.apply(&dag).map(Arc::new).map_err(Failure::invalid),
+    }
 }
+
+/// The environment `--env` names, read from `envs/NAME.yaml`.
+pub fn environment(global: &Global) -> Result<Option<workspace::Environment>, Failure> {
+    global
+        .env
+        .as_deref()
+        .map(|name| workspace::Environment::load(std::path::Path::new(ENVS_DIR), name))
+        .transpose()
+        .map_err(Failure::invalid)
+}
+
+/// Where environment files live, relative to the project root.
+pub const ENVS_DIR: &str = "envs";
 
 pub fn print_diagnostics(diagnostics: &[Diagnostic]) {
     use super::console::errln;

@@ -56,6 +56,8 @@ pub struct DagSet {
     broken: BTreeMap<PathBuf, (blake3::Hash, String)>,
     /// What loading one file may cost.
     limits: ParseLimits,
+    /// Layered over every DAG's param defaults (`dag daemon --env`).
+    env: Option<crate::workspace::Environment>,
 }
 
 impl DagSet {
@@ -65,6 +67,17 @@ impl DagSet {
             limits,
             ..Self::default()
         }
+    }
+
+    /// The same set with `env`'s params layered over every DAG's defaults.
+    pub fn with_env(mut self, env: Option<crate::workspace::Environment>) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// The environment the DAGs run under, if any.
+    pub fn env_name(&self) -> Option<&str> {
+        self.env.as_ref().map(|e| e.name.as_str())
     }
 
     /// Files whose newest edit does not load, with their diagnostics:
@@ -92,7 +105,14 @@ impl DagSet {
             .iter()
             .map(|path| {
                 let reader = SourceReader::new(&project, self.limits.max_file_bytes);
-                load_dag_file_with(path, registry, reader, self.limits)
+                load_dag_file_with(path, registry, reader, self.limits).and_then(|dag| match &self
+                    .env
+                {
+                    None => Ok(dag),
+                    Some(env) => env.apply(&dag).map_err(|message| {
+                        vec![crate::parse::Diagnostic::new("dag::environment", message)]
+                    }),
+                })
             })
             .collect();
         // Two DAGs that would write one path differently both fail to load.

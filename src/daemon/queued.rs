@@ -65,6 +65,7 @@ pub(super) fn queued_record(
         started_at_ms: now,
         finished_at_ms: None,
         resumed_from: submission.options.resume.clone(),
+        env: dag.env.clone(),
     };
     let request = StoredRequest {
         explicit: submission.explicit,

@@ -52,6 +52,8 @@ pub struct DaemonConfig {
     /// Fire cron schedules and file watches, and take up what a crash
     /// left; off, runs start only on request (`dag ui`).
     pub triggers: bool,
+    /// Layered over every DAG's param defaults (`--env`).
+    pub env: Option<crate::workspace::Environment>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -218,7 +220,7 @@ impl Runtime {
             log_limit: config.log_limit,
             notifications: Default::default(),
         };
-        let mut dags = DagSet::with_limits(daemon_parse_limits());
+        let mut dags = DagSet::with_limits(daemon_parse_limits()).with_env(config.env.clone());
         log_reload(&dags.reload(&config.dags_dir, &registry));
         let dispatcher = Dispatcher::new(engine, dags);
         slot.set(Arc::new(Arc::downgrade(&dispatcher)));

@@ -71,6 +71,7 @@ async fn execute(
         started_at_ms,
         finished_at_ms: None,
         resumed_from: resume.as_ref().map(|r| r.run_id.clone()),
+        env: dag.env.clone(),
     };
     tracing::info!(
         run_id = %run_id, dag = %dag.name, trigger = %request.trigger.kind,

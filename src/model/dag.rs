@@ -33,6 +33,9 @@ pub struct Dag {
     pub sources: Vec<Arc<SourceFile>>,
     /// The main file's path.
     pub path: PathBuf,
+    /// The environment whose params were layered over the defaults
+    /// (`--env`), recorded with each run.
+    pub env: Option<String>,
 }
 
 /// Where a secret's value comes from.

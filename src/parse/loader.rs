@@ -67,6 +67,7 @@ pub fn load_dag_within(
         tasks: Default::default(),
         sources: vec![Arc::clone(&source)],
         path: path.to_path_buf(),
+        env: None,
     };
     let declared_by_main: BTreeSet<String> = main.params.keys().cloned().collect();
     let mut loading = Loading {

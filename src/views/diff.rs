@@ -18,6 +18,9 @@ pub struct RunDiff {
     pub spec_changed: bool,
     pub spec_hash_a: String,
     pub spec_hash_b: String,
+    /// The environments (`--env`) of the two runs, when they differ.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<Change<String>>,
     pub params: Vec<Change<Value>>,
     pub tasks: Vec<TaskDiff>,
 }
@@ -50,7 +53,7 @@ pub struct MetricDelta {
 impl RunDiff {
     /// Nothing differs: same definition, params, statuses, inputs, metrics.
     pub fn is_empty(&self) -> bool {
-        self.params.is_empty() && self.tasks.is_empty() && !self.spec_changed
+        self.params.is_empty() && self.tasks.is_empty() && !self.spec_changed && self.env.is_none()
     }
 }
 
@@ -89,6 +92,11 @@ pub fn run_diff(store: &Store, a: &str, b: &str) -> Result<RunDiff, DiffError> {
         spec_changed: run_a.spec_hash != run_b.spec_hash,
         spec_hash_a: run_a.spec_hash,
         spec_hash_b: run_b.spec_hash,
+        env: (run_a.env != run_b.env).then(|| Change {
+            name: "env".into(),
+            a: run_a.env.clone(),
+            b: run_b.env.clone(),
+        }),
         params,
         tasks,
     })

@@ -18,6 +18,9 @@ pub struct RunJson {
     /// The run this one resumed (`dag run --resume`), when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resumed_from: Option<String>,
+    /// The environment (`--env`) layered over the DAG's param defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
     pub params: std::collections::BTreeMap<String, serde_json::Value>,
     pub spec_hash: String,
     pub started_at: String,
@@ -181,6 +184,7 @@ pub fn run_json_of(
         status: run.status,
         trigger: run.trigger.clone(),
         resumed_from: run.resumed_from.clone(),
+        env: run.env.clone(),
         params: run.params.clone(),
         spec_hash: run.spec_hash.clone(),
         started_at: rfc3339(run.started_at_ms),

@@ -68,6 +68,7 @@ pub fn record_run(
         started_at_ms: started,
         finished_at_ms: Some(started + 500),
         resumed_from: None,
+        env: None,
     };
     store.commit(vec![dag_state::Write::Run(record.clone())])?;
     Ok(record)

@@ -8,6 +8,7 @@
 
 mod after_crash;
 mod dag_files;
+mod env;
 mod params;
 mod run_ref;
 mod store;
@@ -19,6 +20,7 @@ pub use after_crash::{Tidied, tidy_after_crash};
 pub use dag_files::{
     LoadError, dag_files, load_dag, load_dag_confined, looks_like_dag, resolve_dag_path,
 };
+pub use env::Environment;
 pub use params::{BadParam, ParamKind, ParamTypeError, check_param_types, parse_param_overrides};
 pub use run_ref::{MAX_BACK, pick_run, relative_run, resolve_run_ref};
 pub use store::{

@@ -67,6 +67,9 @@ pub struct RunRecord {
     pub finished_at_ms: Option<i64>,
     /// Set on a run created by `dag run --resume`.
     pub resumed_from: Option<String>,
+    /// The environment (`--env`) whose params were layered over the DAG's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
 }
 
 /// The final (or current) state of one task in one run.

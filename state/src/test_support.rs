@@ -34,6 +34,7 @@ pub(crate) fn run(run_id: &str, dag: &str, status: RunStatus) -> RunRecord {
         started_at_ms: 1_700_000_000_000,
         finished_at_ms: None,
         resumed_from: None,
+        env: None,
     }
 }
 

@@ -40,6 +40,7 @@ mod daemon_policy;
 mod daemon_support;
 mod doctor;
 mod durability;
+mod environments;
 mod evidence;
 mod fuzz;
 mod hostile;

@@ -371,6 +371,7 @@ mod tests {
                     detail: HOSTILE.into(),
                 },
                 resumed_from: None,
+                env: None,
                 params: BTreeMap::from([("p".to_string(), serde_json::json!(HOSTILE))]),
                 spec_hash: "f".repeat(64),
                 started_at: "2026-01-01T00:00:00Z".into(),
