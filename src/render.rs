@@ -68,6 +68,8 @@ impl Scope<'_> {
                 }),
                 Some(None) => Err(missing(name)),
             },
+            // Replaced when the file is loaded; one left is outside a mapped task.
+            Reference::Map(key) => Err(missing(key)),
             Reference::TaskOutput { task, name } => match self.outputs {
                 Some(outputs) => outputs(task, name).ok_or_else(|| missing(name)),
                 None => Ok(placeholder()),

@@ -252,6 +252,10 @@ pub struct TaskEntry {
     /// `DAG_OUTCOME`, or returns), so `{{ tasks.<id>.outputs.<name> }}`
     /// references to them are checked at load time.
     values: Option<Vec<String>>,
+    /// One task per value: `map: { n_trees: [100, 300] }` makes
+    /// `ID[n_trees=100]` and `ID[n_trees=300]`, with `{{ map.n_trees }}`
+    /// replaced in each; downstream, `ID` stands for all of them.
+    map: Option<BTreeMap<String, Vec<serde_json::Value>>>,
 }
 
 /// The schema of DAG files, with each operator's params: a task whose

@@ -103,21 +103,33 @@ fn edge_label(kinds: &[EdgeKind]) -> Option<String> {
 }
 
 pub fn mermaid(dag: &crate::model::Dag, plan: &Plan) -> String {
+    // A task id that Mermaid cannot take as a node id (a mapped task's
+    // instance, `train[n_trees=100]`) is drawn by its plan position.
+    let node = |t: usize| {
+        let id = &plan.ids[t];
+        if id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            id.clone()
+        } else {
+            format!("t{t}")
+        }
+    };
     let mut out = String::from("flowchart LR\n");
     for &t in &plan.order {
         let id = &plan.ids[t];
         out.push_str(&format!(
-            "  {id}[\"{id}<br/><small>{}</small>\"]\n",
+            "  {}[\"{}<br/><small>{}</small>\"]\n",
+            node(t),
+            id.replace('"', "#quot;"),
             dag.tasks[id].operator
         ));
     }
     for ((from, to), kinds) in &plan.edges {
         match edge_label(kinds) {
-            Some(label) => out.push_str(&format!(
-                "  {} -->|{label}| {}\n",
-                plan.ids[*from], plan.ids[*to]
-            )),
-            None => out.push_str(&format!("  {} --> {}\n", plan.ids[*from], plan.ids[*to])),
+            Some(label) => out.push_str(&format!("  {} -->|{label}| {}\n", node(*from), node(*to))),
+            None => out.push_str(&format!("  {} --> {}\n", node(*from), node(*to))),
         }
     }
     out

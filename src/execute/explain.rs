@@ -177,9 +177,14 @@ impl Walk<'_> {
                 self.plan.ids[up]
             )]);
         }
-        let lookup = |task: &str, name: &str| -> Option<Value> {
+        let own = |task: &str, name: &str| -> Option<Value> {
             let previous = self.previous.get(task)?;
             previous.values.get(name).cloned()
+        };
+        let lookup = |task: &str, name: &str| -> Option<Value> {
+            own(task, name).or_else(|| {
+                crate::parse::mapping::gather(&self.request.dag.mapped, task, name, own)
+            })
         };
         let scope = Scope {
             params: self.params,

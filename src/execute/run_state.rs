@@ -131,8 +131,13 @@ impl RunState<'_> {
 
     pub(super) fn output_lookup(&self) -> impl Fn(&str, &str) -> Option<Value> + '_ {
         move |task: &str, name: &str| {
-            let index = self.plan.index(task)?;
-            self.values[index].as_ref()?.get(name).cloned()
+            let own = |task: &str, name: &str| {
+                let index = self.plan.index(task)?;
+                self.values[index].as_ref()?.get(name).cloned()
+            };
+            own(task, name).or_else(|| {
+                crate::parse::mapping::gather(&self.request.dag.mapped, task, name, own)
+            })
         }
     }
 

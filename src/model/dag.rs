@@ -36,6 +36,8 @@ pub struct Dag {
     /// The environment whose params were layered over the defaults
     /// (`--env`), recorded with each run.
     pub env: Option<String>,
+    /// Mapped task id → its instance ids, in `map` order.
+    pub mapped: BTreeMap<String, Vec<String>>,
 }
 
 /// Where a secret's value comes from.

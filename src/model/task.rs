@@ -80,7 +80,16 @@ pub struct Task {
     /// `values:`: the values a `shell` or `python` task writes, declared so
     /// references to them are checked at load time.
     pub values: Option<Vec<String>>,
+    /// `map:`: one task per value, expanded when the file is loaded.
+    pub map: Option<TaskMap>,
     pub origin: TaskOrigin,
+}
+
+/// `map: { KEY: [v1, v2, ...] }` of a task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskMap {
+    pub key: String,
+    pub values: Vec<serde_json::Value>,
 }
 
 impl Task {

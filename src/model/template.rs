@@ -18,6 +18,9 @@ pub enum Reference {
     },
     /// `secrets.<name>`: a value declared under `secrets:`, never recorded.
     Secret(String),
+    /// `map.<key>`: the value of a mapped task's instance, replaced when
+    /// the file is loaded.
+    Map(String),
 }
 
 impl fmt::Display for Reference {
@@ -29,6 +32,7 @@ impl fmt::Display for Reference {
             Self::RunDag => f.write_str("run.dag"),
             Self::TaskOutput { task, name } => write!(f, "tasks.{task}.outputs.{name}"),
             Self::Secret(name) => write!(f, "secrets.{name}"),
+            Self::Map(key) => write!(f, "map.{key}"),
         }
     }
 }
@@ -40,6 +44,7 @@ impl Reference {
         match parts.as_slice() {
             ["params", name] if !name.is_empty() => Ok(Self::Param((*name).to_string())),
             ["secrets", name] if !name.is_empty() => Ok(Self::Secret((*name).to_string())),
+            ["map", key] if !key.is_empty() => Ok(Self::Map((*key).to_string())),
             ["run", "id"] => Ok(Self::RunId),
             ["run", "logical_date"] => Ok(Self::RunLogicalDate),
             ["run", "dag"] => Ok(Self::RunDag),

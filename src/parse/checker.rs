@@ -310,6 +310,18 @@ fn check_reference(
             ))
             .help("declare it under `params:` with a default value"),
         ),
+        Reference::Map(key) if task.map.as_ref().is_none_or(|m| m.key != *key) => diagnostics.push(
+            Diagnostic::new(
+                "dag::unknown_template_variable",
+                format!("unknown template variable `map.{key}`"),
+            )
+            .at(file, span)
+            .label(match &task.map {
+                Some(map) => format!("this task maps over `{}`", map.key),
+                None => "this task has no `map`".to_string(),
+            })
+            .help("`{{ map.KEY }}` is the value of a task with `map: { KEY: [...] }`"),
+        ),
         Reference::Secret(name) if !dag.secrets.contains_key(name) => diagnostics.push(
             Diagnostic::new(
                 "dag::unknown_template_variable",
@@ -324,7 +336,15 @@ fn check_reference(
             task: upstream,
             name,
         } => {
-            let Some(producer) = dag.tasks.get(upstream) else {
+            // A mapped task's id stands for its instances, which all declare
+            // the same outputs: check against the first.
+            let producer = dag.tasks.get(upstream).or_else(|| {
+                dag.mapped
+                    .get(upstream)
+                    .and_then(|ids| ids.first())
+                    .and_then(|id| dag.tasks.get(id))
+            });
+            let Some(producer) = producer else {
                 diagnostics.push(
                     Diagnostic::new(
                         "dag::unknown_template_variable",
@@ -337,7 +357,12 @@ fn check_reference(
                 );
                 return;
             };
-            if producer.id == task.id {
+            if producer.id == task.id
+                || dag
+                    .mapped
+                    .get(upstream)
+                    .is_some_and(|ids| ids.contains(&task.id))
+            {
                 diagnostics.push(
                     Diagnostic::new(
                         "dag::self_dependency",

@@ -156,6 +156,13 @@ pub fn build_plan(dag: &Dag, params: &BTreeMap<String, Value>) -> Result<Plan, V
                 }
             }
         }
+        let referenced: Vec<String> = referenced
+            .into_iter()
+            .flat_map(|id| match dag.mapped.get(&id) {
+                Some(instances) => instances.clone(),
+                None => vec![id],
+            })
+            .collect();
         for upstream in referenced.iter().filter_map(|id| index(id)) {
             if upstream != downstream {
                 add_edge(upstream, downstream, EdgeKind::Reference);

@@ -48,6 +48,7 @@ mod incremental;
 mod lifecycle;
 mod lineage;
 mod logs;
+mod mapping;
 mod notify;
 mod notify_support;
 mod onnx;

@@ -1,0 +1,153 @@
+//! Mapped tasks: `map: { KEY: [...] }` makes one task per value, each with
+//! its own attempts, cache key and logs; `needs` on the mapped id waits for
+//! all of them and `{{ tasks.ID.outputs.NAME }}` gathers their values in
+//! map order. The shipped sweep trains, evaluates, picks, registers and
+//! gates.
+
+use crate::onnx::project_after_obesity;
+use crate::python_env::python;
+use crate::support::{Project, task};
+
+fn dag(values: &str) -> String {
+    format!(
+        r#"
+name: fan
+tasks:
+  make:
+    operator: shell
+    map: {{ n: {values} }}
+    outputs: {{ out: "out/{{{{ map.n }}}}.txt" }}
+    params: {{ command: "mkdir -p out && echo {{{{ map.n }}}} > out/{{{{ map.n }}}}.txt" }}
+  gather:
+    operator: shell
+    needs: [make]
+    cache: false
+    params: {{ command: "echo '{{{{ tasks.make.outputs.out }}}}' > out/all.json" }}
+"#
+    )
+}
+
+#[test]
+fn a_mapped_task_fans_out_caches_per_instance_and_gathers_in_map_order() {
+    let project = Project::new();
+    project.write("dags/fan.yaml", &dag("[3, 1, 2]"));
+    let (code, run) = project.json(&["run", "fan", "--json"]);
+    assert_eq!(code, 0, "{run:#}");
+    for id in ["make[n=3]", "make[n=1]", "make[n=2]", "gather"] {
+        assert_eq!(task(&run, id)["status"], "succeeded", "{id}: {run:#}");
+    }
+    assert!(
+        run["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .all(|t| t["id"] != "make")
+    );
+    let all = std::fs::read_to_string(project.path().join("out/all.json")).expect("gathered");
+    assert_eq!(
+        all.trim(),
+        r#"["out/3.txt","out/1.txt","out/2.txt"]"#,
+        "map order"
+    );
+    let three = std::fs::read_to_string(project.path().join("out/3.txt")).expect("instance");
+    assert_eq!(three.trim(), "3");
+
+    let run_id = run["run_id"].as_str().expect("run id");
+    let logs = project.dag(&["logs", run_id, "make[n=3]"]);
+    assert!(logs.status.success(), "{logs:?}");
+
+    // One value changed: only its instance runs; the others are up to date.
+    project.write("dags/fan.yaml", &dag("[3, 1, 4]"));
+    let (code, again) = project.json(&["run", "fan", "--json"]);
+    assert_eq!(code, 0, "{again:#}");
+    assert_eq!(task(&again, "make[n=3]")["status"], "up_to_date");
+    assert_eq!(task(&again, "make[n=1]")["status"], "up_to_date");
+    assert_eq!(task(&again, "make[n=4]")["status"], "succeeded");
+    let all = std::fs::read_to_string(project.path().join("out/all.json")).expect("gathered");
+    assert_eq!(all.trim(), r#"["out/3.txt","out/1.txt","out/4.txt"]"#);
+
+    // The plan and the graph show instances.
+    let plan = project.dag(&["plan", "fan"]);
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).contains("make[n=4]"),
+        "{plan:?}"
+    );
+    let graph = project.dag(&["graph", "fan", "--format", "mermaid"]);
+    let text = String::from_utf8_lossy(&graph.stdout);
+    assert!(text.contains("[\"make[n=3]<br/>"), "{text}");
+    assert!(
+        !text.contains("  make[n=3]["),
+        "instance ids are not Mermaid node ids: {text}"
+    );
+}
+
+#[test]
+fn map_mistakes_are_load_time_errors() {
+    let project = Project::new();
+    let many: Vec<String> = (0..1001).map(|i| i.to_string()).collect();
+    project.write(
+        "dags/bad.yaml",
+        &format!(
+            "name: bad\ntasks:\n  empty:\n    operator: noop\n    map: {{ n: [] }}\n  nested:\n    operator: noop\n    map: {{ n: [1, [2]] }}\n  huge:\n    operator: noop\n    map: {{ n: [{}] }}\n  stray:\n    operator: noop\n    params: {{ x: \"{{{{ map.n }}}}\" }}\n  two:\n    operator: noop\n    map: {{ a: [1], b: [2] }}\n",
+            many.join(", ")
+        ),
+    );
+    let output = project.dag(&["validate", "dags/bad.yaml"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("`map.n` of task `empty` has 0 values"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`map.n` of task `nested` holds `[2]`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`map.n` of task `huge` has 1001 values; a mapped task has 1 to 1000"),
+        "{text}"
+    );
+    assert!(text.contains("unknown template variable `map.n`"), "{text}");
+    assert!(text.contains("`map` takes one key"), "{text}");
+}
+
+#[test]
+fn the_shipped_sweep_trains_each_size_and_gates_the_best() {
+    let project = project_after_obesity();
+    let python = python().display().to_string();
+    let (code, run) = project.json(&[
+        "run",
+        "obesity_sweep",
+        "--param",
+        &format!("python={python}"),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{run:#}");
+    for size in [25, 50, 100] {
+        assert_eq!(
+            task(&run, &format!("train[n_trees={size}]"))["status"],
+            "succeeded"
+        );
+        assert_eq!(
+            task(&run, &format!("evaluate[n_trees={size}]"))["status"],
+            "succeeded"
+        );
+    }
+    let pick = task(&run, "pick");
+    assert_eq!(pick["metrics"]["candidates"], 3.0, "{pick:#}");
+    // Deterministic: the largest forest scores best on the held-out rows.
+    assert_eq!(pick["metrics"]["n_trees"], 100.0, "{pick:#}");
+    let best = pick["metrics"]["f1_macro"].as_f64().expect("score");
+    let scores: Vec<f64> = [25, 50, 100]
+        .iter()
+        .map(|s| {
+            task(&run, &format!("evaluate[n_trees={s}]"))["metrics"]["f1_macro"]
+                .as_f64()
+                .expect("score")
+        })
+        .collect();
+    assert_eq!(scores.iter().copied().fold(f64::MIN, f64::max), best);
+    assert_eq!(task(&run, "gate")["status"], "succeeded");
+    let (_, sweep) = project.json(&["models", "show", "obesity@sweep", "--json"]);
+    assert_eq!(sweep["params"]["n_trees"], 100, "{sweep:#}");
+}
