@@ -679,40 +679,6 @@ fn read_task(
     Some(task)
 }
 
-/// `map: { KEY: [v1, v2, ...] }`: one key, a list of values.
-fn read_map(
-    source: &Arc<SourceFile>,
-    node: &Node,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<crate::model::TaskMap> {
-    let bad = |message: &str| {
-        Diagnostic::new("dag::bad_map", message.to_string())
-            .at(source, node.span)
-            .help("write `map: { n_trees: [100, 300] }` and use `{{ map.n_trees }}` in the task")
-    };
-    let json = node.to_json();
-    let Some(object) = json.as_object().filter(|o| o.len() == 1) else {
-        diagnostics.push(bad("`map` takes one key and its list of values"));
-        return None;
-    };
-    let (key, values) = object.iter().next()?;
-    let Some(values) = values.as_array() else {
-        diagnostics.push(bad(&format!("`map.{key}` must be a list of values")));
-        return None;
-    };
-    let identifier = key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !key.is_empty();
-    if !identifier {
-        diagnostics.push(bad(&format!(
-            "`{key}` is not a map key (letters, digits, `_`)"
-        )));
-        return None;
-    }
-    Some(crate::model::TaskMap {
-        key: key.clone(),
-        values: values.clone(),
-    })
-}
-
 /// Where a DAG file's relative include paths resolve from.
 pub fn include_path(including: &SourceFile, file: &str) -> PathBuf {
     including
