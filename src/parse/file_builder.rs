@@ -661,7 +661,7 @@ fn read_task(
             .or_else(|| defaults.executor.clone()),
         map: fields
             .node("map")
-            .and_then(|n| read_map(source, n, diagnostics)),
+            .and_then(|n| super::mapping::read_map(source, n, diagnostics)),
         values: fields.node("values").map(|n| {
             string_list(source, n, "values", diagnostics)
                 .into_iter()
