@@ -27,7 +27,6 @@
 //! can call [`Glob::parse`]).
 
 mod digests;
-mod glob;
 mod scan;
 mod watch_thread;
 
@@ -37,7 +36,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-pub use glob::{Glob, GlobError};
+pub use crate::workspace::glob::{Glob, GlobError};
 use watch_thread::{FireSlot, Message, WatchThread};
 
 use super::Fire;

@@ -85,11 +85,13 @@ pub struct Task {
     pub origin: TaskOrigin,
 }
 
-/// `map: { KEY: [v1, v2, ...] }` of a task.
+/// `map: { KEY: [v1, v2, ...] }` or `map: { KEY: { glob: PATTERN } }` of a task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskMap {
     pub key: String,
     pub values: Vec<serde_json::Value>,
+    /// The files a glob matched when the file was loaded, instead of a list.
+    pub glob: Option<String>,
 }
 
 impl Task {

@@ -344,6 +344,11 @@ fn check_reference(
                     .and_then(|ids| ids.first())
                     .and_then(|id| dag.tasks.get(id))
             });
+            // A glob that matched no files maps to no instances: their
+            // gathered values are an empty list.
+            if dag.mapped.get(upstream).is_some_and(Vec::is_empty) {
+                return;
+            }
             let Some(producer) = producer else {
                 diagnostics.push(
                     Diagnostic::new(

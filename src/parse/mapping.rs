@@ -1,5 +1,5 @@
-//! Mapped tasks: a task with `map: { KEY: [v1, v2, ...] }` becomes one task
-//! per value, `ID[KEY=v1]`, `ID[KEY=v2]`, ..., each with its own attempts,
+//! Mapped tasks: a task with `map: { KEY: [v1, v2, ...] }` (or `{ KEY: {
+//! glob: PATTERN } }`, the files it matches) becomes one task per value, `ID[KEY=v1]`, `ID[KEY=v2]`, ..., each with its own attempts,
 //! cache key, lineage and logs, and with `{{ map.KEY }}` replaced by its
 //! value in its params, inputs, outputs and description (a string that is
 //! only `{{ map.KEY }}` keeps the value's type).
@@ -16,6 +16,8 @@ use serde_json::Value;
 
 use super::{Diagnostic, Node, SourceFile};
 use crate::model::{Dag, Task};
+
+static EMPTY: Vec<Value> = Vec::new();
 
 /// The most instances one mapped task may have.
 pub const MAX_INSTANCES: usize = 1000;
@@ -47,9 +49,20 @@ pub fn expand(dag: &mut Dag, diagnostics: &mut Vec<Diagnostic>) {
         let Some(task) = dag.tasks.remove(&base) else {
             continue;
         };
-        let Some(map) = task.map.clone() else {
+        let Some(mut map) = task.map.clone() else {
             continue;
         };
+        // A glob maps over the files it matches now, relative to the
+        // project root; none is an empty fan-out, not an error, since the
+        // files may come from an earlier run.
+        if let Some(pattern) = &map.glob {
+            let root = std::env::current_dir().unwrap_or_default();
+            map.values = crate::workspace::glob::matching_files(&root, pattern)
+                .unwrap_or_default()
+                .iter()
+                .map(|path| Value::String(path.to_string_lossy().into_owned()))
+                .collect();
+        }
         let at = |message: String| {
             let span = task
                 .origin
@@ -59,7 +72,8 @@ pub fn expand(dag: &mut Dag, diagnostics: &mut Vec<Diagnostic>) {
                 .unwrap_or(task.origin.key);
             Diagnostic::new("dag::bad_map", message).at(&task.origin.file, span)
         };
-        if map.values.is_empty() || map.values.len() > MAX_INSTANCES {
+        let too_few = map.values.is_empty() && map.glob.is_none();
+        if too_few || map.values.len() > MAX_INSTANCES {
             diagnostics.push(
                 at(format!(
                     "`map.{}` of task `{base}` has {} values; a mapped task has 1 to {MAX_INSTANCES}",
@@ -80,8 +94,18 @@ pub fn expand(dag: &mut Dag, diagnostics: &mut Vec<Diagnostic>) {
                 ids.clear();
                 break;
             }
-            let id = instance_id(&base, &map.key, value);
-            if plain(value).contains('/') || dag.tasks.contains_key(&id) || ids.contains(&id) {
+            // A file is named in the id by its file name.
+            let label = match (&map.glob, value) {
+                (Some(_), Value::String(path)) => Value::String(
+                    std::path::Path::new(path)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| path.clone()),
+                ),
+                _ => value.clone(),
+            };
+            let id = instance_id(&base, &map.key, &label);
+            if plain(&label).contains('/') || dag.tasks.contains_key(&id) || ids.contains(&id) {
                 diagnostics.push(at(format!(
                     "`map.{}` of task `{base}` gives the instance id `{id}` twice, or one with `/`",
                     map.key
@@ -96,11 +120,12 @@ pub fn expand(dag: &mut Dag, diagnostics: &mut Vec<Diagnostic>) {
             instance.map = Some(crate::model::TaskMap {
                 key: map.key.clone(),
                 values: vec![value.clone()],
+                glob: None,
             });
             dag.tasks.insert(id.clone(), instance);
             ids.push(id);
         }
-        if !ids.is_empty() {
+        if !ids.is_empty() || (map.glob.is_some() && map.values.is_empty()) {
             dag.mapped.insert(base, ids);
         }
     }
@@ -219,8 +244,20 @@ pub(super) fn read_map(
         return None;
     };
     let (key, values) = object.iter().next()?;
-    let Some(values) = values.as_array() else {
-        diagnostics.push(bad(&format!("`map.{key}` must be a list of values")));
+    let glob = values
+        .get("glob")
+        .filter(|_| values.as_object().is_some_and(|o| o.len() == 1))
+        .and_then(Value::as_str);
+    if let Some(pattern) = glob {
+        if let Err(error) = crate::workspace::glob::Glob::parse(pattern) {
+            diagnostics.push(bad(&format!("`map.{key}.glob`: {error}")));
+            return None;
+        }
+    }
+    let Some(values) = values.as_array().or(glob.map(|_| &EMPTY)) else {
+        diagnostics.push(bad(&format!(
+            "`map.{key}` must be a list of values or `{{ glob: PATTERN }}`"
+        )));
         return None;
     };
     let identifier = key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !key.is_empty();
@@ -233,6 +270,7 @@ pub(super) fn read_map(
     Some(crate::model::TaskMap {
         key: key.clone(),
         values: values.clone(),
+        glob: glob.map(String::from),
     })
 }
 

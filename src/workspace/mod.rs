@@ -9,6 +9,7 @@
 mod after_crash;
 mod dag_files;
 mod env;
+pub mod glob;
 mod params;
 mod run_ref;
 mod store;

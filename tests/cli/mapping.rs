@@ -81,10 +81,76 @@ fn a_mapped_task_fans_out_caches_per_instance_and_gathers_in_map_order() {
     );
 }
 
+const SHARDS: &str = r#"
+name: shards
+tasks:
+  copy:
+    operator: shell
+    map: { file: { glob: "data/shards/*.csv" } }
+    inputs: { shard: "{{ map.file }}" }
+    outputs: { copy: "out/{{ map.file }}.copy" }
+    params: { command: "cp {{ map.file }} out/{{ map.file }}.copy" }
+  count:
+    operator: shell
+    needs: [copy]
+    cache: false
+    params: { command: "mkdir -p out && echo '{{ tasks.copy.outputs.copy }}' > out/copies.json" }
+"#;
+
+#[test]
+fn a_glob_maps_over_the_files_it_matches_when_the_dag_is_loaded() {
+    let project = Project::new();
+    project.write("dags/shards.yaml", SHARDS);
+    // No files yet: an empty fan-out, and the gathered list is empty.
+    let (code, empty) = project.json(&["run", "shards", "--json"]);
+    assert_eq!(code, 0, "{empty:#}");
+    let copies = std::fs::read_to_string(project.path().join("out/copies.json")).expect("copies");
+    assert_eq!(copies.trim(), "[]");
+
+    project.write("data/shards/part-1.csv", "x\n1\n");
+    project.write("data/shards/part-2.csv", "x\n2\n");
+    let (code, run) = project.json(&["run", "shards", "--json"]);
+    assert_eq!(code, 0, "{run:#}");
+    assert_eq!(
+        task(&run, "copy[file=part-1.csv]")["status"],
+        "succeeded",
+        "{run:#}"
+    );
+    assert_eq!(task(&run, "copy[file=part-2.csv]")["status"], "succeeded");
+    let copied = std::fs::read_to_string(project.path().join("out/data/shards/part-2.csv.copy"))
+        .expect("copied");
+    assert_eq!(copied, "x\n2\n");
+
+    // A new file: only its instance runs.
+    project.write("data/shards/part-3.csv", "x\n3\n");
+    let (_, more) = project.json(&["run", "shards", "--json"]);
+    assert_eq!(
+        task(&more, "copy[file=part-1.csv]")["status"],
+        "up_to_date",
+        "{more:#}"
+    );
+    assert_eq!(task(&more, "copy[file=part-3.csv]")["status"], "succeeded");
+    let copies = std::fs::read_to_string(project.path().join("out/copies.json")).expect("copies");
+    assert_eq!(
+        copies.trim(),
+        r#"["out/data/shards/part-1.csv.copy","out/data/shards/part-2.csv.copy","out/data/shards/part-3.csv.copy"]"#
+    );
+}
+
 #[test]
 fn map_mistakes_are_load_time_errors() {
     let project = Project::new();
     let many: Vec<String> = (0..1001).map(|i| i.to_string()).collect();
+    project.write(
+        "dags/escape.yaml",
+        "name: escape\ntasks:\n  a:\n    operator: noop\n    map: { f: { glob: \"../*.csv\" } }\n",
+    );
+    let escape = project.dag(&["validate", "dags/escape.yaml"]);
+    assert_eq!(escape.status.code(), Some(2), "{escape:?}");
+    assert!(
+        String::from_utf8_lossy(&escape.stderr).contains("`map.f.glob`"),
+        "{escape:?}"
+    );
     project.write(
         "dags/bad.yaml",
         &format!(

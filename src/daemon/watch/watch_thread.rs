@@ -22,10 +22,10 @@ use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::digests::{Digests, describe, digest_of};
-use super::glob::Glob;
 use super::scan::{is_ignored, matching_under, targets};
 use super::{Fire, WatchError};
 use crate::execute::now_ms;
+use crate::workspace::glob::Glob;
 use dag_state::Trigger;
 
 /// Where fires go; emptied by the handle's drop so that no fire can be sent

@@ -8,6 +8,7 @@
 //! directories match only when named literally. There are no escapes and no
 //! braces; `/` separates components on every platform.
 
+use std::fs;
 use std::path::{Component as PathComponent, Path, PathBuf};
 
 /// A checked `watch:` pattern.
@@ -271,6 +272,58 @@ impl Token {
             }
         }
     }
+}
+
+/// The engine's own state directory: its logs and caches change on every
+/// run and must never trigger one.
+const STATE_DIRECTORY: &str = ".dag";
+
+/// Whether a path relative to the root is one no trigger may react to.
+pub fn is_ignored(relative: &Path) -> bool {
+    relative.components().next() == Some(PathComponent::Normal(STATE_DIRECTORY.as_ref()))
+}
+
+/// Files at or below `directory` (relative to `root`) that match one of
+/// `globs`, relative to `root`, sorted. Descends only into directories a
+/// glob could match below, and never through symbolic links to
+/// directories (no cycles); unreadable directories are skipped.
+pub fn matching_under(root: &Path, directory: &Path, globs: &[Glob]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    visit(root, directory, globs, &mut found);
+    found.sort();
+    found
+}
+
+fn visit(root: &Path, directory: &Path, globs: &[Glob], found: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(root.join(directory)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let relative = directory.join(entry.file_name());
+        if is_ignored(&relative) {
+            continue;
+        }
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
+        if file_type.is_dir() {
+            if globs.iter().any(|glob| glob.could_contain(&relative)) {
+                visit(root, &relative, globs, found);
+            }
+        } else if globs.iter().any(|glob| glob.matches(&relative)) {
+            found.push(relative);
+        }
+    }
+}
+
+/// The files under `root` that `pattern` matches now, relative to `root`
+/// and sorted (files under `.dag/` never match).
+pub fn matching_files(root: &Path, pattern: &str) -> Result<Vec<PathBuf>, GlobError> {
+    Ok(matching_under(
+        root,
+        Path::new(""),
+        &[Glob::parse(pattern)?],
+    ))
 }
 
 #[cfg(test)]
