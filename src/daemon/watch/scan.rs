@@ -58,6 +58,8 @@ pub fn targets(root: &Path, globs: &[Glob]) -> Vec<(PathBuf, RecursiveMode)> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
