@@ -248,11 +248,11 @@ pub(super) fn read_map(
         .get("glob")
         .filter(|_| values.as_object().is_some_and(|o| o.len() == 1))
         .and_then(Value::as_str);
-    if let Some(pattern) = glob {
-        if let Err(error) = crate::workspace::glob::Glob::parse(pattern) {
-            diagnostics.push(bad(&format!("`map.{key}.glob`: {error}")));
-            return None;
-        }
+    if let Some(pattern) = glob
+        && let Err(error) = crate::workspace::glob::Glob::parse(pattern)
+    {
+        diagnostics.push(bad(&format!("`map.{key}.glob`: {error}")));
+        return None;
     }
     let Some(values) = values.as_array().or(glob.map(|_| &EMPTY)) else {
         diagnostics.push(bad(&format!(
