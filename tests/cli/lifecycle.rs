@@ -7,22 +7,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::serve_support::copy_dir;
 use super::support::{Project, repo_root, task};
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from)
-        .expect("read dir")
-        .filter_map(Result::ok)
-    {
-        let path = entry.path();
-        if path.is_dir() {
-            copy_dir(&path, &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(&path, to.join(entry.file_name())).expect("copy file");
-        }
-    }
-}
 
 pub fn lifecycle_project() -> Project {
     let project = Project::new();

@@ -1,18 +1,7 @@
 //! `dag lineage`: from a model or a file back to raw inputs, and forward.
 
+use super::serve_support::copy_dir;
 use super::support::{Project, repo_root};
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy file");
-        }
-    }
-}
 
 fn nodes<'a>(graph: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::Value> {
     graph["nodes"]

@@ -9,22 +9,14 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::python_env::python;
-use crate::support::{Project, repo_root};
+use crate::support::Project;
 
 use super::serve_support::*;
 
 /// A project with the shipped DAGs and data, after one small `obesity` run:
 /// `obesity` v1 (native forest) is champion and production.
 pub(crate) fn project_after_obesity() -> Project {
-    let project = Project::new();
-    copy_dir(&repo_root().join("dags"), &project.path().join("dags"));
-    let data = project.path().join("data/raw");
-    std::fs::create_dir_all(&data).expect("create data/raw");
-    std::fs::copy(
-        repo_root().join("data/raw/ObesityDataSet.csv"),
-        data.join("ObesityDataSet.csv"),
-    )
-    .expect("copy the data set");
+    let project = crate::lifecycle::lifecycle_project();
     let output = project.dag(&[
         "run",
         "obesity",

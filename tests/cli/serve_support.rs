@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Project, repo_root};
+use crate::support::Project;
 
 /// A state directory template with versions 1 and 2 of `obesity`
 /// (different digests), `production` and `champion` on 1, `challenger` on 2.
@@ -18,15 +18,7 @@ pub fn registry_template() -> &'static Path {
     static TEMPLATE: OnceLock<Project> = OnceLock::new();
     TEMPLATE
         .get_or_init(|| {
-            let project = Project::new();
-            copy_dir(&repo_root().join("dags"), &project.path().join("dags"));
-            let data = project.path().join("data/raw");
-            std::fs::create_dir_all(&data).expect("create data/raw");
-            std::fs::copy(
-                repo_root().join("data/raw/ObesityDataSet.csv"),
-                data.join("ObesityDataSet.csv"),
-            )
-            .expect("copy the data set");
+            let project = crate::lifecycle::lifecycle_project();
             for trees in ["20", "12"] {
                 let output = project.dag(&[
                     "run",

@@ -64,16 +64,9 @@ impl Canvas {
             Anchor::End => x.saturating_sub(width),
         };
         let y0 = y.saturating_sub(GLYPH_HEIGHT * scale / 2);
-        for (i, c) in text.chars().enumerate() {
-            let gx = x0 + i * (GLYPH_WIDTH + 1) * scale;
-            for gy in 0..GLYPH_HEIGHT {
-                for g in 0..GLYPH_WIDTH {
-                    if ink(c, g, gy) {
-                        self.fill(gx + g * scale, y0 + gy * scale, scale, scale, rgb);
-                    }
-                }
-            }
-        }
+        self.glyphs(text, scale, rgb, |along, g, gy| {
+            (x0 + along + g * scale, y0 + gy * scale)
+        });
     }
 
     /// Draws `text` reading upwards (turned 90° anticlockwise), horizontally
@@ -94,14 +87,32 @@ impl Canvas {
             Anchor::End => y + length,
         };
         let x0 = x.saturating_sub(GLYPH_HEIGHT * scale / 2);
+        // Glyph column g runs up the page, glyph row gy to the right.
+        self.glyphs(text, scale, rgb, |along, g, gy| {
+            (
+                x0 + gy * scale,
+                bottom.saturating_sub(along + (g + 1) * scale),
+            )
+        });
+    }
+
+    /// Fills one scaled pixel per ink pixel of `text`, at the top-left
+    /// corner `place(along, g, gy)` gives for glyph column `g` and row `gy`
+    /// of the glyph starting `along` pixels into the text.
+    fn glyphs(
+        &mut self,
+        text: &str,
+        scale: usize,
+        rgb: [u8; 3],
+        place: impl Fn(usize, usize, usize) -> (usize, usize),
+    ) {
         for (i, c) in text.chars().enumerate() {
             let along = i * (GLYPH_WIDTH + 1) * scale;
             for gy in 0..GLYPH_HEIGHT {
                 for g in 0..GLYPH_WIDTH {
                     if ink(c, g, gy) {
-                        // Glyph column g runs up the page, glyph row gy to the right.
-                        let py = bottom.saturating_sub(along + (g + 1) * scale);
-                        self.fill(x0 + gy * scale, py, scale, scale, rgb);
+                        let (px, py) = place(along, g, gy);
+                        self.fill(px, py, scale, scale, rgb);
                     }
                 }
             }
