@@ -204,6 +204,37 @@ pub fn write_table(frame: &mut DataFrame, path: &Path) -> Result<(), TableError>
     })
 }
 
+/// The column `data.clean` adds to its output: each row's 1-based data row
+/// (header not counted) in the file it read, or the value that file already
+/// carried in this column. `data.split` and `data.concat` keep it, so errors
+/// further down the pipeline can name the row of the source file. Operators
+/// that look at the data itself (validation, drift, features, models) leave
+/// it out.
+pub const SOURCE_ROW: &str = "_source_row";
+
+/// Removes [`SOURCE_ROW`] from `frame` and returns its values, if it has one.
+pub fn take_source_rows(frame: &mut DataFrame) -> Option<Vec<Option<u64>>> {
+    let column = frame.drop_in_place(SOURCE_ROW).ok()?;
+    let values = column.cast(&DataType::UInt64).ok()?;
+    let rows = values.u64().ok()?.iter().collect();
+    Some(rows)
+}
+
+/// `frame` without [`SOURCE_ROW`].
+pub fn without_source_rows(mut frame: DataFrame) -> DataFrame {
+    take_source_rows(&mut frame);
+    frame
+}
+
+/// "row N" of a table, with the source file's row when it is known:
+/// `row 12 (source row 345)`. `index` is 0-based.
+pub fn describe_row(index: usize, source_rows: Option<&[Option<u64>]>) -> String {
+    match source_rows.and_then(|rows| rows.get(index).copied().flatten()) {
+        Some(source) => format!("row {} (source row {source})", index + 1),
+        None => format!("row {}", index + 1),
+    }
+}
+
 /// Writes a value as pretty JSON with a trailing newline, atomically.
 pub fn write_json(value: &impl serde::Serialize, path: &Path) -> Result<(), TableError> {
     let mut text = serde_json::to_string_pretty(value).map_err(|source| TableError::Io {

@@ -73,3 +73,47 @@ fn the_penguins_lifecycle_cleans_trains_gates_and_promotes_reproducibly() {
         assert_eq!(t["status"], "up_to_date", "{t:#}");
     }
 }
+
+/// A value that only fails late, when a feature is derived from it, is
+/// reported with its row in `penguins.csv`, not only its row in the split
+/// file that reached the failing task.
+#[test]
+fn a_late_failure_names_the_row_of_the_source_file() {
+    let project = project();
+    let csv = project.path().join("data/penguins/penguins.csv");
+    let text = std::fs::read_to_string(&csv).expect("penguins.csv");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    // Data row 200 (line 201): a bill depth of 0, which no range rule stops.
+    let mut cells: Vec<&str> = lines[200].split(',').collect();
+    cells[3] = "0";
+    lines[200] = cells.join(",");
+    std::fs::write(&csv, lines.join("\n") + "\n").expect("write penguins.csv");
+    let dag = std::fs::read_to_string(project.path().join("dags/penguins.yaml"))
+        .expect("penguins DAG")
+        .replace(
+            "bill_depth_mm: { min: 10, max: 25, impute: median }",
+            "bill_depth_mm: { impute: median }",
+        )
+        .replace(
+            "params: { target: species, exclude: [year] }",
+            "params: { target: species, exclude: [year], derive: [{ name: bill_ratio, formula: ratio, numerator: bill_length_mm, denominator: bill_depth_mm }] }",
+        );
+    assert!(dag.contains("bill_ratio") && dag.contains("bill_depth_mm: { impute"));
+    project.write("dags/penguins.yaml", &dag);
+
+    let (code, run) = project.json(&["run", "penguins", "--json"]);
+    assert_eq!(code, 1, "{run:#}");
+    let failed: Vec<&serde_json::Value> = run["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter(|t| t["status"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{run:#}");
+    let error = failed[0]["reason"].as_str().expect("reason");
+    assert!(
+        error.contains("column `bill_depth_mm`")
+            && error.contains("(source row 200): derived column `bill_ratio` is not finite"),
+        "{error}"
+    );
+}

@@ -36,7 +36,9 @@ use super::csv_header::{describe, duplicated, header_names};
 use super::null_tokens::{default_null_tokens, null_tokens};
 use super::numeric_rule::{CoerceInvalid, NumericRule, coerce_numbers, impute};
 use super::row_hash::{repeated_rows, row_fingerprints};
-use crate::table::{ReadOptions, read_table_with, write_json, write_table};
+use crate::table::{
+    ReadOptions, SOURCE_ROW, read_table_with, take_source_rows, write_json, write_table,
+};
 use crate::{
     BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
     require_names, run_blocking,
@@ -147,7 +149,10 @@ impl Operator for Clean {
                 "the CSV (or Parquet) to clean",
             )],
             outputs: &[
-                crate::Port::required("data", "the cleaned table (Parquet)"),
+                crate::Port::required(
+                    "data",
+                    "the cleaned table (Parquet), with `_source_row`: each row's 1-based row in `raw`",
+                ),
                 crate::Port::required(
                     "report",
                     "JSON: every fix counted per column, rows in and out",
@@ -235,6 +240,9 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
             text_columns,
         },
     )?;
+    // Rows keep their place in the file read (or the one it came from) for
+    // errors later in the pipeline; the column is out of every check below.
+    let carried = take_source_rows(&mut frame);
     let mut report = Report {
         input: raw
             .file_name()
@@ -288,6 +296,17 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
     )?;
     normalise_categories(&mut frame, &params, raw, &mut report, &mut problems)?;
     problems.into_result(raw)?;
+    let source_rows: Column = match carried {
+        Some(rows) => UInt64Chunked::from_iter_options(SOURCE_ROW.into(), rows.into_iter())
+            .into_series()
+            .into(),
+        None => UInt64Chunked::from_vec(SOURCE_ROW.into(), (1..=frame.height() as u64).collect())
+            .into_series()
+            .into(),
+    };
+    frame
+        .with_column(source_rows)
+        .map_err(|e| polars_failure(raw, &e))?;
     if params.drop_duplicates {
         let repeated_now = repeated(&frame).map_err(|e| polars_failure(raw, &e))?;
         report.duplicates_after_normalisation = repeated_now
@@ -402,7 +421,11 @@ fn unlisted_columns(
 
 /// `true` for every row equal to an earlier row in all columns.
 fn repeated(frame: &DataFrame) -> PolarsResult<Vec<bool>> {
-    let columns: Vec<&Column> = frame.columns().iter().collect();
+    let columns: Vec<&Column> = frame
+        .columns()
+        .iter()
+        .filter(|c| c.name().as_str() != SOURCE_ROW)
+        .collect();
     Ok(repeated_rows(&row_fingerprints(frame, &columns)?))
 }
 

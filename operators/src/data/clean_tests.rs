@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::*;
 use crate::data::testing::{check, context, run, write_file};
-use crate::table::read_table;
+use crate::table::{read_table, take_source_rows};
 
 const RAW: &str =
     "name,age,city\r\nAnn,21,Oslo\r\nBob,,Rome\r\nAnn,21,Oslo\r\nCid,130,Oslo\r\nDan,-3, Rome \r\n";
@@ -47,6 +47,42 @@ fn duplicates_are_dropped_and_counted() {
     let frame = read_table(&dir.path().join("clean.parquet")).unwrap();
     assert_eq!(frame.height(), 4);
     assert_eq!(report(&dir)["columns"]["age"]["nulls"], 1);
+}
+
+fn source_rows(dir: &tempfile::TempDir, file: &str) -> Vec<Option<u64>> {
+    let mut frame = read_table(&dir.path().join(file)).unwrap();
+    take_source_rows(&mut frame).unwrap()
+}
+
+#[test]
+fn each_row_keeps_its_row_in_the_file_read_through_duplicates_and_drops() {
+    // RAW rows: 1 Ann, 2 Bob (no age), 3 Ann again, 4 Cid 130, 5 Dan -3.
+    let params = json!({"numeric": {"age": {"min": 0, "max": 120, "on_out_of_range": "drop", "impute": "drop"}}});
+    let (dir, outcome) = clean_file(RAW, params);
+    outcome.unwrap();
+    assert_eq!(source_rows(&dir, "clean.parquet"), [Some(1)]);
+    let (dir, outcome) = clean_file(RAW, json!({}));
+    outcome.unwrap();
+    assert_eq!(
+        source_rows(&dir, "clean.parquet"),
+        [Some(1), Some(2), Some(4), Some(5)]
+    );
+    // The duplicate check does not see the row numbers (else no row would
+    // repeat), and cleaning a cleaned table keeps the first file's rows.
+    write_file(
+        dir.path(),
+        "again.csv",
+        "name,age,_source_row\nAnn,21,7\nAnn,21,9\nBob,3,11\n",
+    );
+    let ctx = context(
+        dir.path(),
+        json!({}),
+        &[("raw", &dir.path().join("again.csv"))],
+        &[("data", "again.parquet"), ("report", "q.json")],
+    );
+    let outcome = run(&Clean, &ctx).unwrap();
+    assert_eq!(outcome.metrics["duplicates_dropped"], 1.0);
+    assert_eq!(source_rows(&dir, "again.parquet"), [Some(7), Some(11)]);
 }
 
 #[test]
@@ -378,7 +414,7 @@ fn unlisted_columns_can_be_dropped_and_are_named_in_the_report() {
         .into_iter()
         .map(|n| n.as_str())
         .collect();
-    assert_eq!(names, ["name", "age"]);
+    assert_eq!(names, ["name", "age", SOURCE_ROW]);
     let report = report(&dir);
     assert_eq!(report["columns_dropped"], 2);
     assert_eq!(report["dropped_columns"], json!(["junk", "note x"]));
@@ -394,7 +430,8 @@ fn unlisted_columns_are_kept_when_asked_or_when_no_columns_are_listed() {
         let (dir, outcome) = clean_file(JUNK, params);
         outcome.unwrap();
         let frame = read_table(&dir.path().join("clean.parquet")).unwrap();
-        assert_eq!(frame.width(), 4);
+        // Four columns and the source rows.
+        assert_eq!(frame.width(), 5);
         assert_eq!(report(&dir)["columns_dropped"], 0);
     }
 }

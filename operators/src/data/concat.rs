@@ -3,11 +3,12 @@
 //! to the reference data. Numeric columns that differ only in width (an
 //! integer column in one file, a float column in another) are widened to
 //! 64-bit floats; any other mismatch is an error naming the file and column.
-//! It does not deduplicate (that is `data.clean`'s job).
+//! It does not deduplicate (that is `data.clean`'s job). The source-row
+//! column of `data.clean` is kept when every input has it, dropped otherwise.
 
 use polars::prelude::*;
 
-use crate::table::{read_table, write_table};
+use crate::table::{SOURCE_ROW, read_table, take_source_rows, write_table};
 use crate::{
     BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
     require_names, run_blocking,
@@ -68,8 +69,21 @@ impl Operator for Concat {
 fn concat(ctx: &Context) -> Result<Outcome, OperatorError> {
     let mut stacked: Option<DataFrame> = None;
     let mut first_path = None;
+    let mut frames = Vec::with_capacity(ctx.inputs.len());
     for (name, path) in &ctx.inputs {
-        let frame = read_table(path)?;
+        frames.push((name, path, read_table(path)?));
+    }
+    // Source rows are kept only when every input has them: a table without
+    // them cannot say where its rows came from.
+    if !frames
+        .iter()
+        .all(|(_, _, frame)| frame.column(SOURCE_ROW).is_ok())
+    {
+        for (_, _, frame) in &mut frames {
+            take_source_rows(frame);
+        }
+    }
+    for (name, path, frame) in frames {
         let Some(base) = stacked.as_mut() else {
             first_path = Some(path.clone());
             stacked = Some(frame);
@@ -178,6 +192,26 @@ mod tests {
         assert_eq!(
             text.lines().collect::<Vec<_>>(),
             vec!["x,y", "1.0,a", "2.0,b", "3.5,c"]
+        );
+    }
+
+    #[test]
+    fn source_rows_are_kept_only_when_every_input_has_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a.csv"), "x,_source_row\n1,4\n2,9\n").expect("write a");
+        std::fs::write(dir.path().join("b.csv"), "x,_source_row\n3,2\n").expect("write b");
+        std::fs::write(dir.path().join("c.csv"), "x\n5\n").expect("write c");
+        concat(&context(dir.path(), &[("a", "a.csv"), ("b", "b.csv")])).expect("concat");
+        let text = std::fs::read_to_string(dir.path().join("out.csv")).expect("output");
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            vec!["x,_source_row", "1.0,4.0", "2.0,9.0", "3.0,2.0"]
+        );
+        concat(&context(dir.path(), &[("a", "a.csv"), ("c", "c.csv")])).expect("concat");
+        let text = std::fs::read_to_string(dir.path().join("out.csv")).expect("output");
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            vec!["x", "1.0", "2.0", "5.0"]
         );
     }
 

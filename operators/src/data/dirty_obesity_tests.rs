@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use super::obesity_tests::{load_dag, run_tasks};
 use super::rng::SplitMix64;
-use crate::table::read_table;
+use crate::table::{read_table, take_source_rows};
 
 const RAW: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -91,6 +91,8 @@ struct Dirty {
     /// Rows that repeat an earlier row exactly as read (trimmed).
     repeated_as_read: usize,
     rows: usize,
+    /// The 1-based data row of the dirty file holding each real row.
+    file_rows: Vec<u64>,
 }
 
 fn variant(rng: &mut SplitMix64, value: &str) -> String {
@@ -181,6 +183,7 @@ fn dirty(seed: u64) -> Dirty {
     let mut seen: BTreeSet<Vec<String>> = BTreeSet::new();
     let mut repeated_as_read = 0;
     let mut lines = vec![format!("{},export_id", header.join(","))];
+    let mut file_rows = vec![0; rows.len()];
     for (i, row) in out.iter().enumerate() {
         let emitted = std::iter::once((i, row.clone(), false))
             .chain(copies_after[i].iter().map(|s| (*s, rows[*s].clone(), true)));
@@ -213,6 +216,9 @@ fn dirty(seed: u64) -> Dirty {
             if !seen.insert(as_read) {
                 repeated_as_read += 1;
             }
+            if !copy {
+                file_rows[origin] = lines.len() as u64;
+            }
             lines.push(format!("{},{}", cells.join(","), junk[origin]));
         }
     }
@@ -224,6 +230,7 @@ fn dirty(seed: u64) -> Dirty {
         tokens,
         respelled,
         repeated_as_read,
+        file_rows,
     }
 }
 
@@ -347,8 +354,10 @@ fn dirty_obesity_data_cleans_back_to_the_clean_table_and_model() {
 
     // The expected table: the clean run's, without the absurd-age rows, with
     // each blanked cell holding its column's imputed value.
-    let clean = read_table(&work.path().join("clean/interim/clean.parquet")).unwrap();
-    let cleaned = read_table(&work.path().join("cleaned/interim/clean.parquet")).unwrap();
+    let mut clean = read_table(&work.path().join("clean/interim/clean.parquet")).unwrap();
+    let mut cleaned = read_table(&work.path().join("cleaned/interim/clean.parquet")).unwrap();
+    let clean_rows = take_source_rows(&mut clean).unwrap();
+    let cleaned_rows = take_source_rows(&mut cleaned).unwrap();
     let names: Vec<String> = clean
         .get_column_names()
         .into_iter()
@@ -371,6 +380,15 @@ fn dirty_obesity_data_cleans_back_to_the_clean_table_and_model() {
         .map(|(position, raw)| (position, *raw))
         .collect();
     assert_eq!(cleaned.height(), positions.len());
+    // Each kept row names its row in the file that was read: the real data's
+    // first occurrences, and in the dirty file, where that row ended up.
+    let first_rows: Vec<Option<u64>> = kept_raw.iter().map(|raw| Some(*raw as u64 + 1)).collect();
+    assert_eq!(clean_rows, first_rows);
+    let dirty_rows: Vec<Option<u64>> = positions
+        .iter()
+        .map(|(_, raw)| Some(dirt.file_rows[*raw]))
+        .collect();
+    assert_eq!(cleaned_rows, dirty_rows);
     let mut imputed_cells: BTreeMap<String, usize> = BTreeMap::new();
     for name in &names {
         let blank = |raw: usize| dirt.blanked.contains(&(raw, name.clone()));

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::column::categories;
 use super::rng::SplitMix64;
-use crate::table::{read_table, write_table};
+use crate::table::{describe_row, read_table, take_source_rows, write_table};
 use crate::{
     BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
     require_names, run_blocking,
@@ -125,12 +125,13 @@ fn split(ctx: &Context) -> Result<Outcome, OperatorError> {
     let frame = read_table(input)?;
     let target = categories(&frame, &params.target, input)?;
     if let Some(row) = target.iter().position(|v| v.is_none()) {
+        let source_rows = take_source_rows(&mut frame.clone());
         return Err(OperatorError::failed(format!(
-            "target column `{}` of `{}` has {} null values (first at row {})",
+            "target column `{}` of `{}` has {} null values (first at {})",
             params.target,
             input.display(),
             target.null_count(),
-            row + 1
+            describe_row(row, source_rows.as_deref())
         )));
     }
     let mut groups: BTreeMap<&str, Vec<IdxSize>> = BTreeMap::new();

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::column::ColumnKind;
 use super::rng::SplitMix64;
-use crate::table::{read_table, write_table};
+use crate::table::{read_table, without_source_rows, write_table};
 use crate::{
     BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
     require_names, run_blocking,
@@ -154,7 +154,7 @@ fn synthesize(ctx: &Context) -> Result<Outcome, OperatorError> {
         )));
     }
     let input = ctx.input("reference")?;
-    let reference = read_table(input)?;
+    let reference = without_source_rows(read_table(input)?);
     let failed = |e: PolarsError| {
         OperatorError::failed(format!("cannot synthesize from `{}`: {e}", input.display()))
     };

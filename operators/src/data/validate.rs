@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::expectation::{Expectation, Finding};
-use crate::table::{read_table, write_json};
+use crate::table::{read_table, without_source_rows, write_json};
 use crate::{
     BoxFuture, Context, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
     require_names, run_blocking,
@@ -181,7 +181,7 @@ fn validate(ctx: &Context) -> Result<Outcome, OperatorError> {
     let params: Params = parse_params(&ctx.params).map_err(|p| OperatorError::Params(p.message))?;
     let expectations = load_expectations(ctx, params)?;
     let input = ctx.input("data")?;
-    let frame = read_table(input)?;
+    let frame = without_source_rows(read_table(input)?);
     let findings = evaluate_all(&expectations, &frame, input, ctx)?;
     let failures: Vec<&Finding> = findings.iter().filter(|f| !f.passed).collect();
     let report = Report {

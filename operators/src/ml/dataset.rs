@@ -38,14 +38,27 @@ pub struct Table {
     pub source: PathBuf,
     pub columns: Vec<(String, ColumnValues)>,
     pub rows: usize,
+    /// Each row's row in the file `data.clean` read
+    /// ([`crate::table::SOURCE_ROW`]), when the table carries them; that
+    /// column is never among `columns`.
+    pub source_rows: Option<Vec<Option<u64>>>,
 }
 
 impl Table {
     /// Reads `path` with the data stage's reader ([`crate::table::read_table`]):
     /// Parquet or CSV by extension, with the same typing and the same errors.
     pub fn read(path: &Path) -> Result<Self, MlError> {
-        let frame = crate::table::read_table(path)?;
-        Self::from_frame(path, &frame)
+        let mut frame = crate::table::read_table(path)?;
+        let source_rows = crate::table::take_source_rows(&mut frame);
+        let mut table = Self::from_frame(path, &frame)?;
+        table.source_rows = source_rows;
+        Ok(table)
+    }
+
+    /// `row N` (1-based data row of this table), with the source file's
+    /// row when the table knows it.
+    pub fn describe_row(&self, index: usize) -> String {
+        crate::table::describe_row(index, self.source_rows.as_deref())
     }
 
     fn from_frame(path: &Path, frame: &DataFrame) -> Result<Self, MlError> {
@@ -95,6 +108,7 @@ impl Table {
             source: path.to_path_buf(),
             columns,
             rows,
+            source_rows: None,
         })
     }
 
@@ -113,6 +127,7 @@ impl Table {
             source: source.into(),
             columns,
             rows,
+            source_rows: None,
         })
     }
 
@@ -137,7 +152,7 @@ impl Table {
         let missing = |row: usize| MlError::MissingValue {
             path: self.source.clone(),
             column: name.into(),
-            row: row + 1,
+            row: self.describe_row(row),
         };
         match self.column(name)? {
             ColumnValues::Numeric(values) => values
@@ -157,7 +172,7 @@ impl Table {
                         .ok_or_else(|| MlError::NotNumeric {
                             path: self.source.clone(),
                             column: name.into(),
-                            row: row + 1,
+                            row: self.describe_row(row),
                             value: text.to_string(),
                         })
                 })
@@ -179,7 +194,7 @@ impl Table {
         let missing = |row: usize| MlError::MissingValue {
             path: self.source.clone(),
             column: name.into(),
-            row: row + 1,
+            row: self.describe_row(row),
         };
         match self.column(name)? {
             ColumnValues::Text(values) => values
@@ -241,6 +256,37 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("`abc`"), "{message}");
+    }
+
+    #[test]
+    fn errors_name_the_source_row_and_the_row_numbers_are_no_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "test.csv",
+            "Age,Gender,_source_row\n21,Female,4\nabc,Male,1207\n,Male,9\n",
+        );
+        let table = Table::read(&path).unwrap();
+        let names: Vec<&str> = table.columns.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["Age", "Gender"]);
+        assert_eq!(table.source_rows, Some(vec![Some(4), Some(1207), Some(9)]));
+        let message = table.numeric("Age").unwrap_err().to_string();
+        assert_eq!(
+            message,
+            format!(
+                "table `{}`, column `Age`, row 2 (source row 1207): value `abc` is not a number",
+                path.display()
+            )
+        );
+        let missing = Table::read(&write(dir.path(), "m.csv", "Age,_source_row\n21,4\n,9\n"))
+            .unwrap()
+            .numeric("Age")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.ends_with("row 2 (source row 9): value is missing"),
+            "{missing}"
+        );
     }
 
     #[test]

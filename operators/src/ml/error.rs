@@ -21,24 +21,27 @@ pub enum MlError {
     Empty { path: PathBuf },
     #[error("table `{path}` has no column `{column}`")]
     MissingColumn { path: PathBuf, column: String },
-    #[error("table `{path}`, column `{column}`, row {row}: value `{value}` is not a number")]
+    #[error("table `{path}`, column `{column}`, {row}: value `{value}` is not a number")]
     NotNumeric {
         path: PathBuf,
         column: String,
-        row: usize,
+        /// `row N`, with the source file's row when known.
+        row: String,
         value: String,
     },
-    #[error("table `{path}`, column `{column}`, row {row}: value is missing")]
+    #[error("table `{path}`, column `{column}`, {row}: value is missing")]
     MissingValue {
         path: PathBuf,
         column: String,
-        row: usize,
+        /// `row N`, with the source file's row when known.
+        row: String,
     },
-    #[error("table `{path}`, column `{column}`, row {row}: {message}")]
+    #[error("table `{path}`, column `{column}`, {row}: {message}")]
     BadValue {
         path: PathBuf,
         column: String,
-        row: usize,
+        /// `row N`, with the source file's row when known.
+        row: String,
         message: String,
     },
     #[error("column `{column}` in `{path}` has type `{dtype}`, expected numbers or text")]

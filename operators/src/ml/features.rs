@@ -294,7 +294,7 @@ fn derive_column(derivation: &Derivation, table: &Table) -> Result<Vec<f64>, MlE
             derivation.apply(*a, *b).ok_or_else(|| MlError::BadValue {
                 path: table.source.clone(),
                 column: derivation.denominator.clone(),
-                row: row + 1,
+                row: table.describe_row(row),
                 message: format!(
                     "derived column `{}` is not finite ({a} and {b})",
                     derivation.name

@@ -49,7 +49,7 @@ pub enum RegistryError {
     Model {
         path: PathBuf,
         #[source]
-        source: crate::ml::MlError,
+        source: Box<crate::ml::MlError>,
     },
 }
 

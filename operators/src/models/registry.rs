@@ -47,7 +47,7 @@ pub(super) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(
     })?;
     write_atomic(path, &bytes).map_err(|source| RegistryError::Model {
         path: path.into(),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -197,7 +197,7 @@ impl ModelRegistry {
         check_name("model name", name)?;
         TrainedModel::from_bytes(model_path, bytes).map_err(|source| RegistryError::Model {
             path: model_path.into(),
-            source,
+            source: Box::new(source),
         })?;
         let digest = blake3::hash(bytes).to_hex().to_string();
         let _lock = self.lock()?;
@@ -205,7 +205,7 @@ impl ModelRegistry {
         if !blob.exists() {
             write_atomic(&blob, bytes).map_err(|source| RegistryError::Model {
                 path: blob.clone(),
-                source,
+                source: Box::new(source),
             })?;
         }
         let version = self.version_numbers(name)?.last().copied().unwrap_or(0) + 1;
@@ -312,8 +312,10 @@ impl ModelRegistry {
                 actual,
             });
         }
-        TrainedModel::from_bytes(&path, &bytes)
-            .map_err(|source| RegistryError::Model { path, source })
+        TrainedModel::from_bytes(&path, &bytes).map_err(|source| RegistryError::Model {
+            path,
+            source: Box::new(source),
+        })
     }
 
     /// The newest version of `name` whose model file has `digest` and whose
@@ -351,7 +353,7 @@ impl ModelRegistry {
         if !target.exists() {
             write_atomic(&target, &bytes).map_err(|source| RegistryError::Model {
                 path: target.clone(),
-                source,
+                source: Box::new(source),
             })?;
         }
         Ok((digest, blob))

@@ -25,7 +25,7 @@ use super::feature_drift::{FeatureDrift, compare};
 use super::quality::{Quality, assess};
 use super::reference::{ReferenceInfo, ReferenceModel, Resolved, reference_holds, resolve};
 use super::traffic::{Traffic, count};
-use crate::table::{read_table, write_json};
+use crate::table::{read_table, without_source_rows, write_json};
 use crate::{
     BoxFuture, Context, Earlier, Operator, OperatorError, Outcome, Problem, TaskSpec, parse_params,
     require_names, run_blocking,
@@ -240,7 +240,7 @@ fn detect(ctx: &Context) -> Result<Outcome, OperatorError> {
         return Err(OperatorError::Params(format!("{at}: {message}")));
     }
     let current_path = ctx.input("current")?;
-    let current = read_table(current_path)?;
+    let current = without_source_rows(read_table(current_path)?);
     let traffic = match &params.status_column {
         Some(column) => count(&current, column, current_path)?,
         None => None,
@@ -251,7 +251,7 @@ fn detect(ctx: &Context) -> Result<Outcome, OperatorError> {
             return not_judged(ctx, &params, &current, traffic, None, reason);
         }
     };
-    let reference = read_table(&reference_path)?;
+    let reference = without_source_rows(read_table(&reference_path)?);
     info.rows = reference.height();
     let fewest = current.height().min(reference.height());
     if fewest < params.min_rows {
