@@ -255,7 +255,22 @@ pub struct TaskEntry {
     /// One task per value: `map: { n_trees: [100, 300] }` makes
     /// `ID[n_trees=100]` and `ID[n_trees=300]`, with `{{ map.n_trees }}`
     /// replaced in each; downstream, `ID` stands for all of them.
-    map: Option<BTreeMap<String, Vec<serde_json::Value>>>,
+    map: Option<BTreeMap<String, MapValues>>,
+}
+
+/// What a mapped task maps over.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[expect(dead_code, reason = "only its schema is used")]
+enum MapValues {
+    /// The values: strings, numbers or booleans.
+    List(Vec<serde_json::Value>),
+    /// The files a glob matches when the DAG is loaded: `{ glob: "data/shards/*.csv" }`.
+    Glob { glob: String },
+    /// A param's list, as the run has it: `{ param: sizes }`.
+    Param { param: String },
+    /// A param's list, as a template: `"{{ params.sizes }}"`.
+    Template(String),
 }
 
 /// The schema of DAG files, with each operator's params: a task whose

@@ -11,13 +11,19 @@ fn planned(
     params: &[String],
 ) -> Result<(std::sync::Arc<crate::model::Dag>, Plan), Failure> {
     let registry = crate::ops::registry();
-    let dag = load(global, dag, &registry)?;
+    let mut dag = load(global, dag, &registry)?;
     let mut values = dag.params.clone();
     for (key, value) in parse_param_overrides(params)? {
         if !values.contains_key(&key) {
             return Err(Failure::invalid(format!("unknown param `{key}`")));
         }
         values.insert(key, value);
+    }
+    // A task mapping over a param has one instance per value of these.
+    if let Some(expanded) = crate::parse::mapping::for_params(&dag, &values, &registry)
+        .map_err(|d| Failure::invalid(crate::execute::ExecuteError::from_map(&d).to_string()))?
+    {
+        dag = std::sync::Arc::new(expanded);
     }
     let plan = build_plan(&dag, &values).map_err(|cycles| {
         Failure::invalid(format!(

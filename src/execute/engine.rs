@@ -75,6 +75,21 @@ pub enum ExecuteError {
     UnknownTask { name: String, help: Option<String> },
     #[error("the DAG has a dependency cycle with these params: {0}")]
     Cycle(String),
+    #[error("mapped tasks cannot be expanded with these params: {0}")]
+    Map(String),
     #[error(transparent)]
     Record(#[from] crate::record::RecordError),
+}
+
+impl ExecuteError {
+    /// Why mapped tasks could not be expanded for a run's params.
+    pub fn from_map(diagnostics: &[crate::parse::Diagnostic]) -> Self {
+        Self::Map(
+            diagnostics
+                .iter()
+                .map(|d| d.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    }
 }

@@ -84,6 +84,29 @@ pub fn explain_run(
     context: &ExplainContext<'_>,
     request: &ExplainRequest<'_>,
 ) -> Result<Explanation, ExecuteError> {
+    let params = merge_params(&request.dag.params, &request.params)?;
+    // A task mapping over a param has one instance per value of this run's.
+    match crate::parse::mapping::for_params(request.dag, &params, context.registry)
+        .map_err(|diagnostics| ExecuteError::from_map(&diagnostics))?
+    {
+        Some(expanded) => explain_expanded(
+            context,
+            &ExplainRequest {
+                dag: &expanded,
+                params: request.params.clone(),
+                only: request.only.clone(),
+                force: request.force,
+                force_tasks: request.force_tasks.clone(),
+            },
+        ),
+        None => explain_expanded(context, request),
+    }
+}
+
+fn explain_expanded(
+    context: &ExplainContext<'_>,
+    request: &ExplainRequest<'_>,
+) -> Result<Explanation, ExecuteError> {
     let dag = request.dag;
     let params = merge_params(&dag.params, &request.params)?;
     let plan = build_plan(dag, &params).map_err(|cycles| {

@@ -38,11 +38,18 @@ pub async fn execute_resumed(
 
 async fn execute(
     engine: &Engine,
-    request: RunRequest,
+    mut request: RunRequest,
     resume: Option<Resume>,
 ) -> Result<RunOutcome, ExecuteError> {
+    let params = merge_params(&request.dag.params, &request.params)?;
+    // A task mapping over a param has one instance per value of this run's.
+    if let Some(expanded) =
+        crate::parse::mapping::for_params(&request.dag, &params, &engine.registry)
+            .map_err(|diagnostics| ExecuteError::from_map(&diagnostics))?
+    {
+        request.dag = Arc::new(expanded);
+    }
     let dag = Arc::clone(&request.dag);
-    let params = merge_params(&dag.params, &request.params)?;
     let plan = build_plan(&dag, &params).map_err(|cycles| {
         ExecuteError::Cycle(
             cycles
@@ -301,7 +308,10 @@ pub fn validate_request(
     params: &BTreeMap<String, Value>,
     only: &[String],
 ) -> Result<(), ExecuteError> {
-    merge_params(&dag.params, params)?;
+    let merged = merge_params(&dag.params, params)?;
+    let expanded = crate::parse::mapping::expand_for(dag, &merged)
+        .map_err(|diagnostics| ExecuteError::from_map(&diagnostics))?;
+    let dag = expanded.as_ref().unwrap_or(dag);
     match only.iter().find(|id| !dag.tasks.contains_key(*id)) {
         Some(id) => Err(ExecuteError::UnknownTask {
             name: id.clone(),

@@ -38,6 +38,9 @@ pub struct Dag {
     pub env: Option<String>,
     /// Mapped task id → its instance ids, in `map` order.
     pub mapped: BTreeMap<String, Vec<String>>,
+    /// The tasks as declared, before mapping, when a task maps over a
+    /// param: a run with other values for it expands them again.
+    pub unexpanded: Option<Arc<BTreeMap<String, Task>>>,
 }
 
 /// Where a secret's value comes from.

@@ -92,6 +92,9 @@ pub struct TaskMap {
     pub values: Vec<serde_json::Value>,
     /// The files a glob matched when the file was loaded, instead of a list.
     pub glob: Option<String>,
+    /// The param whose list the task maps over (`{ param: NAME }`): its
+    /// default when the file is loaded, the run's value when a run starts.
+    pub param: Option<String>,
 }
 
 impl Task {

@@ -69,6 +69,7 @@ pub fn load_dag_within(
         path: path.to_path_buf(),
         env: None,
         mapped: Default::default(),
+        unexpanded: None,
     };
     let declared_by_main: BTreeSet<String> = main.params.keys().cloned().collect();
     let mut loading = Loading {
@@ -79,7 +80,8 @@ pub fn load_dag_within(
         diagnostics: &mut diagnostics,
     };
     loading.merge(&mut dag, main, &[]);
-    super::mapping::expand(&mut dag, &mut diagnostics);
+    let defaults = dag.params.clone();
+    super::mapping::expand(&mut dag, &defaults, &mut diagnostics);
     // A file cut short by a limit would only produce follow-on errors.
     if !diagnostics.iter().any(|d| d.code == "dag::limit") {
         checker::check(&dag, registry, &mut diagnostics);

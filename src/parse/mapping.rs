@@ -1,5 +1,7 @@
 //! Mapped tasks: a task with `map: { KEY: [v1, v2, ...] }` (or `{ KEY: {
-//! glob: PATTERN } }`, the files it matches) becomes one task per value, `ID[KEY=v1]`, `ID[KEY=v2]`, ..., each with its own attempts,
+//! glob: PATTERN } }`, the files it matches, or `{ KEY: { param: NAME } }`,
+//! a param's list) becomes one task per value, `ID[KEY=v1]`, `ID[KEY=v2]`,
+//! ..., each with its own attempts,
 //! cache key, lineage and logs, and with `{{ map.KEY }}` replaced by its
 //! value in its params, inputs, outputs and description (a string that is
 //! only `{{ map.KEY }}` keeps the value's type).
@@ -7,7 +9,9 @@
 //! Downstream, the mapped task's id stands for all of its instances: `needs:
 //! [ID]` waits for every one, and `{{ tasks.ID.outputs.NAME }}` is the list of
 //! their values, in the order of `map`. Expansion happens when the file is
-//! loaded, so the graph, the plan, `--why` and `--json` show instances.
+//! loaded, so the graph, the plan, `--why` and `--json` show instances; a
+//! task mapping over a param is expanded again when a run starts, with the
+//! run's value of the param ([`for_params`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -36,15 +40,24 @@ fn plain(value: &Value) -> String {
 }
 
 /// Replaces every mapped task of `dag` by its instances and points what
-/// needs a mapped task at all of them; problems (too many values, values
-/// that are not scalars, ids that collide) become diagnostics.
-pub fn expand(dag: &mut Dag, diagnostics: &mut Vec<Diagnostic>) {
+/// needs a mapped task at all of them; a task mapping over a param takes
+/// its list from `params`. Problems (too many values, values that are not
+/// scalars, ids that collide, a param that is not a list) become
+/// diagnostics.
+pub fn expand(dag: &mut Dag, params: &BTreeMap<String, Value>, diagnostics: &mut Vec<Diagnostic>) {
     let mapped: Vec<String> = dag
         .tasks
         .values()
         .filter(|t| t.map.is_some())
         .map(|t| t.id.clone())
         .collect();
+    let by_param = dag
+        .tasks
+        .values()
+        .any(|t| t.map.as_ref().is_some_and(|m| m.param.is_some()));
+    if by_param && dag.unexpanded.is_none() {
+        dag.unexpanded = Some(Arc::new(dag.tasks.clone()));
+    }
     for base in mapped {
         let Some(task) = dag.tasks.remove(&base) else {
             continue;
@@ -72,6 +85,32 @@ pub fn expand(dag: &mut Dag, diagnostics: &mut Vec<Diagnostic>) {
                 .unwrap_or(task.origin.key);
             Diagnostic::new("dag::bad_map", message).at(&task.origin.file, span)
         };
+        if let Some(param) = &map.param {
+            match params.get(param) {
+                Some(Value::Array(values)) => map.values = values.clone(),
+                Some(other) => {
+                    diagnostics.push(
+                        at(format!(
+                            "`map.{}` of task `{base}` maps over param `{param}`, which is `{other}`, not a list",
+                            map.key
+                        ))
+                        .help(format!("give `{param}` a list, e.g. `--param '{param}=[1, 2]'`")),
+                    );
+                    continue;
+                }
+                None => {
+                    let known: Vec<&str> = params.keys().map(String::as_str).collect();
+                    diagnostics.push(
+                        at(format!(
+                            "`map.{}` of task `{base}` maps over `{param}`, which is not a param of this DAG",
+                            map.key
+                        ))
+                        .maybe_help(dag_operators::did_you_mean(param, known)),
+                    );
+                    continue;
+                }
+            }
+        }
         let too_few = map.values.is_empty() && map.glob.is_none();
         if too_few || map.values.len() > MAX_INSTANCES {
             diagnostics.push(
@@ -121,6 +160,7 @@ pub fn expand(dag: &mut Dag, diagnostics: &mut Vec<Diagnostic>) {
                 key: map.key.clone(),
                 values: vec![value.clone()],
                 glob: None,
+                param: None,
             });
             dag.tasks.insert(id.clone(), instance);
             ids.push(id);
@@ -159,6 +199,47 @@ pub fn expand(dag: &mut Dag, diagnostics: &mut Vec<Diagnostic>) {
         }
         task.needs = needs;
         task.origin.needs = spans;
+    }
+}
+
+/// `dag` expanded again for a run's `params` (defaults merged with
+/// overrides and the environment's), when a task maps over a param, and
+/// checked as a load checks it; `None` when no task maps over a param.
+pub fn for_params(
+    dag: &Dag,
+    params: &BTreeMap<String, Value>,
+    registry: &dag_operators::Registry,
+) -> Result<Option<Dag>, Vec<Diagnostic>> {
+    let Some(expanded) = expand_for(dag, params)? else {
+        return Ok(None);
+    };
+    let mut diagnostics = Vec::new();
+    super::checker::check(&expanded, registry, &mut diagnostics);
+    if diagnostics.is_empty() {
+        Ok(Some(expanded))
+    } else {
+        Err(diagnostics)
+    }
+}
+
+/// [`for_params`] without the operators' checks: what a request can be
+/// refused for before it is queued.
+pub fn expand_for(
+    dag: &Dag,
+    params: &BTreeMap<String, Value>,
+) -> Result<Option<Dag>, Vec<Diagnostic>> {
+    let Some(unexpanded) = &dag.unexpanded else {
+        return Ok(None);
+    };
+    let mut expanded = dag.clone();
+    expanded.tasks = (**unexpanded).clone();
+    expanded.mapped.clear();
+    let mut diagnostics = Vec::new();
+    expand(&mut expanded, params, &mut diagnostics);
+    if diagnostics.is_empty() {
+        Ok(Some(expanded))
+    } else {
+        Err(diagnostics)
     }
 }
 
@@ -244,6 +325,19 @@ pub(super) fn read_map(
         return None;
     };
     let (key, values) = object.iter().next()?;
+    // `{ param: NAME }` or `"{{ params.NAME }}"`: the list is a param's.
+    let param = values
+        .get("param")
+        .filter(|_| values.as_object().is_some_and(|o| o.len() == 1))
+        .and_then(Value::as_str)
+        .or_else(|| {
+            values
+                .as_str()
+                .and_then(|t| t.trim().strip_prefix("{{"))
+                .and_then(|t| t.strip_suffix("}}"))
+                .and_then(|t| t.trim().strip_prefix("params."))
+        })
+        .map(str::to_string);
     let glob = values
         .get("glob")
         .filter(|_| values.as_object().is_some_and(|o| o.len() == 1))
@@ -254,9 +348,12 @@ pub(super) fn read_map(
         diagnostics.push(bad(&format!("`map.{key}.glob`: {error}")));
         return None;
     }
-    let Some(values) = values.as_array().or(glob.map(|_| &EMPTY)) else {
+    let Some(values) = values
+        .as_array()
+        .or(glob.or(param.as_deref()).map(|_| &EMPTY))
+    else {
         diagnostics.push(bad(&format!(
-            "`map.{key}` must be a list of values or `{{ glob: PATTERN }}`"
+            "`map.{key}` must be a list of values, `{{ glob: PATTERN }}` or `{{ param: NAME }}`"
         )));
         return None;
     };
@@ -271,6 +368,7 @@ pub(super) fn read_map(
         key: key.clone(),
         values: values.clone(),
         glob: glob.map(String::from),
+        param,
     })
 }
 

@@ -138,6 +138,97 @@ fn a_glob_maps_over_the_files_it_matches_when_the_dag_is_loaded() {
 }
 
 #[test]
+fn a_task_mapped_over_a_param_expands_with_the_runs_value() {
+    let project = Project::new();
+    let param_dag =
+        dag("{ param: sizes }").replace("name: fan\n", "name: fan\nparams: { sizes: [3, 1] }\n");
+    project.write("dags/fan.yaml", &param_dag);
+    let (code, run) = project.json(&["run", "fan", "--json"]);
+    assert_eq!(code, 0, "{run:#}");
+    let ids: Vec<&str> = run["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    for id in ["make[n=3]", "make[n=1]", "gather"] {
+        assert_eq!(task(&run, id)["status"], "succeeded", "{id}: {run:#}");
+    }
+    let all = std::fs::read_to_string(project.path().join("out/all.json")).expect("gathered");
+    assert_eq!(all.trim(), r#"["out/3.txt","out/1.txt"]"#);
+
+    // Another list for one run: its instances, the shared one up to date,
+    // and the run records the value it expanded.
+    let (code, other) = project.json(&["run", "fan", "--param", "sizes=[1, 4, 5]", "--json"]);
+    assert_eq!(code, 0, "{other:#}");
+    let ids: Vec<&str> = other["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    assert_eq!(task(&other, "make[n=1]")["status"], "up_to_date");
+    assert_eq!(task(&other, "make[n=4]")["status"], "succeeded");
+    assert_eq!(task(&other, "make[n=5]")["status"], "succeeded");
+    let all = std::fs::read_to_string(project.path().join("out/all.json")).expect("gathered");
+    assert_eq!(all.trim(), r#"["out/1.txt","out/4.txt","out/5.txt"]"#);
+    let run_id = other["run_id"].as_str().expect("run id");
+    let (_, shown) = project.json(&["runs", "show", run_id, "--json"]);
+    assert_eq!(
+        shown["params"]["sizes"],
+        serde_json::json!([1, 4, 5]),
+        "{shown:#}"
+    );
+
+    // The prediction of a run and the plan use the same value.
+    let why = project.dag(&["run", "fan", "--param", "sizes=[6]", "--dry-run"]);
+    let text = String::from_utf8_lossy(&why.stdout);
+    assert!(why.status.success(), "{why:?}");
+    assert!(
+        text.contains("make[n=6]") && !text.contains("make[n=3]"),
+        "{text}"
+    );
+    let (code, plan) = project.json(&["plan", "fan", "--param", "sizes=[7, 8]", "--json"]);
+    assert_eq!(code, 0, "{plan:#}");
+    assert_eq!(
+        plan["levels"][0],
+        serde_json::json!(["make[n=7]", "make[n=8]"]),
+        "{plan:#}"
+    );
+
+    // A value that is not a list, or an empty one, is refused before any task runs.
+    for (value, expected) in [
+        (
+            "sizes=7",
+            "maps over param `sizes`, which is `7`, not a list",
+        ),
+        ("sizes=[]", "`map.n` of task `make` has 0 values"),
+    ] {
+        let refused = project.dag(&["run", "fan", "--param", value]);
+        assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+    let (_, runs) = project.json(&["runs", "--json"]);
+    assert_eq!(runs.as_array().map(Vec::len), Some(2), "{runs:#}");
+
+    // The template spelling reads the same param.
+    project.write(
+        "dags/fan.yaml",
+        &param_dag.replace("{ param: sizes }", "\"{{ params.sizes }}\""),
+    );
+    let (code, again) = project.json(&["run", "fan", "--json"]);
+    assert_eq!(code, 0, "{again:#}");
+    assert_eq!(
+        task(&again, "make[n=3]")["status"],
+        "up_to_date",
+        "{again:#}"
+    );
+}
+
+#[test]
 fn map_mistakes_are_load_time_errors() {
     let project = Project::new();
     let many: Vec<String> = (0..1001).map(|i| i.to_string()).collect();
@@ -175,6 +266,23 @@ fn map_mistakes_are_load_time_errors() {
     );
     assert!(text.contains("unknown template variable `map.n`"), "{text}");
     assert!(text.contains("`map` takes one key"), "{text}");
+
+    project.write(
+        "dags/params.yaml",
+        "name: params\nparams: { sizes: [1, 2], one: 5 }\ntasks:\n  typo:\n    operator: noop\n    map: { n: { param: size } }\n  scalar:\n    operator: noop\n    map: { n: { param: one } }\n",
+    );
+    let output = project.dag(&["validate", "dags/params.yaml"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("`map.n` of task `typo` maps over `size`, which is not a param of this DAG")
+            && text.contains("did you mean `sizes`?"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`map.n` of task `scalar` maps over param `one`, which is `5`, not a list"),
+        "{text}"
+    );
 }
 
 #[test]
