@@ -16,6 +16,12 @@ use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 /// Most writes committed in one batch; bounds the latency of a big backlog.
 const MAX_BATCH: usize = 8192;
 
+/// How long a batch stays open for more writes after its first, unless
+/// someone waits for it (a flush). Every commit is a sled transaction and
+/// an fsync; a chain of quick tasks sends a few writes every 100 µs, which
+/// this turns into one commit per millisecond instead of several per task.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+
 enum Command {
     Write(Box<Write>),
     /// Reply once everything sent before is durable.
@@ -103,15 +109,19 @@ fn record_loop(
         let mut writes = Vec::new();
         let mut replies = Vec::new();
         let mut next = Some(first);
+        let close_at = std::time::Instant::now() + LINGER;
         while let Some(command) = next {
             match command {
                 Command::Write(write) => writes.push(*write),
                 Command::Flush(reply) => replies.push(reply),
             }
-            next = if writes.len() < MAX_BATCH {
-                receiver.try_recv().ok()
-            } else {
+            next = if writes.len() >= MAX_BATCH {
                 None
+            } else if replies.is_empty() {
+                let left = close_at.saturating_duration_since(std::time::Instant::now());
+                receiver.recv_timeout(left).ok()
+            } else {
+                receiver.try_recv().ok()
             };
         }
         if !writes.is_empty() && failure.is_none() {

@@ -27,7 +27,7 @@ use super::reuse::{Reuse, find_reuse};
 use super::run_loop::{merge_params, select};
 use crate::cache::{DigestMemo, RunCache};
 use crate::model::{Dag, TriggerRule};
-use crate::plan::{Plan, build_plan};
+use crate::plan::{Plan, plan_for};
 use crate::render::{RunVars, Scope, render_value};
 
 /// What to explain: the same knobs as a run.
@@ -109,7 +109,7 @@ fn explain_expanded(
 ) -> Result<Explanation, ExecuteError> {
     let dag = request.dag;
     let params = merge_params(&dag.params, &request.params)?;
-    let plan = build_plan(dag, &params).map_err(|cycles| {
+    let plan = plan_for(dag, &params).map_err(|cycles| {
         ExecuteError::Cycle(
             cycles
                 .iter()

@@ -14,7 +14,7 @@ use super::resume::Resume;
 use super::run_state::{Prepared, RunState};
 use super::task_runner::{TaskResult, run_task};
 use crate::parse::did_you_mean;
-use crate::plan::{Plan, build_plan};
+use crate::plan::{Plan, plan_for};
 use crate::render::RunVars;
 use crate::scheduler::Scheduler;
 
@@ -50,7 +50,7 @@ async fn execute(
         request.dag = Arc::new(expanded);
     }
     let dag = Arc::clone(&request.dag);
-    let plan = build_plan(&dag, &params).map_err(|cycles| {
+    let plan = plan_for(&dag, &params).map_err(|cycles| {
         ExecuteError::Cycle(
             cycles
                 .iter()

@@ -41,6 +41,17 @@ pub struct Dag {
     /// The tasks as declared, before mapping, when a task maps over a
     /// param: a run with other values for it expands them again.
     pub unexpanded: Option<Arc<BTreeMap<String, Task>>>,
+    /// The plan the check built (it finds cycles), with the params it was
+    /// built for: a run with those params uses it instead of building it
+    /// again ([`crate::plan::plan_for`]).
+    pub checked_plan: Option<Arc<CheckedPlan>>,
+}
+
+/// A plan and the params it was built with.
+#[derive(Debug)]
+pub struct CheckedPlan {
+    pub params: BTreeMap<String, serde_json::Value>,
+    pub plan: Arc<crate::plan::Plan>,
 }
 
 /// Where a secret's value comes from.

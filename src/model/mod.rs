@@ -17,7 +17,7 @@ mod trigger_rule;
 
 pub use byte_size::parse_byte_size;
 pub use condition::{Comparison, Condition, Operand};
-pub use dag::{Dag, SecretSource};
+pub use dag::{CheckedPlan, Dag, SecretSource};
 pub use duration::parse_duration;
 pub use executor::{
     EXECUTOR_OVERRIDE_VAR, Executor, ExecutorKind, LOCAL as LOCAL_EXECUTOR, RAY_ADDRESS_VAR,

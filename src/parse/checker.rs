@@ -12,7 +12,13 @@ use crate::model::{Dag, Reference, Task, Template, TemplateError};
 use crate::plan::build_plan;
 use crate::render::{Scope, render_value};
 
-pub fn check(dag: &Dag, registry: &Registry, diagnostics: &mut Vec<Diagnostic>) {
+/// Checks `dag`; returns the plan built for its default params to find
+/// cycles, when there are none.
+pub fn check(
+    dag: &Dag,
+    registry: &Registry,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<crate::plan::Plan> {
     // Hashed: a 100,000-task DAG looks up 300,000 needs. Suggestions come
     // from the sorted map, so they do not depend on hash order.
     let ids: std::collections::HashSet<&str> = dag.tasks.keys().map(String::as_str).collect();
@@ -23,10 +29,14 @@ pub fn check(dag: &Dag, registry: &Registry, diagnostics: &mut Vec<Diagnostic>) 
         check_operator(dag, task, registry, diagnostics);
     }
     check_output_conflicts(dag, diagnostics);
-    if let Err(cycles) = build_plan(dag, &dag.params) {
-        // A task needing itself is reported as `self_dependency` above.
-        for cycle in cycles.iter().filter(|c| c.len() > 2) {
-            diagnostics.push(cycle_diagnostic(dag, cycle));
+    match build_plan(dag, &dag.params) {
+        Ok(plan) => Some(plan),
+        Err(cycles) => {
+            // A task needing itself is reported as `self_dependency` above.
+            for cycle in cycles.iter().filter(|c| c.len() > 2) {
+                diagnostics.push(cycle_diagnostic(dag, cycle));
+            }
+            None
         }
     }
 }

@@ -70,6 +70,7 @@ pub fn load_dag_within(
         env: None,
         mapped: Default::default(),
         unexpanded: None,
+        checked_plan: None,
     };
     let declared_by_main: BTreeSet<String> = main.params.keys().cloned().collect();
     let mut loading = Loading {
@@ -84,7 +85,13 @@ pub fn load_dag_within(
     super::mapping::expand(&mut dag, &defaults, &mut diagnostics);
     // A file cut short by a limit would only produce follow-on errors.
     if !diagnostics.iter().any(|d| d.code == "dag::limit") {
-        checker::check(&dag, registry, &mut diagnostics);
+        let plan = checker::check(&dag, registry, &mut diagnostics);
+        dag.checked_plan = plan.map(|plan| {
+            Arc::new(crate::model::CheckedPlan {
+                params: dag.params.clone(),
+                plan: Arc::new(plan),
+            })
+        });
         super::executors::check_executor_names(&dag, &mut diagnostics);
     }
     if diagnostics.is_empty() {

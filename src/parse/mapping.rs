@@ -210,11 +210,17 @@ pub fn for_params(
     params: &BTreeMap<String, Value>,
     registry: &dag_operators::Registry,
 ) -> Result<Option<Dag>, Vec<Diagnostic>> {
-    let Some(expanded) = expand_for(dag, params)? else {
+    let Some(mut expanded) = expand_for(dag, params)? else {
         return Ok(None);
     };
     let mut diagnostics = Vec::new();
-    super::checker::check(&expanded, registry, &mut diagnostics);
+    let plan = super::checker::check(&expanded, registry, &mut diagnostics);
+    expanded.checked_plan = plan.map(|plan| {
+        Arc::new(crate::model::CheckedPlan {
+            params: expanded.params.clone(),
+            plan: Arc::new(plan),
+        })
+    });
     if diagnostics.is_empty() {
         Ok(Some(expanded))
     } else {
@@ -234,6 +240,7 @@ pub fn expand_for(
     let mut expanded = dag.clone();
     expanded.tasks = (**unexpanded).clone();
     expanded.mapped.clear();
+    expanded.checked_plan = None;
     let mut diagnostics = Vec::new();
     expand(&mut expanded, params, &mut diagnostics);
     if diagnostics.is_empty() {

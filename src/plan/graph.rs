@@ -80,6 +80,18 @@ fn walk(start: usize, next: &[Vec<usize>]) -> BTreeSet<usize> {
     seen
 }
 
+/// The plan for `dag` with `params`: the one the load's check built when
+/// the params are the ones it was built with, else a new one.
+pub fn plan_for(
+    dag: &Dag,
+    params: &BTreeMap<String, Value>,
+) -> Result<std::sync::Arc<Plan>, Vec<Vec<String>>> {
+    match &dag.checked_plan {
+        Some(checked) if checked.params == *params => Ok(std::sync::Arc::clone(&checked.plan)),
+        _ => build_plan(dag, params).map(std::sync::Arc::new),
+    }
+}
+
 /// Builds the plan for `dag` with `params` (defaults merged with overrides).
 /// Unknown task names in `needs` or references are ignored here: the checker
 /// reports them. Fails with every dependency cycle, each as a path of ids
