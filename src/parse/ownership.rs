@@ -96,6 +96,10 @@ type Clash = (String, String, String);
 /// conflict per pair of tasks, with a diagnostic pointing at both
 /// declarations.
 pub fn check_ownership(dags: &[&Dag]) -> Vec<Conflict> {
+    // Only DAGs of different names can conflict.
+    if dags.iter().all(|dag| dag.name == dags[0].name) {
+        return Vec::new();
+    }
     let mut sorted: Vec<&Dag> = dags.to_vec();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
     let producers: Vec<Producer<'_>> = sorted
