@@ -289,3 +289,37 @@ pub fn normalize(path: &str) -> String {
     }
     out.to_string_lossy().into_owned()
 }
+
+#[cfg(test)]
+mod plan_for_tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn load(text: &str) -> Dag {
+        let registry = crate::ops::registry();
+        let mut read = |_: &Path| Ok(text.to_string());
+        crate::parse::load_dag(Path::new("d.yaml"), &mut read, &registry)
+            .unwrap_or_else(|diagnostics| panic!("{diagnostics:?}"))
+    }
+
+    const DAG: &str = "name: d\nparams: { dir: a }\ntasks:\n  make:\n    operator: noop\n    outputs: { out: \"{{ params.dir }}/x.csv\" }\n  use:\n    operator: noop\n    inputs: { data: a/x.csv }\n";
+
+    #[test]
+    fn the_checked_plan_serves_its_own_params_and_no_others() {
+        let dag = load(DAG);
+        let checked = dag.checked_plan.as_ref().map(|c| Arc::clone(&c.plan));
+        let checked = checked.unwrap_or_else(|| panic!("the load keeps its plan"));
+        let same = plan_for(&dag, &dag.params).unwrap_or_else(|c| panic!("{c:?}"));
+        assert!(Arc::ptr_eq(&same, &checked));
+        // `use` reads what `make` writes only while `dir` is `a`.
+        let (make, used) = (same.index("make"), same.index("use"));
+        assert!(make.zip(used).is_some_and(|(m, u)| same.upstream[u] == [m]));
+        let mut other = dag.params.clone();
+        other.insert("dir".into(), Value::from("b"));
+        let rebuilt = plan_for(&dag, &other).unwrap_or_else(|c| panic!("{c:?}"));
+        assert!(!Arc::ptr_eq(&rebuilt, &checked));
+        let used = rebuilt.index("use").unwrap_or_else(|| panic!("use"));
+        assert!(rebuilt.upstream[used].is_empty(), "{:?}", rebuilt.outputs);
+    }
+}
