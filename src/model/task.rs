@@ -70,18 +70,18 @@ pub struct Task {
     pub retry: Retry,
     pub timeout: Option<Duration>,
     pub trigger_rule: TriggerRule,
-    pub when: Option<Condition>,
+    pub when: Option<Box<Condition>>,
     /// `cache: false` opts out of skip-if-unchanged.
     pub cache: bool,
     /// Task-level notifications.
-    pub hooks: super::Hooks,
+    pub hooks: Box<super::Hooks>,
     /// The executor its attempts run on (`executor:`); `None` is local.
     pub executor: Option<String>,
     /// `values:`: the values a `shell` or `python` task writes, declared so
     /// references to them are checked at load time.
     pub values: Option<Vec<String>>,
     /// `map:`: one task per value, expanded when the file is loaded.
-    pub map: Option<TaskMap>,
+    pub map: Option<Box<TaskMap>>,
     pub origin: TaskOrigin,
 }
 

@@ -156,12 +156,12 @@ pub fn expand(dag: &mut Dag, params: &BTreeMap<String, Value>, diagnostics: &mut
             instance.id = id.clone();
             // An instance keeps its key and value, so `{{ map.KEY }}` in
             // its (shared) source checks as known.
-            instance.map = Some(crate::model::TaskMap {
+            instance.map = Some(Box::new(crate::model::TaskMap {
                 key: map.key.clone(),
                 values: vec![value.clone()],
                 glob: None,
                 param: None,
-            });
+            }));
             dag.tasks.insert(id.clone(), instance);
             ids.push(id);
         }
