@@ -170,6 +170,14 @@ pub(super) fn run_one(
         logical_date,
         resume,
     } = start;
+    // The tasks this run has: a task mapping over a param has one instance
+    // per value of this run's (a bad value is reported by the run itself).
+    let mut merged = dag.params.clone();
+    merged.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let tasks_of_run = match crate::parse::mapping::expand_for(&dag, &merged) {
+        Ok(Some(expanded)) => expanded.tasks.keys().cloned().collect(),
+        _ => dag.tasks.keys().cloned().collect::<Vec<String>>(),
+    };
     let registry = Arc::clone(registry);
     let workdir = std::env::current_dir()
         .map_err(|e| Failure::internal(format!("cannot read the current directory: {e}")))?;
@@ -204,7 +212,7 @@ pub(super) fn run_one(
     let progress = Progress {
         mode,
         total: if only.is_empty() {
-            dag.tasks.len()
+            tasks_of_run.len()
         } else {
             only.len()
         },
@@ -276,9 +284,8 @@ pub(super) fn run_one(
         .run(&outcome.run_id)
         .map_err(|e| Failure::internal(error_chain(&e)))?
         .ok_or_else(|| Failure::internal(format!("run `{}` was not recorded", outcome.run_id)))?;
-    let order: Vec<String> = dag.tasks.keys().cloned().collect();
-    let json =
-        run_json(store, &run, Some(&order)).map_err(|e| Failure::internal(error_chain(&e)))?;
+    let json = run_json(store, &run, Some(&tasks_of_run))
+        .map_err(|e| Failure::internal(error_chain(&e)))?;
     if !args.json {
         print_result(&json, false);
     }

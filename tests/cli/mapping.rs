@@ -174,6 +174,11 @@ fn a_task_mapped_over_a_param_expands_with_the_runs_value() {
     assert_eq!(task(&other, "make[n=5]")["status"], "succeeded");
     let all = std::fs::read_to_string(project.path().join("out/all.json")).expect("gathered");
     assert_eq!(all.trim(), r#"["out/1.txt","out/4.txt","out/5.txt"]"#);
+    // The progress lines count this run's tasks, not the default's.
+    let again = project.dag(&["run", "fan", "--param", "sizes=[1, 4, 5]"]);
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{again:?}");
+    assert!(text.contains("[4/4]") && !text.contains("/3]"), "{text}");
     let run_id = other["run_id"].as_str().expect("run id");
     let (_, shown) = project.json(&["runs", "show", run_id, "--json"]);
     assert_eq!(
@@ -212,7 +217,7 @@ fn a_task_mapped_over_a_param_expands_with_the_runs_value() {
         assert!(stderr.contains(expected), "{stderr}");
     }
     let (_, runs) = project.json(&["runs", "--json"]);
-    assert_eq!(runs.as_array().map(Vec::len), Some(2), "{runs:#}");
+    assert_eq!(runs.as_array().map(Vec::len), Some(3), "{runs:#}");
 
     // The template spelling reads the same param.
     project.write(
