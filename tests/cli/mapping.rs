@@ -4,6 +4,7 @@
 //! map order. The shipped sweep trains, evaluates, picks, registers and
 //! gates.
 
+use crate::daemon_support::{Daemon, http, runs, wait_for};
 use crate::onnx::project_after_obesity;
 use crate::python_env::python;
 use crate::support::{Project, task};
@@ -231,6 +232,39 @@ fn a_task_mapped_over_a_param_expands_with_the_runs_value() {
         "up_to_date",
         "{again:#}"
     );
+}
+
+#[test]
+fn through_the_daemon_a_param_map_expands_per_run_and_a_bad_list_is_a_422() {
+    let project = Project::new();
+    project.write(
+        "dags/fanp.yaml",
+        "name: fanp\nparams: { sizes: [1, 2] }\ntasks:\n  a:\n    operator: noop\n    map: { n: { param: sizes } }\n",
+    );
+    let daemon = Daemon::start(&project, &[]);
+    let addr = &daemon.addr;
+    let fanp: serde_json::Value = wait_for("the mapped DAG to load and run", || {
+        let output = project.dag(&["run", "fanp", "--param", "sizes=[3]", "--json"]);
+        (output.status.code() == Some(0))
+            .then(|| serde_json::from_slice(&output.stdout).ok())
+            .flatten()
+    });
+    let ids: Vec<&str> = fanp["tasks"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|t| t["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids, ["a[n=3]"], "{fanp:#}");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/runs",
+        br#"{"dag":"fanp","params":{"sizes":{"a":1}}}"#,
+        &[],
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("not a list"), "{body}");
+    // Refused up front: the one run above is all there is.
+    assert_eq!(runs(&project).len(), 1);
 }
 
 #[test]
