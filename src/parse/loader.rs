@@ -85,14 +85,7 @@ pub fn load_dag_within(
     super::mapping::expand(&mut dag, &defaults, &mut diagnostics);
     // A file cut short by a limit would only produce follow-on errors.
     if !diagnostics.iter().any(|d| d.code == "dag::limit") {
-        let plan = checker::check(&dag, registry, &mut diagnostics);
-        dag.checked_plan = plan.map(|plan| {
-            Arc::new(crate::model::CheckedPlan {
-                params: dag.params.clone(),
-                plan: Arc::new(plan),
-            })
-        });
-        super::executors::check_executor_names(&dag, &mut diagnostics);
+        check_merged(&mut dag, registry, &mut diagnostics);
     }
     if diagnostics.is_empty() {
         return Ok(dag);
@@ -103,6 +96,19 @@ pub fn load_dag_within(
             .map(|(file, span)| (file.path.clone(), span.offset))
     });
     Err(cap_per_file(diagnostics))
+}
+
+/// The checks of a merged (and expanded) DAG; keeps the plan the cycle
+/// check built, for runs with the default params.
+pub(super) fn check_merged(dag: &mut Dag, registry: &Registry, diagnostics: &mut Vec<Diagnostic>) {
+    let plan = checker::check(dag, registry, diagnostics);
+    dag.checked_plan = plan.map(|plan| {
+        Arc::new(crate::model::CheckedPlan {
+            params: dag.params.clone(),
+            plan: Arc::new(plan),
+        })
+    });
+    super::executors::check_executor_names(dag, diagnostics);
 }
 
 /// [`load_dag`] reading from the filesystem: regular files only, includes

@@ -214,13 +214,7 @@ pub fn for_params(
         return Ok(None);
     };
     let mut diagnostics = Vec::new();
-    let plan = super::checker::check(&expanded, registry, &mut diagnostics);
-    expanded.checked_plan = plan.map(|plan| {
-        Arc::new(crate::model::CheckedPlan {
-            params: expanded.params.clone(),
-            plan: Arc::new(plan),
-        })
-    });
+    super::loader::check_merged(&mut expanded, registry, &mut diagnostics);
     if diagnostics.is_empty() {
         Ok(Some(expanded))
     } else {

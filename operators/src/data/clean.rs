@@ -296,16 +296,10 @@ fn clean(ctx: &Context) -> Result<Outcome, OperatorError> {
     )?;
     normalise_categories(&mut frame, &params, raw, &mut report, &mut problems)?;
     problems.into_result(raw)?;
-    let source_rows: Column = match carried {
-        Some(rows) => UInt64Chunked::from_iter_options(SOURCE_ROW.into(), rows.into_iter())
-            .into_series()
-            .into(),
-        None => UInt64Chunked::from_vec(SOURCE_ROW.into(), (1..=frame.height() as u64).collect())
-            .into_series()
-            .into(),
-    };
+    let rows = carried.unwrap_or_else(|| (1..=frame.height() as u64).map(Some).collect());
+    let source_rows = UInt64Chunked::from_iter_options(SOURCE_ROW.into(), rows.into_iter());
     frame
-        .with_column(source_rows)
+        .with_column(source_rows.into_series().into_column())
         .map_err(|e| polars_failure(raw, &e))?;
     if params.drop_duplicates {
         let repeated_now = repeated(&frame).map_err(|e| polars_failure(raw, &e))?;
