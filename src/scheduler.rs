@@ -82,6 +82,27 @@ impl Scheduler {
         decisions
     }
 
+    /// The scheduler for `plan`, a plan this one's grew into mid-run (a task
+    /// mapping over an upstream list became its instances): each task still
+    /// in `plan` keeps its state, found by id; `preset` tasks are settled
+    /// (instances finished in a resumed run); the rest wait. Returns it with
+    /// its first decisions.
+    pub fn regrow(
+        &self,
+        plan: &Plan,
+        rules: Vec<TriggerRule>,
+        preset: &[(usize, Terminal)],
+    ) -> (Self, Vec<Decision>) {
+        let mut grown = Self::new(plan, rules);
+        for (old, id) in self.ids.iter().enumerate() {
+            if let Some(new) = plan.index(id) {
+                grown.states[new] = self.states[old];
+            }
+        }
+        let decisions = grown.start(preset);
+        (grown, decisions)
+    }
+
     /// Records how a running task ended. With `short_circuit`, every waiting
     /// task downstream of it is skipped with that reason, whatever its rule.
     pub fn finish(
@@ -304,6 +325,34 @@ mod tests {
         assert_eq!(runs(&s.finish(1, Terminal::Succeeded, None)), vec![2]);
         s.finish(2, Terminal::Succeeded, None);
         assert!(s.is_finished());
+    }
+
+    #[test]
+    fn a_regrown_scheduler_keeps_states_by_id_and_starts_only_the_new_tasks() {
+        // list -> map -> total, slow -> total; `slow` is running when `map`
+        // becomes m1, m2 (and m2 finished in a resumed run).
+        let before = plan(&["list", "map", "slow", "total"], &[(0, 1), (1, 3), (2, 3)]);
+        let mut s = Scheduler::new(&before, vec![TriggerRule::AllSuccess; 4]);
+        assert_eq!(runs(&s.start(&[])), vec![0, 2]);
+        assert_eq!(runs(&s.finish(0, Terminal::Succeeded, None)), vec![1]);
+        let after = plan(
+            &["list", "m1", "m2", "slow", "total"],
+            &[(0, 1), (0, 2), (1, 4), (2, 4), (3, 4)],
+        );
+        let (mut grown, decisions) = s.regrow(
+            &after,
+            vec![TriggerRule::AllSuccess; 5],
+            &[(2, Terminal::UpToDate)],
+        );
+        // Only m1 starts: list stays done, slow stays running at its new
+        // index, m2 is taken over, total waits.
+        assert_eq!(decisions, vec![Decision::Run(1)]);
+        assert_eq!(grown.terminal(0), Some(Terminal::Succeeded));
+        assert_eq!(grown.terminal(3), None);
+        assert!(grown.finish(1, Terminal::Succeeded, None).is_empty());
+        assert_eq!(runs(&grown.finish(3, Terminal::Succeeded, None)), vec![4]);
+        grown.finish(4, Terminal::Succeeded, None);
+        assert!(grown.is_finished());
     }
 
     #[test]

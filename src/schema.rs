@@ -269,7 +269,11 @@ enum MapValues {
     Glob { glob: String },
     /// A param's list, as the run has it: `{ param: sizes }`.
     Param { param: String },
-    /// A param's list, as a template: `"{{ params.sizes }}"`.
+    /// An upstream task's list output, as the run produces it:
+    /// `{ from: tasks.list.outputs.parts }`.
+    From { from: String },
+    /// A param's or an upstream output's list, as a template:
+    /// `"{{ params.sizes }}"`, `"{{ tasks.list.outputs.parts }}"`.
     Template(String),
 }
 

@@ -35,7 +35,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub async fn run(self, mut batches: UnboundedReceiver<Arc<Vec<Write>>>) {
+    pub async fn run(mut self, mut batches: UnboundedReceiver<Arc<Vec<Write>>>) {
         let mut running: BTreeMap<String, (Instant, u32)> = BTreeMap::new();
         let mut finished = 0usize;
         let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -52,6 +52,13 @@ impl Progress {
                                 if attempt.attempt > 1 {
                                     lines.push_str(&format!("  retry    {} (attempt {})\n", attempt.task_id, attempt.attempt));
                                 }
+                            }
+                            // A task mapped over an upstream list became its
+                            // instances: they count instead of it (an empty
+                            // list leaves it, recorded as skipped).
+                            Write::Event(event) if event.kind == "task_expanded" => {
+                                let instances = event.detail["instances"].as_array().map_or(0, Vec::len);
+                                self.total = (self.total + instances).saturating_sub(usize::from(instances > 0));
                             }
                             Write::Task(task) => {
                                 running.remove(&task.task_id);

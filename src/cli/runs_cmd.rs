@@ -104,6 +104,25 @@ fn show(global: &Global, args: &ShowArgs) -> CliResult {
         outln!("params    {}", params.join(" "));
     }
     print_notifications(&json.notifications);
+    for expansion in &json.expansions {
+        let shown: Vec<&str> = expansion
+            .instances
+            .iter()
+            .take(3)
+            .map(String::as_str)
+            .collect();
+        let more = expansion.instances.len().saturating_sub(shown.len());
+        let list = match (shown.is_empty(), more) {
+            (true, _) => "no instances".to_string(),
+            (false, 0) => shown.join(", "),
+            (false, more) => format!("{}, +{more} more", shown.join(", ")),
+        };
+        outln!(
+            "expanded  {} over `{}`: {list}",
+            expansion.task,
+            expansion.from
+        );
+    }
     outln!("tasks");
     for task in &json.tasks {
         let duration = task.duration_ms.map(humanize_ms).unwrap_or_default();

@@ -86,8 +86,13 @@ pub fn explain_run(
 ) -> Result<Explanation, ExecuteError> {
     let params = merge_params(&request.dag.params, &request.params)?;
     // A task mapping over a param has one instance per value of this run's.
-    match crate::parse::mapping::for_params(request.dag, &params, context.registry)
-        .map_err(|diagnostics| ExecuteError::from_map(&diagnostics))?
+    match crate::parse::mapping::for_params(
+        request.dag,
+        &params,
+        &Default::default(),
+        context.registry,
+    )
+    .map_err(|diagnostics| ExecuteError::from_map(&diagnostics))?
     {
         Some(expanded) => explain_expanded(
             context,
@@ -222,6 +227,15 @@ impl Walk<'_> {
                 "`when: {}` is false with the latest upstream values",
                 condition.text
             )]);
+        }
+        if let Some(from) = task.map.as_ref().and_then(|m| m.from.as_ref()) {
+            return run(
+                vec![format!(
+                    "maps over `{from}`: one instance per value, known once `{}` has run",
+                    from.task
+                )],
+                None,
+            );
         }
         let Some(operator) = self.context.registry.get(&task.operator) else {
             return run(

@@ -11,6 +11,7 @@ mod clock;
 mod engine;
 mod explain;
 mod fingerprint;
+mod grow;
 mod notify;
 pub mod ray;
 mod resume;

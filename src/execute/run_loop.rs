@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 
 use super::clock::{new_run_id, now_ms, rfc3339};
 use super::engine::{Engine, ExecuteError, RunOutcome, RunRequest};
+use super::grow::expand_task;
 use super::notify::{RunNotifier, watch_sla};
 use super::resume::Resume;
 use super::run_state::{Prepared, RunState};
@@ -44,7 +45,7 @@ async fn execute(
     let params = merge_params(&request.dag.params, &request.params)?;
     // A task mapping over a param has one instance per value of this run's.
     if let Some(expanded) =
-        crate::parse::mapping::for_params(&request.dag, &params, &engine.registry)
+        crate::parse::mapping::for_params(&request.dag, &params, &BTreeMap::new(), &engine.registry)
             .map_err(|diagnostics| ExecuteError::from_map(&diagnostics))?
     {
         request.dag = Arc::new(expanded);
@@ -119,7 +120,9 @@ async fn execute(
     let mut state = RunState {
         engine,
         request: &request,
-        plan: &plan,
+        dag: Arc::clone(&dag),
+        plan: Arc::clone(&plan),
+        resolved: BTreeMap::new(),
         params,
         run_vars: RunVars {
             id: run_id.clone(),
@@ -140,12 +143,7 @@ async fn execute(
     let mut scheduler = Scheduler::new(&plan, rules);
     let mut preset = state.preset_unselected(&selected);
     for carried in resume.iter().flat_map(|r| r.carried_over(&plan, &run_id)) {
-        let mut values = state.declared_output_values(carried.index);
-        values.extend(carried.values);
-        state.values[carried.index] = Some(values);
-        state.keys[carried.index] = carried.key;
-        engine.recorder.write(Write::Task(carried.record));
-        preset.push((carried.index, carried.terminal));
+        preset.push(state.carry(carried));
     }
     let decisions = scheduler.start(&preset);
     state.apply(decisions);
@@ -155,7 +153,9 @@ async fn execute(
         .or(dag.max_parallel)
         .unwrap_or(DEFAULT_MAX_PARALLEL)
         .max(1);
-    let mut running: JoinSet<TaskResult> = JoinSet::new();
+    // Each task's id comes back with its result: a run that grew while it
+    // ran has moved it to another index.
+    let mut running: JoinSet<(String, TaskResult)> = JoinSet::new();
     let mut interrupted = false;
     let mut task_slas = std::collections::HashMap::new();
     loop {
@@ -165,14 +165,18 @@ async fn execute(
             };
             match state.prepare(task) {
                 Prepared::Job(job) => {
+                    let id = state.plan.ids[task].clone();
                     if let Some(sla) = state.task(task).hooks.sla {
                         let notifier = Arc::clone(&notifier);
-                        let id = plan.ids[task].clone();
+                        let late = id.clone();
                         let done = run_done.child_token();
-                        watch_sla(sla, done.clone(), move || notifier.task_late(&id));
-                        task_slas.insert(task, done);
+                        watch_sla(sla, done.clone(), move || notifier.task_late(&late));
+                        task_slas.insert(id.clone(), done);
                     }
-                    running.spawn(run_task(*job));
+                    running.spawn(async move { (id, run_task(*job).await) });
+                }
+                Prepared::Expand(from) => {
+                    expand_task(&mut state, &mut scheduler, task, &from, resume.as_ref());
                 }
                 Prepared::Settled(terminal, short_circuit) => {
                     let decisions = scheduler.finish(task, terminal, short_circuit.as_deref());
@@ -201,11 +205,12 @@ async fn execute(
             joined = running.join_next() => {
                 let Some(joined) = joined else { continue };
                 match joined {
-                    Ok(result) => {
-                        let index = result.index;
-                        if let Some(done) = task_slas.remove(&index) {
+                    Ok((id, mut result)) => {
+                        if let Some(done) = task_slas.remove(&id) {
                             done.cancel();
                         }
+                        result.index = state.plan.index(&id).unwrap_or(result.index);
+                        let index = result.index;
                         let terminal = result.terminal;
                         let short_circuit = state.finish_task(result);
                         let decisions = scheduler.finish(index, terminal, short_circuit.as_deref());
@@ -245,6 +250,7 @@ async fn execute(
         run_id = %run_id, dag = %dag.name, status = ?run.status,
         duration_ms = finished_at_ms - started_at_ms, "run finished"
     );
+    let plan = Arc::clone(&state.plan);
     let summaries = plan
         .order
         .iter()

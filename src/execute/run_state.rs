@@ -22,6 +22,9 @@ use crate::scheduler::{Decision, Terminal};
 
 pub(super) enum Prepared {
     Job(Box<TaskJob>),
+    /// A task mapping over an upstream list, whose upstream has finished:
+    /// the run expands it (`RunState::grow`).
+    Expand(crate::model::MapFrom),
     /// Settled without running (a false `when`, params that do not render),
     /// with a short-circuit reason for downstream if any.
     Settled(Terminal, Option<String>),
@@ -30,7 +33,12 @@ pub(super) enum Prepared {
 pub(super) struct RunState<'a> {
     pub(super) engine: &'a Engine,
     pub(super) request: &'a RunRequest,
-    pub(super) plan: &'a Plan,
+    /// The DAG as this run has it: expanded for its params, and grown as
+    /// tasks mapping over upstream lists are expanded.
+    pub(super) dag: Arc<crate::model::Dag>,
+    pub(super) plan: Arc<Plan>,
+    /// The lists of tasks mapping over upstream outputs, by task id.
+    pub(super) resolved: BTreeMap<String, Vec<Value>>,
     pub(super) params: BTreeMap<String, Value>,
     pub(super) run_vars: RunVars,
     /// Output values of finished tasks, for templates downstream.
@@ -51,7 +59,7 @@ pub(super) struct RunState<'a> {
 
 impl RunState<'_> {
     pub(super) fn task(&self, index: usize) -> &crate::model::Task {
-        &self.request.dag.tasks[&self.plan.ids[index]]
+        &self.dag.tasks[&self.plan.ids[index]]
     }
 
     /// Tasks left out by `--only` count as succeeded; their output values
@@ -66,7 +74,7 @@ impl RunState<'_> {
         if unselected.is_empty() {
             return Vec::new();
         }
-        let previous = latest_values(self.engine, &self.request.dag.name);
+        let previous = latest_values(self.engine, &self.dag.name);
         for &task in &unselected {
             let mut values = self.declared_output_values(task);
             if let Some(found) = previous.get(&self.plan.ids[task]) {
@@ -135,13 +143,15 @@ impl RunState<'_> {
                 let index = self.plan.index(task)?;
                 self.values[index].as_ref()?.get(name).cloned()
             };
-            own(task, name).or_else(|| {
-                crate::parse::mapping::gather(&self.request.dag.mapped, task, name, own)
-            })
+            own(task, name)
+                .or_else(|| crate::parse::mapping::gather(&self.dag.mapped, task, name, own))
         }
     }
 
     pub(super) fn prepare(&mut self, index: usize) -> Prepared {
+        if let Some(from) = self.task(index).map.as_ref().and_then(|m| m.from.clone()) {
+            return Prepared::Expand(from);
+        }
         match self.render(index) {
             Ok(job) => Prepared::Job(job),
             Err((status, reason)) => {
@@ -263,8 +273,8 @@ impl RunState<'_> {
             cancel: self.request.stop.token().child_token(),
             process_tag: None,
         };
-        let remote = super::ray::target_for(&self.request.dag, task)
-            .map_err(|error| (TaskStatus::Failed, error))?;
+        let remote =
+            super::ray::target_for(&self.dag, task).map_err(|error| (TaskStatus::Failed, error))?;
         let cache = self.cache_setup(index, operator.as_ref(), &params, &outputs);
         Ok(Box::new(TaskJob {
             index,

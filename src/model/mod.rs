@@ -26,6 +26,6 @@ pub use executor::{
 pub use hooks::{HookEvent, HookTarget, Hooks};
 pub use schedule::parse_timezone;
 pub use schedule::{Catchup, Overlap, Schedule, normalize_cron};
-pub use task::{Retry, Task, TaskMap, TaskOrigin};
+pub use task::{MapFrom, Retry, Task, TaskMap, TaskOrigin};
 pub use template::{Reference, Segment, Template, TemplateError};
 pub use trigger_rule::TriggerRule;

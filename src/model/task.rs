@@ -95,6 +95,23 @@ pub struct TaskMap {
     /// The param whose list the task maps over (`{ param: NAME }`): its
     /// default when the file is loaded, the run's value when a run starts.
     pub param: Option<String>,
+    /// The upstream output whose list the task maps over (`{ from:
+    /// tasks.UP.outputs.NAME }`): known only when that task has run, so the
+    /// task is one placeholder until then and is expanded by the run.
+    pub from: Option<MapFrom>,
+}
+
+/// `tasks.TASK.outputs.OUTPUT`: where a mapped task's list comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MapFrom {
+    pub task: String,
+    pub output: String,
+}
+
+impl std::fmt::Display for MapFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "tasks.{}.outputs.{}", self.task, self.output)
+    }
 }
 
 impl Task {

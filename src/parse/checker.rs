@@ -253,6 +253,29 @@ fn check_templates(
             )),
         }
     }
+    // `map: { KEY: { from: tasks.UP.outputs.NAME } }` names an output as a
+    // template does.
+    if let Some(from) = task.map.as_ref().and_then(|m| m.from.as_ref()) {
+        let span = task
+            .origin
+            .fields
+            .get("map")
+            .copied()
+            .unwrap_or(task.origin.key);
+        let reference = Reference::TaskOutput {
+            task: from.task.clone(),
+            name: from.output.clone(),
+        };
+        check_reference(
+            dag,
+            task,
+            registry,
+            names,
+            &reference,
+            (file, span),
+            diagnostics,
+        );
+    }
     if let Some(condition) = &task.when {
         let span = task
             .origin

@@ -82,7 +82,7 @@ pub fn load_dag_within(
     };
     loading.merge(&mut dag, main, &[]);
     let defaults = dag.params.clone();
-    super::mapping::expand(&mut dag, &defaults, &mut diagnostics);
+    super::mapping::expand(&mut dag, &defaults, &Default::default(), &mut diagnostics);
     // A file cut short by a limit would only produce follow-on errors.
     if !diagnostics.iter().any(|d| d.code == "dag::limit") {
         check_merged(&mut dag, registry, &mut diagnostics);

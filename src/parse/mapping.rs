@@ -12,6 +12,11 @@
 //! loaded, so the graph, the plan, `--why` and `--json` show instances; a
 //! task mapping over a param is expanded again when a run starts, with the
 //! run's value of the param ([`for_params`]).
+//!
+//! A task with `map: { KEY: { from: tasks.UP.outputs.NAME } }` maps over a
+//! list that `UP` produces. It is one task in the graph and the plan until
+//! `UP` has finished in a run; the run then expands it with that list and
+//! carries on with the grown plan (see `execute::run_loop`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -44,27 +49,57 @@ fn plain(value: &Value) -> String {
 /// its list from `params`. Problems (too many values, values that are not
 /// scalars, ids that collide, a param that is not a list) become
 /// diagnostics.
-pub fn expand(dag: &mut Dag, params: &BTreeMap<String, Value>, diagnostics: &mut Vec<Diagnostic>) {
+///
+/// A task mapping over an upstream output takes its list from `resolved`
+/// (by the mapped task's id); until its list is there it stays one task,
+/// which needs the task its list comes from.
+pub fn expand(
+    dag: &mut Dag,
+    params: &BTreeMap<String, Value>,
+    resolved: &BTreeMap<String, Vec<Value>>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     let mapped: Vec<String> = dag
         .tasks
         .values()
         .filter(|t| t.map.is_some())
         .map(|t| t.id.clone())
         .collect();
-    let by_param = dag
-        .tasks
-        .values()
-        .any(|t| t.map.as_ref().is_some_and(|m| m.param.is_some()));
-    if by_param && dag.unexpanded.is_none() {
+    let per_run = dag.tasks.values().any(|t| {
+        t.map
+            .as_ref()
+            .is_some_and(|m| m.param.is_some() || m.from.is_some())
+    });
+    if per_run && dag.unexpanded.is_none() {
         dag.unexpanded = Some(Arc::new(dag.tasks.clone()));
     }
+    let declared: std::collections::BTreeSet<String> = dag.tasks.keys().cloned().collect();
     for base in mapped {
-        let Some(task) = dag.tasks.remove(&base) else {
+        let Some(mut task) = dag.tasks.remove(&base) else {
             continue;
         };
         let Some(mut map) = task.map.clone() else {
             continue;
         };
+        if let Some(from) = &map.from {
+            if declared.contains(&from.task) && !task.needs.contains(&from.task) {
+                let span = task
+                    .origin
+                    .fields
+                    .get("map")
+                    .copied()
+                    .unwrap_or(task.origin.key);
+                task.needs.push(from.task.clone());
+                task.origin.needs.push(span);
+            }
+            match resolved.get(&base) {
+                Some(values) => map.values = values.clone(),
+                None => {
+                    dag.tasks.insert(base, task);
+                    continue;
+                }
+            }
+        }
         // A glob maps over the files it matches now, relative to the
         // project root; none is an empty fan-out, not an error, since the
         // files may come from an earlier run.
@@ -111,13 +146,21 @@ pub fn expand(dag: &mut Dag, params: &BTreeMap<String, Value>, diagnostics: &mut
                 }
             }
         }
-        let too_few = map.values.is_empty() && map.glob.is_none();
+        // A glob or an upstream list may be empty: no instances, and the
+        // gathered values are an empty list.
+        let may_be_empty = map.glob.is_some() || map.from.is_some();
+        let too_few = map.values.is_empty() && !may_be_empty;
         if too_few || map.values.len() > MAX_INSTANCES {
+            let source = match &map.from {
+                Some(from) => format!(" (from `{from}`)"),
+                None => String::new(),
+            };
             diagnostics.push(
                 at(format!(
-                    "`map.{}` of task `{base}` has {} values; a mapped task has 1 to {MAX_INSTANCES}",
+                    "`map.{}` of task `{base}` has {} values{source}; a mapped task has {} to {MAX_INSTANCES}",
                     map.key,
-                    map.values.len()
+                    map.values.len(),
+                    usize::from(!may_be_empty),
                 ))
                 .help("split the work into fewer, larger instances"),
             );
@@ -161,11 +204,12 @@ pub fn expand(dag: &mut Dag, params: &BTreeMap<String, Value>, diagnostics: &mut
                 values: vec![value.clone()],
                 glob: None,
                 param: None,
+                from: None,
             }));
             dag.tasks.insert(id.clone(), instance);
             ids.push(id);
         }
-        if !ids.is_empty() || (map.glob.is_some() && map.values.is_empty()) {
+        if !ids.is_empty() || (may_be_empty && map.values.is_empty()) {
             dag.mapped.insert(base, ids);
         }
     }
@@ -208,9 +252,10 @@ pub fn expand(dag: &mut Dag, params: &BTreeMap<String, Value>, diagnostics: &mut
 pub fn for_params(
     dag: &Dag,
     params: &BTreeMap<String, Value>,
+    resolved: &BTreeMap<String, Vec<Value>>,
     registry: &dag_operators::Registry,
 ) -> Result<Option<Dag>, Vec<Diagnostic>> {
-    let Some(mut expanded) = expand_for(dag, params)? else {
+    let Some(mut expanded) = expand_with(dag, params, resolved)? else {
         return Ok(None);
     };
     let mut diagnostics = Vec::new();
@@ -228,6 +273,14 @@ pub fn expand_for(
     dag: &Dag,
     params: &BTreeMap<String, Value>,
 ) -> Result<Option<Dag>, Vec<Diagnostic>> {
+    expand_with(dag, params, &BTreeMap::new())
+}
+
+fn expand_with(
+    dag: &Dag,
+    params: &BTreeMap<String, Value>,
+    resolved: &BTreeMap<String, Vec<Value>>,
+) -> Result<Option<Dag>, Vec<Diagnostic>> {
     let Some(unexpanded) = &dag.unexpanded else {
         return Ok(None);
     };
@@ -236,7 +289,7 @@ pub fn expand_for(
     expanded.mapped.clear();
     expanded.checked_plan = None;
     let mut diagnostics = Vec::new();
-    expand(&mut expanded, params, &mut diagnostics);
+    expand(&mut expanded, params, resolved, &mut diagnostics);
     if diagnostics.is_empty() {
         Ok(Some(expanded))
     } else {
@@ -326,19 +379,34 @@ pub(super) fn read_map(
         return None;
     };
     let (key, values) = object.iter().next()?;
+    let single = |name: &str| {
+        values
+            .get(name)
+            .filter(|_| values.as_object().is_some_and(|o| o.len() == 1))
+            .and_then(Value::as_str)
+    };
+    let template = values
+        .as_str()
+        .and_then(|t| t.trim().strip_prefix("{{"))
+        .and_then(|t| t.strip_suffix("}}"))
+        .map(str::trim);
     // `{ param: NAME }` or `"{{ params.NAME }}"`: the list is a param's.
-    let param = values
-        .get("param")
-        .filter(|_| values.as_object().is_some_and(|o| o.len() == 1))
-        .and_then(Value::as_str)
-        .or_else(|| {
-            values
-                .as_str()
-                .and_then(|t| t.trim().strip_prefix("{{"))
-                .and_then(|t| t.strip_suffix("}}"))
-                .and_then(|t| t.trim().strip_prefix("params."))
-        })
+    let param = single("param")
+        .or_else(|| template.and_then(|t| t.strip_prefix("params.")))
         .map(str::to_string);
+    // `{ from: tasks.UP.outputs.NAME }` or `"{{ tasks.UP.outputs.NAME }}"`:
+    // the list an upstream task produces.
+    let from_text = single("from").or_else(|| template.filter(|t| t.starts_with("tasks.")));
+    let from = match from_text.map(|text| (text, parse_from(text))) {
+        Some((_, Some(from))) => Some(from),
+        Some((text, None)) => {
+            diagnostics.push(bad(&format!(
+                "`map.{key}` maps over `{text}`; an upstream list is written `tasks.ID.outputs.NAME`"
+            )));
+            return None;
+        }
+        None => None,
+    };
     let glob = values
         .get("glob")
         .filter(|_| values.as_object().is_some_and(|o| o.len() == 1))
@@ -349,12 +417,10 @@ pub(super) fn read_map(
         diagnostics.push(bad(&format!("`map.{key}.glob`: {error}")));
         return None;
     }
-    let Some(values) = values
-        .as_array()
-        .or(glob.or(param.as_deref()).map(|_| &EMPTY))
-    else {
+    let dynamic = glob.is_some() || param.is_some() || from.is_some();
+    let Some(values) = values.as_array().or(dynamic.then_some(&EMPTY)) else {
         diagnostics.push(bad(&format!(
-            "`map.{key}` must be a list of values, `{{ glob: PATTERN }}` or `{{ param: NAME }}`"
+            "`map.{key}` must be a list of values, `{{ glob: PATTERN }}`, `{{ param: NAME }}` or `{{ from: tasks.ID.outputs.NAME }}`"
         )));
         return None;
     };
@@ -370,6 +436,18 @@ pub(super) fn read_map(
         values: values.clone(),
         glob: glob.map(String::from),
         param,
+        from,
+    })
+}
+
+/// `tasks.ID.outputs.NAME` (spaces around it allowed).
+fn parse_from(text: &str) -> Option<crate::model::MapFrom> {
+    let rest = text.trim().strip_prefix("tasks.")?;
+    let (task, output) = rest.rsplit_once(".outputs.")?;
+    let name_ok = |s: &str| !s.is_empty() && !s.contains(char::is_whitespace);
+    (name_ok(task) && name_ok(output) && !output.contains('.')).then(|| crate::model::MapFrom {
+        task: task.to_string(),
+        output: output.to_string(),
     })
 }
 

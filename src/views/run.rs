@@ -30,6 +30,28 @@ pub struct RunJson {
     /// Hooks delivered (or not) for this run, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notifications: Vec<NotificationJson>,
+    /// Tasks mapped over an upstream list, as the run expanded them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expansions: Vec<ExpansionJson>,
+}
+
+/// A task mapped over an upstream list, expanded by the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExpansionJson {
+    pub task: String,
+    /// `tasks.UP.outputs.NAME`.
+    pub from: String,
+    pub instances: Vec<String>,
+}
+
+impl ExpansionJson {
+    fn from_event(event: &dag_state::EventRecord) -> Option<Self> {
+        Some(Self {
+            task: event.task_id.clone()?,
+            from: event.detail.get("from")?.as_str()?.to_string(),
+            instances: serde_json::from_value(event.detail.get("instances")?.clone()).ok()?,
+        })
+    }
 }
 
 /// One hook's delivery: `dag runs show` and its `--json`.
@@ -134,11 +156,16 @@ pub fn run_json(
     order: Option<&[String]>,
 ) -> Result<RunJson, dag_state::StateError> {
     let mut json = run_json_of(run, store.tasks(&run.run_id)?, order);
-    json.notifications = store
-        .events(&run.run_id)?
+    let events = store.events(&run.run_id)?;
+    json.notifications = events
         .iter()
         .filter(|e| e.kind == "notification")
         .filter_map(NotificationJson::from_event)
+        .collect();
+    json.expansions = events
+        .iter()
+        .filter(|e| e.kind == "task_expanded")
+        .filter_map(ExpansionJson::from_event)
         .collect();
     let mut placements: std::collections::BTreeMap<String, Vec<AttemptPlacement>> =
         std::collections::BTreeMap::new();
@@ -206,5 +233,6 @@ pub fn run_json_of(
             })
             .collect(),
         notifications: Vec::new(),
+        expansions: Vec::new(),
     }
 }

@@ -71,6 +71,7 @@ mod support;
 mod ui_browser;
 mod ui_http;
 mod ui_support;
+mod upstream_map;
 mod validate;
 mod webdriver;
 mod why;

@@ -133,7 +133,8 @@ fn target_is_slack(target: &HookTarget) -> bool {
 pub struct RunNotifier {
     notifications: Notifications,
     recorder: RecorderHandle,
-    dag: Arc<Dag>,
+    /// Replaced when the run grows (mapped instances appear mid-run).
+    dag: Mutex<Arc<Dag>>,
     run_id: String,
     trigger: String,
     logs_dir: PathBuf,
@@ -153,11 +154,26 @@ impl RunNotifier {
         Self {
             notifications: notifications.clone(),
             recorder,
-            dag,
+            dag: Mutex::new(dag),
             run_id,
             trigger,
             logs_dir,
             first_failure: Mutex::new(None),
+        }
+    }
+
+    fn dag(&self) -> Arc<Dag> {
+        match self.dag.lock() {
+            Ok(dag) => Arc::clone(&dag),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The run's DAG grew: hooks of the new tasks are found from now on.
+    pub fn grown(&self, dag: Arc<Dag>) {
+        match self.dag.lock() {
+            Ok(mut current) => *current = dag,
+            Err(poisoned) => *poisoned.into_inner() = dag,
         }
     }
 
@@ -191,10 +207,11 @@ impl RunNotifier {
     /// An attempt failed and another follows: the task's and the DAG's
     /// `on_retry`.
     pub fn task_retrying(&self, task_id: &str, attempt: u32, error: &str) {
-        let Some(task) = self.dag.tasks.get(task_id) else {
+        let dag = self.dag();
+        let Some(task) = dag.tasks.get(task_id) else {
             return;
         };
-        if task.hooks.on_retry.is_empty() && self.dag.hooks.on_retry.is_empty() {
+        if task.hooks.on_retry.is_empty() && dag.hooks.on_retry.is_empty() {
             return;
         }
         let payload = self.payload(
@@ -204,12 +221,13 @@ impl RunNotifier {
             Some(error),
         );
         self.fire(&task.hooks.on_retry, &payload);
-        self.fire(&self.dag.hooks.on_retry, &payload);
+        self.fire(&dag.hooks.on_retry, &payload);
     }
 
     /// The task is still running when its `sla` is up.
     pub fn task_late(&self, task_id: &str) {
-        let Some(task) = self.dag.tasks.get(task_id) else {
+        let dag = self.dag();
+        let Some(task) = dag.tasks.get(task_id) else {
             return;
         };
         let reason = format!(
@@ -228,28 +246,28 @@ impl RunNotifier {
 
     /// Whether a retry of this task notifies anyone.
     pub fn wants_retries(&self, task: &Task) -> bool {
-        !task.hooks.on_retry.is_empty() || !self.dag.hooks.on_retry.is_empty()
+        let dag = self.dag();
+        !task.hooks.on_retry.is_empty() || !dag.hooks.on_retry.is_empty()
     }
 
     /// The run is still going when the DAG's `sla` is up.
     pub fn run_late(&self) {
-        let reason = format!(
-            "still running after its sla of {}",
-            humanize(self.dag.hooks.sla)
-        );
+        let dag = self.dag();
+        let reason = format!("still running after its sla of {}", humanize(dag.hooks.sla));
         self.record_sla_miss(None, &reason);
         let payload = self.payload(HookEvent::SlaMiss, None, "late", Some(&reason));
-        self.fire(&self.dag.hooks.on_sla_miss, &payload);
+        self.fire(&dag.hooks.on_sla_miss, &payload);
     }
 
     /// The run ended: the DAG's `on_failure` or `on_success`.
     pub fn run_ended(&self, status: RunStatus) {
+        let dag = self.dag();
         let event = match status {
             RunStatus::Failed => HookEvent::Failure,
             RunStatus::Succeeded => HookEvent::Success,
             _ => return,
         };
-        let targets = self.dag.hooks.targets(event);
+        let targets = dag.hooks.targets(event);
         if targets.is_empty() {
             return;
         }
@@ -293,7 +311,7 @@ impl RunNotifier {
             });
         Payload {
             event,
-            dag: self.dag.name.clone(),
+            dag: self.dag().name.clone(),
             run_id: self.run_id.clone(),
             task: task.map(|(t, _)| t.clone()),
             status: status.to_string(),
@@ -314,7 +332,7 @@ impl RunNotifier {
     }
 
     fn record_sla_miss(&self, task: Option<&String>, reason: &str) {
-        tracing::warn!(run_id = %self.run_id, dag = %self.dag.name, task = ?task, "{reason}");
+        tracing::warn!(run_id = %self.run_id, dag = %self.dag().name, task = ?task, "{reason}");
         self.recorder.write(Write::Event(EventRecord {
             run_id: self.run_id.clone(),
             seq: 0,

@@ -379,6 +379,7 @@ mod tests {
                 duration_ms: finished.then_some(1000),
                 tasks: vec![task],
                 notifications: Vec::new(),
+                expansions: Vec::new(),
             },
             attempts: Vec::new(),
             states: BTreeMap::new(),
