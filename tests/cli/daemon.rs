@@ -202,6 +202,16 @@ fn the_api_refuses_bad_requests_without_losing_anything() {
     );
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("nope"), "{body}");
+    // So is an unknown param, naming it.
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/runs",
+        br#"{"dag":"quick","params":{"nope":1}}"#,
+        &[],
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("unknown param `nope`"), "{body}");
 
     // `/api/cli` runs read-only commands only: not `gc` without
     // `--dry-run`, not `run`, and `lineage` only of recorded artifacts.
