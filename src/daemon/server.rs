@@ -324,7 +324,8 @@ fn stop_on_signal() -> Result<CancellationToken, DaemonError> {
         let stop = stop.clone();
         tokio::spawn(async move {
             if stream.recv().await.is_some() {
-                tracing::info!("signal received: draining");
+                // Said at the default verbosity, with the runs' starts and ends.
+                tracing::info!(target: "dag::runs", "signal received: draining");
                 stop.cancel();
             }
         });

@@ -1,7 +1,8 @@
 //! The daemon's run policy seen from outside: `max_active_runs` lets that
 //! many runs of a DAG go at once and queues the rest until one ends; a
 //! queued run can be cancelled before it starts, and a running one ends
-//! `cancelled` (a user's decision), not `interrupted` (a crash or shutdown).
+//! `cancelled` (a user's decision), not `interrupted` (a crash or shutdown);
+//! on SIGTERM a task that ends within `--grace` is recorded as it ended.
 
 use serde_json::Value;
 
@@ -157,5 +158,37 @@ fn a_user_cancel_of_a_running_run_records_it_cancelled_not_interrupted() {
     assert_eq!(
         task.map(|t| t["status"].clone()),
         Some(Value::from("cancelled"))
+    );
+}
+
+#[test]
+fn on_sigterm_a_task_that_ends_within_the_grace_period_is_recorded_succeeded() {
+    let project = Project::new();
+    project.write(
+        "dags/pair.yaml",
+        &PAIR.replace("command: \"while", "command: \"touch started; while"),
+    );
+    let mut daemon = Daemon::start(&project, &["--grace", "60s"]);
+    let fired = trigger(&project);
+    let run_id = fired["run_id"].as_str().unwrap_or_default().to_string();
+    let started = project.path().join("started");
+    wait_for("the run's task to start", || started.exists().then_some(()));
+    daemon.signal("-TERM");
+    // The task is released only once the daemon is draining, so it ends
+    // inside the grace period, not before the signal.
+    wait_for("the daemon to drain", || {
+        daemon
+            .log()
+            .contains("signal received: draining")
+            .then_some(())
+    });
+    project.write("go", "");
+    assert_eq!(daemon.wait_exit(), Some(0), "{}", daemon.log());
+    let (_, run) = project.json(&["runs", "show", &run_id, "--json"]);
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    let task = run["tasks"].as_array().and_then(|t| t.first().cloned());
+    assert_eq!(
+        task.map(|t| t["status"].clone()),
+        Some(Value::from("succeeded"))
     );
 }
