@@ -116,12 +116,47 @@ pub fn pid_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists and may be
     // signalled; it sends nothing.
     let result = unsafe { libc::kill(pid, 0) };
-    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    let exists = result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    // An exited process whose parent has not reaped it yet (a zombie) can
+    // still be signalled, but it is not running.
+    exists && !is_zombie(pid)
+}
+
+/// Whether `/proc` shows `pid` as exited but not yet reaped (state `Z`).
+fn is_zombie(pid: libc::pid_t) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) state ...`; `comm` may hold spaces and parentheses.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|state| state == "Z")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exited_child_not_yet_reaped_is_not_alive() {
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let pid = child.id();
+        // Until reaped it stays a zombie; wait for it to get there.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while pid_alive(pid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pid {pid} still alive"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(is_zombie(libc::pid_t::try_from(pid).expect("pid")));
+        child.wait().expect("reap");
+        assert!(!pid_alive(pid));
+        assert!(pid_alive(std::process::id()));
+    }
 
     fn info(pid: u32, addr: SocketAddr) -> DaemonInfo {
         DaemonInfo {

@@ -192,3 +192,24 @@ fn on_sigterm_a_task_that_ends_within_the_grace_period_is_recorded_succeeded() {
         Some(Value::from("succeeded"))
     );
 }
+
+#[test]
+fn daemon_stop_drains_the_daemon_and_says_so_when_none_runs() {
+    let project = Project::new();
+    project.write("dags/pair.yaml", PAIR);
+    let mut daemon = Daemon::start(&project, &[]);
+    let stop = project.dag(&["daemon", "stop"]);
+    assert_eq!(stop.status.code(), Some(0), "{stop:?}");
+    assert_eq!(String::from_utf8_lossy(&stop.stdout), "daemon stopped\n");
+    // It returned once the daemon was gone, and the daemon exited cleanly.
+    assert_eq!(daemon.wait_exit(), Some(0), "{}", daemon.log());
+    assert!(daemon.log().contains("signal received: draining"));
+    assert!(!project.path().join(".dag/daemon.json").exists());
+
+    let again = project.dag(&["daemon", "stop"]);
+    assert_eq!(again.status.code(), Some(2), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("nothing to stop"),
+        "{again:?}"
+    );
+}
