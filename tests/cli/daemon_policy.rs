@@ -198,7 +198,18 @@ fn daemon_stop_drains_the_daemon_and_says_so_when_none_runs() {
     let project = Project::new();
     project.write("dags/pair.yaml", PAIR);
     let mut daemon = Daemon::start(&project, &[]);
-    let stop = project.dag(&["daemon", "stop"]);
+    // `dag daemon stop` waits for the daemon to go: bounded here, so a
+    // stop that never happens fails the test instead of hanging it.
+    let mut command = project.command(&["daemon", "stop"]);
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start dag daemon stop");
+    wait_for("dag daemon stop to return", || {
+        child.try_wait().expect("wait for dag daemon stop")
+    });
+    let stop = child.wait_with_output().expect("output of dag daemon stop");
     assert_eq!(stop.status.code(), Some(0), "{stop:?}");
     assert_eq!(String::from_utf8_lossy(&stop.stdout), "daemon stopped\n");
     // It returned once the daemon was gone, and the daemon exited cleanly.
