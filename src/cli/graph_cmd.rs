@@ -29,11 +29,7 @@ fn planned(
     let plan = build_plan(&dag, &values).map_err(|cycles| {
         Failure::invalid(format!(
             "dependency cycle: {}",
-            cycles
-                .iter()
-                .map(|c| c.join(" -> "))
-                .collect::<Vec<_>>()
-                .join("; ")
+            crate::plan::describe_cycles(&cycles)
         ))
     })?;
     Ok((dag, plan))

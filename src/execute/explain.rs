@@ -114,15 +114,8 @@ fn explain_expanded(
 ) -> Result<Explanation, ExecuteError> {
     let dag = request.dag;
     let params = merge_params(&dag.params, &request.params)?;
-    let plan = plan_for(dag, &params).map_err(|cycles| {
-        ExecuteError::Cycle(
-            cycles
-                .iter()
-                .map(|c| c.join(" -> "))
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })?;
+    let plan = plan_for(dag, &params)
+        .map_err(|cycles| ExecuteError::Cycle(crate::plan::describe_cycles(&cycles)))?;
     let selected = select(&plan, &request.only)?;
     let previous = latest_successes(context.store, &dag.name);
     let walk = Walk {

@@ -55,11 +55,7 @@ impl RunState<'_> {
         let plan = plan_for(&grown, &self.params).map_err(|cycles| {
             format!(
                 "the expanded DAG has a dependency cycle: {}",
-                cycles
-                    .iter()
-                    .map(|c| c.join(" -> "))
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                crate::plan::describe_cycles(&cycles)
             )
         })?;
         let instances = grown.mapped.get(&base).cloned().unwrap_or_default();

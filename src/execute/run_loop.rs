@@ -51,15 +51,8 @@ async fn execute(
         request.dag = Arc::new(expanded);
     }
     let dag = Arc::clone(&request.dag);
-    let plan = plan_for(&dag, &params).map_err(|cycles| {
-        ExecuteError::Cycle(
-            cycles
-                .iter()
-                .map(|c| c.join(" -> "))
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })?;
+    let plan = plan_for(&dag, &params)
+        .map_err(|cycles| ExecuteError::Cycle(crate::plan::describe_cycles(&cycles)))?;
     let selected = select(&plan, &request.only)?;
     let run_id = request.run_id.clone().unwrap_or_else(new_run_id);
     let started_at_ms = now_ms();

@@ -54,6 +54,13 @@ pub struct TaskOrigin {
     pub body: crate::parse::Node,
 }
 
+impl TaskOrigin {
+    /// Where the value of `field` is, or the task's key when it has none.
+    pub fn span_of(&self, field: &str) -> Span {
+        self.fields.get(field).copied().unwrap_or(self.key)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Task {
     pub id: String,

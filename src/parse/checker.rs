@@ -73,12 +73,7 @@ fn check_needs(
 
 fn check_operator(dag: &Dag, task: &Task, registry: &Registry, diagnostics: &mut Vec<Diagnostic>) {
     let file = &task.origin.file;
-    let operator_span = task
-        .origin
-        .fields
-        .get("operator")
-        .copied()
-        .unwrap_or(task.origin.key);
+    let operator_span = task.origin.span_of("operator");
     if task.operator.is_empty() {
         return;
     }
@@ -102,12 +97,7 @@ fn check_operator(dag: &Dag, task: &Task, registry: &Registry, diagnostics: &mut
         return;
     };
     if task.values.is_some() && !operator.open_values() {
-        let span = task
-            .origin
-            .fields
-            .get("values")
-            .copied()
-            .unwrap_or(task.origin.key);
+        let span = task.origin.span_of("values");
         diagnostics.push(
             Diagnostic::new(
                 "dag::values_not_open",
@@ -256,12 +246,7 @@ fn check_templates(
     // `map: { KEY: { from: tasks.UP.outputs.NAME } }` names an output as a
     // template does.
     if let Some(from) = task.map.as_ref().and_then(|m| m.from.as_ref()) {
-        let span = task
-            .origin
-            .fields
-            .get("map")
-            .copied()
-            .unwrap_or(task.origin.key);
+        let span = task.origin.span_of("map");
         let reference = Reference::TaskOutput {
             task: from.task.clone(),
             name: from.output.clone(),
@@ -277,12 +262,7 @@ fn check_templates(
         );
     }
     if let Some(condition) = &task.when {
-        let span = task
-            .origin
-            .fields
-            .get("when")
-            .copied()
-            .unwrap_or(task.origin.key);
+        let span = task.origin.span_of("when");
         for reference in condition.references() {
             let at = (file, span);
             check_reference(dag, task, registry, names, reference, at, diagnostics);
@@ -458,12 +438,7 @@ fn check_output_conflicts(dag: &Dag, diagnostics: &mut Vec<Diagnostic>) {
         for path in task.outputs.values() {
             let normalized = crate::plan::normalize(path);
             if let Some(other) = writers.insert(normalized, &task.id) {
-                let span = task
-                    .origin
-                    .fields
-                    .get("outputs")
-                    .copied()
-                    .unwrap_or(task.origin.key);
+                let span = task.origin.span_of("outputs");
                 diagnostics.push(
                     Diagnostic::new(
                         "dag::output_conflict",

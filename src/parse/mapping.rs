@@ -65,15 +65,26 @@ pub fn expand(
         .filter(|t| t.map.is_some())
         .map(|t| t.id.clone())
         .collect();
-    let per_run = dag.tasks.values().any(|t| {
-        t.map
-            .as_ref()
-            .is_some_and(|m| m.param.is_some() || m.from.is_some())
-    });
+    if mapped.is_empty() {
+        return;
+    }
+    let any_map = |wanted: fn(&crate::model::TaskMap) -> bool| {
+        mapped
+            .iter()
+            .any(|id| dag.tasks[id].map.as_deref().is_some_and(wanted))
+    };
+    let per_run = any_map(|m| m.param.is_some() || m.from.is_some());
     if per_run && dag.unexpanded.is_none() {
         dag.unexpanded = Some(Arc::new(dag.tasks.clone()));
     }
-    let declared: std::collections::BTreeSet<String> = dag.tasks.keys().cloned().collect();
+    // The ids as declared, for the needs of tasks mapping over an upstream
+    // list (taken only when there is one: a DAG may have 100,000 tasks).
+    let from_upstream = any_map(|m| m.from.is_some());
+    let declared: std::collections::BTreeSet<String> = if from_upstream {
+        dag.tasks.keys().cloned().collect()
+    } else {
+        Default::default()
+    };
     for base in mapped {
         let Some(mut task) = dag.tasks.remove(&base) else {
             continue;
@@ -83,12 +94,7 @@ pub fn expand(
         };
         if let Some(from) = &map.from {
             if declared.contains(&from.task) && !task.needs.contains(&from.task) {
-                let span = task
-                    .origin
-                    .fields
-                    .get("map")
-                    .copied()
-                    .unwrap_or(task.origin.key);
+                let span = task.origin.span_of("map");
                 task.needs.push(from.task.clone());
                 task.origin.needs.push(span);
             }
@@ -112,12 +118,7 @@ pub fn expand(
                 .collect();
         }
         let at = |message: String| {
-            let span = task
-                .origin
-                .fields
-                .get("map")
-                .copied()
-                .unwrap_or(task.origin.key);
+            let span = task.origin.span_of("map");
             Diagnostic::new("dag::bad_map", message).at(&task.origin.file, span)
         };
         if let Some(param) = &map.param {

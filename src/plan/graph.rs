@@ -80,6 +80,15 @@ fn walk(start: usize, next: &[Vec<usize>]) -> BTreeSet<usize> {
     seen
 }
 
+/// Cycles as `build_plan` reports them, for a message: `a -> b -> a; ...`.
+pub fn describe_cycles(cycles: &[Vec<String>]) -> String {
+    cycles
+        .iter()
+        .map(|c| c.join(" -> "))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The plan for `dag` with `params`: the one the load's check built when
 /// the params are the ones it was built with, else a new one.
 pub fn plan_for(

@@ -9,4 +9,4 @@
 
 mod graph;
 
-pub use graph::{EdgeKind, Plan, build_plan, normalize, plan_for};
+pub use graph::{EdgeKind, Plan, build_plan, describe_cycles, normalize, plan_for};
