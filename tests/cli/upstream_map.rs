@@ -298,3 +298,42 @@ fn after_kill_9_a_resumed_run_expands_again_and_takes_over_finished_instances() 
         r#"["out/shard-1.txt","out/shard-2.txt"]"#
     );
 }
+
+#[test]
+fn a_map_over_the_values_gathered_from_an_expanded_task_expands_in_turn() {
+    let project = Project::new();
+    project.write(
+        "dags/chain.yaml",
+        r#"
+name: chain
+tasks:
+  list:
+    operator: shell
+    values: [parts]
+    params: { command: "echo '{\"values\": {\"parts\": [1, 2]}}' > $DAG_OUTCOME" }
+  x:
+    operator: shell
+    values: [v]
+    map: { n: { from: tasks.list.outputs.parts } }
+    params: { command: "echo '{\"values\": {\"v\": \"x{{ map.n }}\"}}' > $DAG_OUTCOME" }
+  y:
+    operator: shell
+    map: { m: "{{ tasks.x.outputs.v }}" }
+    params: { command: "echo {{ map.m }}" }
+"#,
+    );
+    let (code, run) = project.json(&["run", "chain", "--json"]);
+    assert_eq!(code, 0, "{run:#}");
+    assert_eq!(
+        ids(&run),
+        ["list", "x[n=1]", "x[n=2]", "y[m=x1]", "y[m=x2]"]
+    );
+    let (_, shown) = project.json(&["runs", "show", "latest", "--json"]);
+    assert_eq!(
+        shown["expansions"],
+        serde_json::json!([
+            {"task": "x", "from": "tasks.list.outputs.parts", "instances": ["x[n=1]", "x[n=2]"]},
+            {"task": "y", "from": "tasks.x.outputs.v", "instances": ["y[m=x1]", "y[m=x2]"]},
+        ])
+    );
+}
