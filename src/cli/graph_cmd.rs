@@ -55,11 +55,16 @@ pub fn plan(global: &Global, args: &PlanArgs) -> CliResult {
             .order
             .iter()
             .map(|&t| {
-                serde_json::json!({
+                let task = &dag.tasks[&plan.ids[t]];
+                let mut json = serde_json::json!({
                     "id": plan.ids[t],
-                    "operator": dag.tasks[&plan.ids[t]].operator,
+                    "operator": task.operator,
                     "upstream": plan.upstream[t].iter().map(|&u| plan.ids[u].clone()).collect::<Vec<_>>(),
-                })
+                });
+                if let Some(from) = maps_over(task) {
+                    json["maps_over"] = serde_json::Value::String(from.to_string());
+                }
+                json
             })
             .collect();
         let levels: Vec<Vec<&String>> = plan
@@ -83,7 +88,7 @@ pub fn plan(global: &Global, args: &PlanArgs) -> CliResult {
     for (depth, level) in plan.levels.iter().enumerate() {
         let names: Vec<String> = level
             .iter()
-            .map(|&t| format!("{} ({})", plan.ids[t], dag.tasks[&plan.ids[t]].operator))
+            .map(|&t| format!("{} ({})", plan.ids[t], kind(&dag.tasks[&plan.ids[t]])))
             .collect();
         println!("  level {depth}: {}", names.join(", "));
     }
@@ -98,6 +103,20 @@ pub fn graph(global: &Global, args: &GraphArgs) -> CliResult {
     };
     print!("{text}");
     Ok(Exit::Success)
+}
+
+/// The upstream list a task maps over, expanded only when a run has it.
+fn maps_over(task: &crate::model::Task) -> Option<&crate::model::MapFrom> {
+    task.map.as_ref().and_then(|m| m.from.as_ref())
+}
+
+/// A task's operator, and the list it maps over at run time if any: `shell,
+/// one per tasks.list.outputs.parts`.
+fn kind(task: &crate::model::Task) -> String {
+    match maps_over(task) {
+        Some(from) => format!("{}, one per {from}", task.operator),
+        None => task.operator.clone(),
+    }
 }
 
 fn edge_label(kinds: &[EdgeKind]) -> Option<String> {
@@ -126,7 +145,7 @@ pub fn mermaid(dag: &crate::model::Dag, plan: &Plan) -> String {
             "  {}[\"{}<br/><small>{}</small>\"]\n",
             node(t),
             id.replace('"', "#quot;"),
-            dag.tasks[id].operator
+            kind(&dag.tasks[id])
         ));
     }
     for ((from, to), kinds) in &plan.edges {
@@ -147,7 +166,7 @@ fn dot(dag: &crate::model::Dag, plan: &Plan) -> String {
         let id = &plan.ids[t];
         out.push_str(&format!(
             "  \"{id}\" [label=\"{id}\\n{}\"];\n",
-            dag.tasks[id].operator
+            kind(&dag.tasks[id])
         ));
     }
     for ((from, to), kinds) in &plan.edges {

@@ -82,6 +82,18 @@ fn a_task_mapped_over_an_upstream_list_expands_when_the_list_exists() {
         "{why:#}"
     );
 
+    let plan = project.dag(&["plan", "fan"]);
+    assert!(
+        String::from_utf8_lossy(&plan.stdout)
+            .contains("level 1: shard (shell, one per tasks.list.outputs.parts)"),
+        "{plan:?}"
+    );
+    let (_, plan) = project.json(&["plan", "fan", "--json"]);
+    assert_eq!(
+        task(&plan, "shard")["maps_over"],
+        "tasks.list.outputs.parts"
+    );
+
     let output = project.dag(&["run", "fan"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{output:?}");
