@@ -37,5 +37,6 @@ pub use dag::{DagGraph, DagStatusJson, edge_artifacts};
 pub use diff::{DiffError, RunDiff, run_diff};
 pub use lineage::model_link;
 pub use run::{
-    AttemptPlacement, NotificationJson, RunJson, RunListJson, TaskJson, run_json, run_json_of,
+    AttemptPlacement, ExpansionJson, NotificationJson, RunJson, RunListJson, TaskJson,
+    expansions_of, run_json, run_json_of,
 };

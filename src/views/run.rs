@@ -44,6 +44,15 @@ pub struct ExpansionJson {
     pub instances: Vec<String>,
 }
 
+/// The tasks a run expanded over upstream lists, from its events.
+pub fn expansions_of(events: &[dag_state::EventRecord]) -> Vec<ExpansionJson> {
+    events
+        .iter()
+        .filter(|e| e.kind == "task_expanded")
+        .filter_map(ExpansionJson::from_event)
+        .collect()
+}
+
 impl ExpansionJson {
     fn from_event(event: &dag_state::EventRecord) -> Option<Self> {
         Some(Self {
@@ -162,11 +171,7 @@ pub fn run_json(
         .filter(|e| e.kind == "notification")
         .filter_map(NotificationJson::from_event)
         .collect();
-    json.expansions = events
-        .iter()
-        .filter(|e| e.kind == "task_expanded")
-        .filter_map(ExpansionJson::from_event)
-        .collect();
+    json.expansions = expansions_of(&events);
     let mut placements: std::collections::BTreeMap<String, Vec<AttemptPlacement>> =
         std::collections::BTreeMap::new();
     for attempt in store.attempts(&run.run_id)? {

@@ -84,7 +84,8 @@ pub async fn show(
         let attempts = store.attempts(&id)?;
         let states = states_of(&attempts, &tasks);
         let timeline = timeline_of(&record, attempts.clone(), crate::execute::now_ms());
-        let run = run_json_of(&record, tasks, None);
+        let mut run = run_json_of(&record, tasks, None);
+        run.expansions = crate::views::expansions_of(&store.events(&id)?);
         let previous = previous_run(&store, &record)?;
         Ok(Some((run, attempts, states, timeline, previous)))
     })
@@ -248,6 +249,20 @@ fn facts(out: &mut Html, view: &RunPage, viewer: &Viewer) {
             earlier
         );
     }
+    for expansion in &run.expansions {
+        html!(
+            out,
+            "<dt>expanded</dt><dd><strong>{}</strong> over <code>{}</code>: {} instance{}</dd>",
+            expansion.task,
+            expansion.from,
+            expansion.instances.len(),
+            if expansion.instances.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        );
+    }
     html!(out, "<dt>started</dt><dd>{}</dd>", run.started_at);
     if let Some(finished) = &run.finished_at {
         html!(
@@ -379,7 +394,11 @@ mod tests {
                 duration_ms: finished.then_some(1000),
                 tasks: vec![task],
                 notifications: Vec::new(),
-                expansions: Vec::new(),
+                expansions: vec![crate::views::ExpansionJson {
+                    task: HOSTILE.into(),
+                    from: HOSTILE.into(),
+                    instances: vec!["a".into(), "b".into()],
+                }],
             },
             attempts: Vec::new(),
             states: BTreeMap::new(),
@@ -407,9 +426,10 @@ mod tests {
         );
         assert_eq!(
             html.matches("&lt;script&gt;x()&lt;/script&gt;").count(),
-            5,
+            7,
             "{html}"
         );
+        assert!(html.contains("</code>: 2 instances</dd>"), "{html}");
         assert!(html.contains("href=\"/diff/r0/r1\""), "{html}");
         assert!(
             html.contains("action=\"/runs/r1/resume\""),
