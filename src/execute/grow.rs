@@ -17,13 +17,30 @@ use crate::model::MapFrom;
 use crate::plan::plan_for;
 use crate::scheduler::{Scheduler, Terminal};
 
+/// Why a task mapped over an upstream list cannot be expanded: the task
+/// fails with it.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum GrowError {
+    #[error("`{from}` is `{shown}`, not a list")]
+    NotAList { from: MapFrom, shown: String },
+    #[error("`{}` gave no value `{}`", .from.task, .from.output)]
+    NoValue { from: MapFrom },
+    /// The instances do not check as a loaded DAG would (too many values,
+    /// values that are not scalars, ids that collide): the diagnostics'
+    /// messages.
+    #[error("{0}")]
+    Instances(String),
+    #[error("the expanded DAG has a dependency cycle: {0}")]
+    Cycle(String),
+}
+
 impl RunState<'_> {
     /// Expands the task at `index`, which maps over `from`, with the list
     /// this run produced: the DAG and the plan grow, and what the run knows
     /// moves to the new plan's indexes. Returns the instances' ids (none for
     /// an empty list, when the task is recorded as skipped); an error says
     /// why the task cannot be expanded.
-    pub(super) fn grow(&mut self, index: usize, from: &MapFrom) -> Result<Vec<String>, String> {
+    pub(super) fn grow(&mut self, index: usize, from: &MapFrom) -> Result<Vec<String>, GrowError> {
         let base = self.plan.ids[index].clone();
         let list = match self.output_lookup()(&from.task, &from.output) {
             Some(Value::Array(items)) => items,
@@ -32,9 +49,12 @@ impl RunState<'_> {
                 if shown.len() > 80 {
                     shown = format!("{}…", shown.chars().take(80).collect::<String>());
                 }
-                return Err(format!("`{from}` is `{shown}`, not a list"));
+                return Err(GrowError::NotAList {
+                    from: from.clone(),
+                    shown,
+                });
             }
-            None => return Err(format!("`{}` gave no value `{}`", from.task, from.output)),
+            None => return Err(GrowError::NoValue { from: from.clone() }),
         };
         let mut resolved = self.resolved.clone();
         resolved.insert(base.clone(), list);
@@ -45,19 +65,21 @@ impl RunState<'_> {
             &self.engine.registry,
         )
         .map_err(|diagnostics| {
-            diagnostics
-                .iter()
-                .map(|d| d.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?
-        .ok_or_else(|| format!("task `{base}` is not mapped over an upstream list"))?;
-        let plan = plan_for(&grown, &self.params).map_err(|cycles| {
-            format!(
-                "the expanded DAG has a dependency cycle: {}",
-                crate::plan::describe_cycles(&cycles)
+            GrowError::Instances(
+                diagnostics
+                    .iter()
+                    .map(|d| d.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
             )
+        })?
+        // Always `Some`: a task mapping over an upstream list keeps the
+        // DAG's declared tasks for expansion.
+        .ok_or_else(|| {
+            GrowError::Instances(format!("task `{base}` has no declared tasks to expand"))
         })?;
+        let plan = plan_for(&grown, &self.params)
+            .map_err(|cycles| GrowError::Cycle(crate::plan::describe_cycles(&cycles)))?;
         let instances = grown.mapped.get(&base).cloned().unwrap_or_default();
         if instances.is_empty() {
             self.record_settled(

@@ -663,7 +663,7 @@ fn read_task(
             .or_else(|| defaults.executor.clone()),
         map: fields
             .node("map")
-            .and_then(|n| super::mapping::read_map(source, n, diagnostics))
+            .and_then(|n| super::map_reader::read_map(source, n, diagnostics))
             .map(Box::new),
         values: fields.node("values").map(|n| {
             string_list(source, n, "values", diagnostics)

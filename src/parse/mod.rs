@@ -24,6 +24,7 @@ mod hooks_reader;
 pub use hooks_reader::check_url as check_webhook_url;
 mod limits;
 mod loader;
+mod map_reader;
 pub mod mapping;
 mod node;
 mod ownership;
