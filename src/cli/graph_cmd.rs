@@ -21,7 +21,7 @@ fn planned(
     }
     // A task mapping over a param has one instance per value of these.
     if let Some(expanded) =
-        crate::parse::mapping::for_params(&dag, &values, &Default::default(), &registry)
+        crate::parse::expand_for_run(&dag, &values, &Default::default(), &registry)
             .map_err(|d| Failure::invalid(crate::execute::ExecuteError::from_map(&d).to_string()))?
     {
         dag = std::sync::Arc::new(expanded);

@@ -86,13 +86,8 @@ pub fn explain_run(
 ) -> Result<Explanation, ExecuteError> {
     let params = merge_params(&request.dag.params, &request.params)?;
     // A task mapping over a param has one instance per value of this run's.
-    match crate::parse::mapping::for_params(
-        request.dag,
-        &params,
-        &Default::default(),
-        context.registry,
-    )
-    .map_err(|diagnostics| ExecuteError::from_map(&diagnostics))?
+    match crate::parse::expand_for_run(request.dag, &params, &Default::default(), context.registry)
+        .map_err(|diagnostics| ExecuteError::from_map(&diagnostics))?
     {
         Some(expanded) => explain_expanded(
             context,

@@ -58,26 +58,22 @@ impl RunState<'_> {
         };
         let mut resolved = self.resolved.clone();
         resolved.insert(base.clone(), list);
-        let grown = crate::parse::mapping::for_params(
-            &self.dag,
-            &self.params,
-            &resolved,
-            &self.engine.registry,
-        )
-        .map_err(|diagnostics| {
-            GrowError::Instances(
-                diagnostics
-                    .iter()
-                    .map(|d| d.message.clone())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?
-        // Always `Some`: a task mapping over an upstream list keeps the
-        // DAG's declared tasks for expansion.
-        .ok_or_else(|| {
-            GrowError::Instances(format!("task `{base}` has no declared tasks to expand"))
-        })?;
+        let grown =
+            crate::parse::expand_for_run(&self.dag, &self.params, &resolved, &self.engine.registry)
+                .map_err(|diagnostics| {
+                    GrowError::Instances(
+                        diagnostics
+                            .iter()
+                            .map(|d| d.message.clone())
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    )
+                })?
+                // Always `Some`: a task mapping over an upstream list keeps the
+                // DAG's declared tasks for expansion.
+                .ok_or_else(|| {
+                    GrowError::Instances(format!("task `{base}` has no declared tasks to expand"))
+                })?;
         let plan = plan_for(&grown, &self.params)
             .map_err(|cycles| GrowError::Cycle(crate::plan::describe_cycles(&cycles)))?;
         let instances = grown.mapped.get(&base).cloned().unwrap_or_default();

@@ -45,7 +45,7 @@ async fn execute(
     let params = merge_params(&request.dag.params, &request.params)?;
     // A task mapping over a param has one instance per value of this run's.
     if let Some(expanded) =
-        crate::parse::mapping::for_params(&request.dag, &params, &BTreeMap::new(), &engine.registry)
+        crate::parse::expand_for_run(&request.dag, &params, &BTreeMap::new(), &engine.registry)
             .map_err(|diagnostics| ExecuteError::from_map(&diagnostics))?
     {
         request.dag = Arc::new(expanded);

@@ -1,11 +1,12 @@
 //! [`load_dag`]: a DAG file and its includes → one checked [`Dag`], within
 //! a [`Budget`] shared by every file of the load.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dag_operators::Registry;
+use serde_json::Value;
 
 use super::diagnostic::cap_per_file;
 use super::file_builder::{FileSpec, build_file, include_path};
@@ -100,7 +101,7 @@ pub fn load_dag_within(
 
 /// The checks of a merged (and expanded) DAG; keeps the plan the cycle
 /// check built, for runs with the default params.
-pub(super) fn check_merged(dag: &mut Dag, registry: &Registry, diagnostics: &mut Vec<Diagnostic>) {
+fn check_merged(dag: &mut Dag, registry: &Registry, diagnostics: &mut Vec<Diagnostic>) {
     let plan = checker::check(dag, registry, diagnostics);
     dag.checked_plan = plan.map(|plan| {
         Arc::new(crate::model::CheckedPlan {
@@ -109,6 +110,29 @@ pub(super) fn check_merged(dag: &mut Dag, registry: &Registry, diagnostics: &mut
         })
     });
     super::executors::check_executor_names(dag, diagnostics);
+}
+
+/// `dag` expanded again for a run's `params` (defaults merged with
+/// overrides and the environment's), when a task maps over a param, and
+/// checked as a load checks it; `None` when no task maps over a param or
+/// an upstream list. `resolved` holds the lists of tasks mapping over
+/// upstream outputs that the run has so far, by task id.
+pub fn expand_for_run(
+    dag: &Dag,
+    params: &BTreeMap<String, Value>,
+    resolved: &BTreeMap<String, Vec<Value>>,
+    registry: &Registry,
+) -> Result<Option<Dag>, Vec<Diagnostic>> {
+    let Some(mut expanded) = super::mapping::expand_with(dag, params, resolved)? else {
+        return Ok(None);
+    };
+    let mut diagnostics = Vec::new();
+    check_merged(&mut expanded, registry, &mut diagnostics);
+    if diagnostics.is_empty() {
+        Ok(Some(expanded))
+    } else {
+        Err(diagnostics)
+    }
 }
 
 /// [`load_dag`] reading from the filesystem: regular files only, includes

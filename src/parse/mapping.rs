@@ -11,7 +11,7 @@
 //! their values, in the order of `map`. Expansion happens when the file is
 //! loaded, so the graph, the plan, `--why` and `--json` show instances; a
 //! task mapping over a param is expanded again when a run starts, with the
-//! run's value of the param ([`for_params`]).
+//! run's value of the param ([`crate::parse::expand_for_run`]).
 //!
 //! A task with `map: { KEY: { from: tasks.UP.outputs.NAME } }` maps over a
 //! list that `UP` produces. It is one task in the graph and the plan until
@@ -245,28 +245,7 @@ pub fn expand(
     }
 }
 
-/// `dag` expanded again for a run's `params` (defaults merged with
-/// overrides and the environment's), when a task maps over a param, and
-/// checked as a load checks it; `None` when no task maps over a param.
-pub fn for_params(
-    dag: &Dag,
-    params: &BTreeMap<String, Value>,
-    resolved: &BTreeMap<String, Vec<Value>>,
-    registry: &dag_operators::Registry,
-) -> Result<Option<Dag>, Vec<Diagnostic>> {
-    let Some(mut expanded) = expand_with(dag, params, resolved)? else {
-        return Ok(None);
-    };
-    let mut diagnostics = Vec::new();
-    super::loader::check_merged(&mut expanded, registry, &mut diagnostics);
-    if diagnostics.is_empty() {
-        Ok(Some(expanded))
-    } else {
-        Err(diagnostics)
-    }
-}
-
-/// [`for_params`] without the operators' checks: what a request can be
+/// [`crate::parse::expand_for_run`] without the operators' checks: what a request can be
 /// refused for before it is queued.
 pub fn expand_for(
     dag: &Dag,
@@ -275,7 +254,7 @@ pub fn expand_for(
     expand_with(dag, params, &BTreeMap::new())
 }
 
-fn expand_with(
+pub(super) fn expand_with(
     dag: &Dag,
     params: &BTreeMap<String, Value>,
     resolved: &BTreeMap<String, Vec<Value>>,

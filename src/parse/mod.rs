@@ -38,7 +38,9 @@ pub use diagnostic::{
 };
 pub use file_builder::{DAG_KEYS, DEFAULTS_KEYS, INCLUDE_KEYS, SCHEDULE_KEYS, TASK_KEYS};
 pub use limits::{Budget, LimitHit, ParseLimits};
-pub use loader::{ReadSource, load_dag, load_dag_file, load_dag_file_with, load_dag_within};
+pub use loader::{
+    ReadSource, expand_for_run, load_dag, load_dag_file, load_dag_file_with, load_dag_within,
+};
 pub use node::{Node, SyntaxError, Value as NodeValue, parse_yaml, parse_yaml_within};
 pub use ownership::{Conflict, apply_ownership, check_ownership, load_dag_directory};
 pub use source::{SourceFile, Span};
