@@ -84,12 +84,6 @@ pub enum ExecuteError {
 impl ExecuteError {
     /// Why mapped tasks could not be expanded for a run's params.
     pub fn from_map(diagnostics: &[crate::parse::Diagnostic]) -> Self {
-        Self::Map(
-            diagnostics
-                .iter()
-                .map(|d| d.message.clone())
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
+        Self::Map(crate::parse::joined_messages(diagnostics))
     }
 }

@@ -61,13 +61,7 @@ impl RunState<'_> {
         let grown =
             crate::parse::expand_for_run(&self.dag, &self.params, &resolved, &self.engine.registry)
                 .map_err(|diagnostics| {
-                    GrowError::Instances(
-                        diagnostics
-                            .iter()
-                            .map(|d| d.message.clone())
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    )
+                    GrowError::Instances(crate::parse::joined_messages(&diagnostics))
                 })?
                 // Always `Some`: a task mapping over an upstream list keeps the
                 // DAG's declared tasks for expansion.

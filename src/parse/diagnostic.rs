@@ -298,6 +298,16 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, candidate)| candidate)
 }
 
+/// The diagnostics' messages on one line, `; ` between them: how a run
+/// reports problems found after the load (expanding mapped tasks).
+pub fn joined_messages(diagnostics: &[Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// `did you mean `x`?` when a near name exists.
 pub fn did_you_mean<'a>(
     name: &str,

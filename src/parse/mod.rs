@@ -34,7 +34,7 @@ mod tree_builder;
 
 pub use diagnostic::{
     Diagnostic, DiagnosticJson, MAX_DIAGNOSTICS_PER_FILE, Related, RelatedJson, cap_per_file,
-    closest, did_you_mean,
+    closest, did_you_mean, joined_messages,
 };
 pub use file_builder::{DAG_KEYS, DEFAULTS_KEYS, INCLUDE_KEYS, SCHEDULE_KEYS, TASK_KEYS};
 pub use limits::{Budget, LimitHit, ParseLimits};
