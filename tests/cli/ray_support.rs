@@ -31,6 +31,10 @@ const MARK_VAR: &str = "DAG_TEST_RAY_HEAD";
 /// How long a head may take to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// How many heads to start before giving up, when one exits at start (for
+/// instance because another process took one of its ports in between).
+const START_ATTEMPTS: usize = 3;
+
 /// The interpreter of the project's test environment (installed on first
 /// use; shared and cached between runs).
 pub fn python() -> PathBuf {
@@ -54,15 +58,32 @@ pub struct RayHead {
 }
 
 impl RayHead {
+    /// Starts a head and waits until its Jobs API answers. A head that
+    /// exits while starting is started again on other ports.
     pub fn start() -> Self {
         let python = python();
+        let mut failures = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            let mut head = Self::launch(&python);
+            match head.wait_ready() {
+                Ok(()) => return head,
+                Err(log) => failures.push(log),
+            }
+        }
+        panic!(
+            "no Ray head started in {START_ATTEMPTS} attempts; their logs:\n{}",
+            failures.join("\n---\n")
+        );
+    }
+
+    fn launch(python: &Path) -> Self {
         let ray = python.with_file_name("ray");
         // Short: Ray's socket paths live under it.
         let dir = tempfile::Builder::new()
             .prefix("rt")
             .tempdir_in("/tmp")
             .expect("temp dir");
-        let ports: Vec<u16> = (0..9).map(|_| free_port()).collect();
+        let ports = free_ports(9);
         let mark = format!("{}-{}", std::process::id(), ports[0]);
         let args = [
             "start".to_string(),
@@ -110,32 +131,41 @@ kill -KILL 0"#,
             .process_group(0)
             .spawn()
             .expect("start the Ray head");
-        let head = Self {
+        Self {
             address: format!("http://127.0.0.1:{}", ports[1]),
             child,
             mark,
             _dir: dir,
-        };
-        head.wait_ready();
-        head
+        }
     }
 
     pub fn api(&self) -> JobsApi {
         JobsApi::new(&self.address).expect("a valid address")
     }
 
-    fn wait_ready(&self) {
+    /// Waits until the head answers. `Err` with its log when it exited
+    /// first; a head still starting after [`START_TIMEOUT`] fails the test.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let api = self.api();
         let deadline = Instant::now() + START_TIMEOUT;
         while api.jobs().is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Dropping the head kills what is left of it.
+                return Err(format!("the head exited ({status}):\n{}", self.log()));
+            }
             assert!(
                 Instant::now() < deadline,
                 "the Ray head at {} did not answer within {START_TIMEOUT:?}; its log:\n{}",
                 self.address,
-                std::fs::read_to_string(self._dir.path().join("head.log")).unwrap_or_default()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+        Ok(())
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("head.log")).unwrap_or_default()
     }
 
     /// Kills the head: its process group (by the pid this test started),
@@ -170,11 +200,16 @@ pub fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-        .port()
+/// `n` distinct free loopback ports: every listener is held until all are
+/// chosen, so the kernel cannot hand out one port twice.
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|listener| listener.local_addr().expect("a bound address").port())
+        .collect()
 }
 
 /// SIGKILLs every process whose environment holds `MARK_VAR=mark`.
