@@ -40,6 +40,42 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// How many ChromeDrivers to start before giving up, when one exits at
+/// start (another process took its port in between).
+const DRIVER_ATTEMPTS: usize = 3;
+
+/// A ChromeDriver answering on loopback, and its port.
+fn start_driver() -> (Child, u16) {
+    for _ in 0..DRIVER_ATTEMPTS {
+        let port = free_port();
+        let mut driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(_)) = driver.try_wait() {
+                break;
+            }
+            if let Ok((200, status)) = http(port, "GET", "/status", None)
+                && status["value"]["ready"] == true
+            {
+                return (driver, port);
+            }
+            if started.elapsed() >= DEADLINE {
+                let _ = driver.kill();
+                let _ = driver.wait();
+                panic!("chromedriver did not answer on port {port}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("chromedriver exited at start {DRIVER_ATTEMPTS} times");
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -190,14 +226,7 @@ impl Browser {
             );
         }
         let turn = turn();
-        let port = free_port();
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
+        let (driver, port) = start_driver();
         let profile = tempfile::tempdir().expect("a browser profile directory");
         let mut browser = Self {
             driver,
@@ -206,19 +235,6 @@ impl Browser {
             _profile: profile,
             _turn: turn,
         };
-        let started = Instant::now();
-        loop {
-            if let Ok((200, status)) = http(port, "GET", "/status", None)
-                && status["value"]["ready"] == true
-            {
-                break;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "chromedriver did not answer on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
         let args = [
             "--headless",
             "--no-sandbox",
