@@ -229,10 +229,21 @@ impl Dispatcher {
             submission.fire.params = params;
             submission.options.only.clear();
         }
-        validate_request(&dag, &submission.fire.params, &submission.options.only)
-            .map_err(SubmitError::Invalid)?;
-        validate_request(&dag, &BTreeMap::new(), &submission.options.force_tasks)
-            .map_err(SubmitError::Invalid)?;
+        let registry = &self.engine.registry;
+        validate_request(
+            &dag,
+            &submission.fire.params,
+            &submission.options.only,
+            registry,
+        )
+        .map_err(SubmitError::Invalid)?;
+        validate_request(
+            &dag,
+            &BTreeMap::new(),
+            &submission.options.force_tasks,
+            registry,
+        )
+        .map_err(SubmitError::Invalid)?;
         submission.fire.dag = dag.name.clone();
         let (max_active, overlap) = policy(&dag);
         let run_id = recovered.clone().unwrap_or_else(new_run_id);

@@ -77,6 +77,8 @@ pub enum ExecuteError {
     Cycle(String),
     #[error("mapped tasks cannot be expanded with these params: {0}")]
     Map(String),
+    #[error("the operators refuse these params: {0}")]
+    Params(String),
     #[error(transparent)]
     Record(#[from] crate::record::RecordError),
 }

@@ -24,7 +24,7 @@ use super::clock::{now_ms, rfc3339};
 use super::engine::ExecuteError;
 use super::fingerprint::Fingerprint;
 use super::reuse::{Reuse, find_reuse};
-use super::run_loop::{merge_params, select};
+use super::run_loop::{check_run_params, merge_params, select};
 use crate::cache::{DigestMemo, RunCache};
 use crate::model::{Dag, TriggerRule};
 use crate::plan::{Plan, plan_for};
@@ -109,6 +109,7 @@ fn explain_expanded(
 ) -> Result<Explanation, ExecuteError> {
     let dag = request.dag;
     let params = merge_params(&dag.params, &request.params)?;
+    check_run_params(dag, &params, context.registry)?;
     let plan = plan_for(dag, &params)
         .map_err(|cycles| ExecuteError::Cycle(crate::plan::describe_cycles(&cycles)))?;
     let selected = select(&plan, &request.only)?;

@@ -50,6 +50,7 @@ async fn execute(
     {
         request.dag = Arc::new(expanded);
     }
+    check_run_params(&request.dag, &params, &engine.registry)?;
     let dag = Arc::clone(&request.dag);
     let plan = plan_for(&dag, &params)
         .map_err(|cycles| ExecuteError::Cycle(crate::plan::describe_cycles(&cycles)))?;
@@ -274,6 +275,26 @@ pub(super) fn merge_params(
     Ok(params)
 }
 
+/// Refuses params the operators' checks reject (`--param n_trees=-5`)
+/// before anything runs: the load checked only the DAG's defaults.
+pub(super) fn check_run_params(
+    dag: &crate::model::Dag,
+    params: &BTreeMap<String, Value>,
+    registry: &dag_operators::Registry,
+) -> Result<(), ExecuteError> {
+    if *params == dag.params {
+        return Ok(());
+    }
+    let diagnostics = crate::parse::check_params_for_run(dag, params, registry);
+    if diagnostics.is_empty() {
+        Ok(())
+    } else {
+        Err(ExecuteError::Params(crate::parse::joined_messages(
+            &diagnostics,
+        )))
+    }
+}
+
 pub(super) fn select(plan: &Plan, only: &[String]) -> Result<BTreeSet<usize>, ExecuteError> {
     if only.is_empty() {
         return Ok((0..plan.len()).collect());
@@ -306,11 +327,13 @@ pub fn validate_request(
     dag: &crate::model::Dag,
     params: &BTreeMap<String, Value>,
     only: &[String],
+    registry: &dag_operators::Registry,
 ) -> Result<(), ExecuteError> {
     let merged = merge_params(&dag.params, params)?;
     let expanded = crate::parse::mapping::expand_for(dag, &merged)
         .map_err(|diagnostics| ExecuteError::from_map(&diagnostics))?;
     let dag = expanded.as_ref().unwrap_or(dag);
+    check_run_params(dag, &merged, registry)?;
     match only.iter().find(|id| !dag.tasks.contains_key(*id)) {
         Some(id) => Err(ExecuteError::UnknownTask {
             name: id.clone(),

@@ -105,6 +105,9 @@ enum AttemptEnd {
     Failed {
         status: AttemptStatus,
         error: String,
+        /// Whether another attempt could end otherwise: invalid params
+        /// fail the same way every time.
+        retryable: bool,
     },
 }
 
@@ -226,10 +229,17 @@ pub async fn run_task(job: TaskJob) -> TaskResult {
                     Err(join) => result.error = Some(format!("hashing outputs failed: {join}")),
                 }
             }
-            AttemptEnd::Failed { status, error } => {
+            AttemptEnd::Failed {
+                status,
+                error,
+                retryable,
+            } => {
                 result.error = Some(error);
                 if matches!(status, AttemptStatus::Cancelled) {
                     result.terminal = Terminal::Cancelled;
+                    break;
+                }
+                if !retryable {
                     break;
                 }
             }
@@ -450,7 +460,7 @@ async fn run_attempt(job: &TaskJob, attempt: u32) -> AttemptEnd {
                 .and_then(|v| v.as_i64())
                 .map(|c| c as i32);
         }
-        AttemptEnd::Failed { status, error } => {
+        AttemptEnd::Failed { status, error, .. } => {
             record.status = *status;
             record.error = Some(error.clone());
             context
@@ -512,6 +522,7 @@ async fn execute(
         Err(OperatorError::Cancelled) => AttemptEnd::Failed {
             status: AttemptStatus::Cancelled,
             error: "cancelled".into(),
+            retryable: false,
         },
         Err(OperatorError::TimedOut) => AttemptEnd::Failed {
             status: AttemptStatus::TimedOut,
@@ -519,9 +530,11 @@ async fn execute(
                 "timed out after {}",
                 humanize(job.timeout.unwrap_or_default())
             ),
+            retryable: true,
         },
         Err(error) => AttemptEnd::Failed {
             status: AttemptStatus::Failed,
+            retryable: !matches!(error, OperatorError::Params(_)),
             error: error_chain(&error),
         },
     }
@@ -616,6 +629,27 @@ mod tests {
         assert_eq!(result.attempts, 4);
         // Waits of 10 s, 20 s, then 40 s capped at 25 s.
         assert_eq!(started.elapsed(), Duration::from_secs(55));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn invalid_params_fail_the_task_once_without_retries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(dir.path());
+        let recorder = Recorder::spawn(Arc::clone(&store), None);
+        let mut job = job(
+            dir.path(),
+            store,
+            recorder.handle(),
+            CancellationToken::new(),
+        );
+        job.context.params = serde_json::json!({ "fail": "yes" });
+        let started = tokio::time::Instant::now();
+        let result = run_task(job).await;
+        assert_eq!(result.terminal, Terminal::Failed);
+        assert_eq!(result.attempts, 1);
+        assert_eq!(started.elapsed(), Duration::ZERO, "no retry wait");
+        let error = result.error.unwrap_or_default();
+        assert!(error.starts_with("invalid params: "), "{error}");
     }
 
     #[tokio::test(start_paused = true)]

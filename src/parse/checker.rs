@@ -112,8 +112,47 @@ fn check_operator(dag: &Dag, task: &Task, registry: &Registry, diagnostics: &mut
             .help("remove `values:`; it is for `shell` and `python` tasks, which write values of their choosing"),
         );
     }
+    check_operator_params(task, operator.as_ref(), &dag.params, diagnostics);
+}
+
+/// The operators' checks of every task with `params` (a run's, defaults
+/// merged with overrides) in place of the DAG's defaults, which the load
+/// checked: what a run with these params would fail on.
+pub fn check_params_for_run(
+    dag: &Dag,
+    params: &BTreeMap<String, serde_json::Value>,
+    registry: &Registry,
+) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    // Only a task whose params name a param can render otherwise.
+    for task in dag.tasks.values().filter(|t| names_a_param(&t.params)) {
+        if let Some(operator) = registry.get(&task.operator) {
+            check_operator_params(task, operator.as_ref(), params, &mut diagnostics);
+        }
+    }
+    diagnostics
+}
+
+/// Whether a string in `value` may hold a template naming a param.
+fn names_a_param(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains("params."),
+        serde_json::Value::Array(items) => items.iter().any(names_a_param),
+        serde_json::Value::Object(entries) => entries.values().any(names_a_param),
+        _ => false,
+    }
+}
+
+/// The operator's own check of `task`'s params rendered with `params`.
+fn check_operator_params(
+    task: &Task,
+    operator: &dyn dag_operators::Operator,
+    params: &BTreeMap<String, serde_json::Value>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let file = &task.origin.file;
     let scope = Scope {
-        params: &dag.params,
+        params,
         run: None,
         outputs: None,
         secrets: None,

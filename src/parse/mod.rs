@@ -16,6 +16,7 @@
 //! a diagnostic, not the process.
 
 mod checker;
+pub use checker::check_params_for_run;
 mod diagnostic;
 mod executors;
 mod fields;

@@ -62,6 +62,7 @@ mod ray_support;
 mod resume;
 mod run;
 mod run_cache;
+mod run_params;
 mod secrets;
 mod serve;
 mod serve_models;

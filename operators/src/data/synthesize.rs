@@ -25,7 +25,7 @@ pub struct Synthesize;
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    /// Rows to sample (with replacement) from the reference.
+    /// Rows to sample (with replacement) from the reference (1 to 1,000,000).
     rows: usize,
     /// The same reference, params and seed give the same batch.
     seed: u64,
@@ -120,10 +120,20 @@ impl Operator for Synthesize {
     }
 }
 
+/// The most rows one batch may have: the batch is built in memory, and a
+/// mistyped `rows` must not exhaust the machine.
+const MAX_ROWS: usize = 1_000_000;
+
 fn check_params(params: &Params) -> Vec<Problem> {
     let mut problems = Vec::new();
-    if params.rows == 0 {
-        problems.push(Problem::new("params.rows", "`rows` must be at least 1"));
+    if params.rows == 0 || params.rows > MAX_ROWS {
+        problems.push(Problem::new(
+            "params.rows",
+            format!(
+                "`rows` must be between 1 and {MAX_ROWS}, not {}",
+                params.rows
+            ),
+        ));
     }
     if !(params.noise.is_finite() && params.noise >= 0.0) {
         problems.push(Problem::new(
@@ -349,8 +359,15 @@ mod tests {
     }
 
     #[test]
-    fn check_rejects_mixed_drift_rules_and_zero_rows() {
+    fn check_rejects_mixed_drift_rules_zero_rows_and_too_many_rows() {
         let params = json!({"rows": 0, "seed": 1, "drift": [{"column": "w", "shift": 1, "replace": {"a": "b"}}]});
+        let too_many = json!({"rows": 1_000_001, "seed": 1});
+        let problems = check(&Synthesize, too_many, &["reference"], &["data"]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(
+            problems[0].message,
+            "`rows` must be between 1 and 1000000, not 1000001"
+        );
         let problems = check(&Synthesize, params, &["reference"], &["data"]);
         let at: Vec<&str> = problems.iter().map(|p| p.at.as_str()).collect();
         assert_eq!(at, ["params.rows", "params.drift[0]"]);

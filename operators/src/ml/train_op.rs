@@ -43,8 +43,8 @@ struct TrainParamsSchema {
     /// Stratified k-fold cross-validation on the training rows (k ≥ 2); its
     /// scores are written to the `metrics` output.
     cv_folds: Option<usize>,
-    /// Hyperparameter → values to try; every combination is cross-validated
-    /// and the best (by macro-F1) is fitted on all rows.
+    /// Hyperparameter → values to try; every combination (at most 1,000)
+    /// is cross-validated and the best (by macro-F1) is fitted on all rows.
     grid: Option<BTreeMap<String, Vec<Value>>>,
     /// Fewer training rows fail the task (default 20).
     min_rows: Option<usize>,
@@ -106,7 +106,7 @@ impl TrainParams {
             hyper
                 .problems()
                 .into_iter()
-                .map(|m| Problem::new("params", m)),
+                .map(|(field, message)| Problem::new(format!("params.{field}"), message)),
         );
         for name in grid.keys() {
             if matches!(name.as_str(), "model" | "seed") {
@@ -116,8 +116,21 @@ impl TrainParams {
                 ));
             }
         }
-        if let Err(error) = grid_candidates(&hyper, &grid) {
-            problems.push(Problem::new("params.grid", error.to_string()));
+        match grid_candidates(&hyper, &grid) {
+            Err(error) => problems.push(Problem::new("params.grid", error.to_string())),
+            // Each set the grid makes is held to the same rules.
+            Ok(candidates) if !grid.is_empty() => {
+                let mut seen = std::collections::BTreeSet::new();
+                for (field, message) in candidates.iter().flat_map(Hyperparameters::problems) {
+                    if seen.insert(message.clone()) {
+                        problems.push(Problem::new(
+                            format!("params.grid.{field}"),
+                            format!("in the grid: {message}"),
+                        ));
+                    }
+                }
+            }
+            Ok(_) => {}
         }
         if problems.is_empty() {
             Ok(Self {
@@ -416,6 +429,30 @@ mod tests {
                 .starts_with("params")
         );
         assert!(check(json!({"model": "random_forest", "max_features": "log2", "grid": {"max_depth": [3, 6]}})).is_empty());
+        let too_many = check(json!({"model": "random_forest", "n_trees": 20_000}));
+        assert_eq!(too_many.len(), 1, "{too_many:?}");
+        assert_eq!(too_many[0].at, "params.n_trees");
+        // A grid value is held to the same rules, once per problem.
+        let grid = check(
+            json!({"model": "random_forest", "grid": {"n_trees": [10, 20_000, 0], "max_depth": [3, 6]}}),
+        );
+        let found: Vec<(&str, &str)> = grid
+            .iter()
+            .map(|p| (p.at.as_str(), p.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "params.grid.n_trees",
+                    "in the grid: `n_trees` must be at most 10000, got 20000"
+                ),
+                (
+                    "params.grid.n_trees",
+                    "in the grid: `n_trees` must be at least 1"
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub enum ModelKind {
 pub struct Hyperparameters {
     /// The kind of model to fit.
     pub model: ModelKind,
-    /// Trees of a `random_forest`.
+    /// Trees of a `random_forest` (1 to 10,000).
     #[serde(default = "default_trees")]
     pub n_trees: usize,
     /// The deepest a tree grows; unlimited unless set.
@@ -64,6 +64,14 @@ pub struct Hyperparameters {
 fn default_trees() -> usize {
     100
 }
+
+/// The most trees a forest may have: more only costs time and memory (a
+/// mistyped `n_trees` must not exhaust the machine).
+pub const MAX_TREES: usize = 10_000;
+
+/// The most hyperparameter sets a grid may hold: each one is
+/// cross-validated, and the grid is listed before anything is fitted.
+pub const MAX_GRID_CANDIDATES: usize = 1_000;
 fn default_split() -> usize {
     2
 }
@@ -78,20 +86,36 @@ fn default_alpha() -> f64 {
 }
 
 impl Hyperparameters {
-    /// Problems with values serde accepts but fitting would not.
-    pub fn problems(&self) -> Vec<String> {
+    /// Problems with values serde accepts but fitting would not, each with
+    /// the hyperparameter it is about.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut problems = Vec::new();
         if self.n_trees == 0 {
-            problems.push("`n_trees` must be at least 1".to_string());
+            problems.push(("n_trees", "`n_trees` must be at least 1".to_string()));
+        }
+        if self.n_trees > MAX_TREES {
+            problems.push((
+                "n_trees",
+                format!(
+                    "`n_trees` must be at most {MAX_TREES}, got {}",
+                    self.n_trees
+                ),
+            ));
         }
         if self.min_samples_leaf == 0 {
-            problems.push("`min_samples_leaf` must be at least 1".to_string());
+            problems.push((
+                "min_samples_leaf",
+                "`min_samples_leaf` must be at least 1".to_string(),
+            ));
         }
         if !(self.alpha >= 0.0 && self.alpha.is_finite()) {
-            problems.push("`alpha` must be a finite number >= 0".to_string());
+            problems.push(("alpha", "`alpha` must be a finite number >= 0".to_string()));
         }
         if self.max_iterations == 0 {
-            problems.push("`max_iterations` must be at least 1".to_string());
+            problems.push((
+                "max_iterations",
+                "`max_iterations` must be at least 1".to_string(),
+            ));
         }
         problems
     }
@@ -246,6 +270,28 @@ pub fn grid_candidates(
     base: &Hyperparameters,
     grid: &BTreeMap<String, Vec<Value>>,
 ) -> Result<Vec<Hyperparameters>, MlError> {
+    // Counted before any is built: a few short lists multiply to millions.
+    let mut count: usize = 1;
+    for (name, values) in grid {
+        if values.is_empty() {
+            return Err(MlError::invalid(format!(
+                "`grid.{name}` is an empty list; give it at least one value"
+            )));
+        }
+        count = count.saturating_mul(values.len());
+    }
+    if count > MAX_GRID_CANDIDATES {
+        let sizes: Vec<String> = grid.values().map(|v| v.len().to_string()).collect();
+        let total = if count == usize::MAX {
+            "more than can be counted".to_string()
+        } else {
+            count.to_string()
+        };
+        return Err(MlError::invalid(format!(
+            "the grid has {total} combinations ({}); at most {MAX_GRID_CANDIDATES} are tried",
+            sizes.join(" × ")
+        )));
+    }
     let mut candidates = vec![base.clone()];
     for (name, values) in grid {
         let mut next = Vec::with_capacity(candidates.len() * values.len());
@@ -311,9 +357,63 @@ mod tests {
     }
 
     #[test]
-    fn zero_trees_is_a_problem() {
+    fn a_grid_too_large_or_with_an_empty_list_is_refused_before_it_is_built() {
+        let values: Vec<Value> = (1..=30).map(Value::from).collect();
+        let names = [
+            "max_depth",
+            "min_samples_leaf",
+            "min_samples_split",
+            "n_trees",
+            "max_iterations",
+            "alpha",
+        ];
+        // 30^6 = 729,000,000 sets: listing them would need tens of GB.
+        let grid: BTreeMap<String, Vec<Value>> = names
+            .iter()
+            .map(|n| (n.to_string(), values.clone()))
+            .collect();
+        let message = grid_candidates(&base(), &grid).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "the grid has 729000000 combinations (30 × 30 × 30 × 30 × 30 × 30); at most 1000 are tried"
+        );
+        // Right at the limit it is built.
+        let ten: Vec<Value> = (1..=10).map(Value::from).collect();
+        let grid: BTreeMap<String, Vec<Value>> = names[..3]
+            .iter()
+            .map(|n| (n.to_string(), ten.clone()))
+            .collect();
+        assert_eq!(grid_candidates(&base(), &grid).unwrap().len(), 1000);
+        // A product past usize::MAX does not wrap into a small number.
+        let many: Vec<Value> = (1..=1000).map(Value::from).collect();
+        let grid: BTreeMap<String, Vec<Value>> =
+            (0..8).map(|n| (format!("p{n}"), many.clone())).collect();
+        let message = grid_candidates(&base(), &grid).unwrap_err().to_string();
+        assert!(message.contains("more than can be counted"), "{message}");
+        let empty = BTreeMap::from([("max_depth".to_string(), Vec::new())]);
+        assert_eq!(
+            grid_candidates(&base(), &empty).unwrap_err().to_string(),
+            "`grid.max_depth` is an empty list; give it at least one value"
+        );
+    }
+
+    #[test]
+    fn zero_trees_and_more_than_the_most_trees_are_problems() {
         let mut p = base();
         p.n_trees = 0;
-        assert_eq!(p.problems().len(), 1);
+        assert_eq!(
+            p.problems(),
+            [("n_trees", "`n_trees` must be at least 1".to_string())]
+        );
+        p.n_trees = MAX_TREES;
+        assert!(p.problems().is_empty());
+        p.n_trees = 99_999_999_999;
+        assert_eq!(
+            p.problems(),
+            [(
+                "n_trees",
+                "`n_trees` must be at most 10000, got 99999999999".to_string()
+            )]
+        );
     }
 }
