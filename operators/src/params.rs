@@ -16,18 +16,49 @@ pub fn parse_params<P: DeserializeOwned>(params: &Value) -> Result<P, Problem> {
     } else {
         params.clone()
     };
-    serde_json::from_value(value).map_err(|error| {
+    serde_json::from_value(value.clone()).map_err(|error| {
         let message = error.to_string();
-        let at = field_of(&message).map_or_else(|| "params".to_string(), |f| format!("params.{f}"));
-        Problem::new(at, message)
+        match named_field(&message) {
+            Some(field) => Problem::new(format!("params.{field}"), message),
+            // serde names no field in a type error (`invalid value:
+            // integer `-5`, expected usize`): find the one at fault.
+            None => match field_at_fault::<P>(&value) {
+                Some(field) => {
+                    Problem::new(format!("params.{field}"), format!("`{field}`: {message}"))
+                }
+                None => Problem::new("params", message),
+            },
+        }
     })
 }
 
-/// Extracts the field name serde names in backticks, if any.
-fn field_of(message: &str) -> Option<&str> {
+/// The field serde names in backticks in an unknown, missing or duplicate
+/// field error.
+fn named_field(message: &str) -> Option<&str> {
+    if !["unknown field", "missing field", "duplicate field"]
+        .iter()
+        .any(|kind| message.starts_with(kind))
+    {
+        return None;
+    }
     let start = message.find('`')? + 1;
     let len = message[start..].find('`')?;
     Some(&message[start..start + len])
+}
+
+/// The first key of `params` that fails on its own: a mapping holding only
+/// that key fails with something other than a missing field.
+fn field_at_fault<P: DeserializeOwned>(params: &Value) -> Option<String> {
+    let Value::Object(entries) = params else {
+        return None;
+    };
+    entries.iter().find_map(|(key, value)| {
+        let alone = Value::Object([(key.clone(), value.clone())].into_iter().collect());
+        match serde_json::from_value::<P>(alone) {
+            Err(error) if !error.to_string().starts_with("missing field") => Some(key.clone()),
+            _ => None,
+        }
+    })
 }
 
 /// Checks that every name in `required` is declared under `kind`
@@ -69,6 +100,31 @@ mod tests {
             "{}",
             problem.message
         );
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_reported_at_its_field() {
+        let Err(problem) = parse_params::<P>(&serde_json::json!({"n": -5})) else {
+            panic!("a negative count must be rejected");
+        };
+        assert_eq!(problem.at, "params.n");
+        assert_eq!(
+            problem.message,
+            "`n`: invalid value: integer `-5`, expected u32"
+        );
+        let Err(problem) = parse_params::<P>(&serde_json::json!({"n": "three"})) else {
+            panic!("a string count must be rejected");
+        };
+        assert_eq!(problem.at, "params.n");
+        assert!(
+            problem.message.starts_with("`n`: invalid type"),
+            "{}",
+            problem.message
+        );
+        let Err(problem) = parse_params::<P>(&serde_json::json!("all")) else {
+            panic!("a string is not a mapping");
+        };
+        assert_eq!(problem.at, "params");
     }
 
     #[test]

@@ -133,6 +133,41 @@ pub fn check_params_for_run(
     diagnostics
 }
 
+/// Whether the param a problem is about (`params.test_size`,
+/// `params.criteria[1]`) is a template of another task's value, the run or
+/// a secret: its value, and so the problem, exists only in a run.
+fn known_at_run_time(params: &serde_json::Value, at: &str) -> bool {
+    let Some(path) = at.strip_prefix("params.") else {
+        return false;
+    };
+    let mut value = params;
+    for part in path.split('.') {
+        let (name, index) = match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
+            Some((name, index)) => (name, index.parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let Some(next) = value.get(name) else {
+            return false;
+        };
+        value = match index {
+            Some(index) => match next.get(index) {
+                Some(item) => item,
+                None => return false,
+            },
+            None => next,
+        };
+        if value.is_string() {
+            break;
+        }
+    }
+    value.as_str().is_some_and(|text| {
+        text.contains("{{")
+            && ["tasks.", "run.", "secrets."]
+                .iter()
+                .any(|scope| text.contains(scope))
+    })
+}
+
 /// Whether a string in `value` may hold a template naming a param.
 fn names_a_param(value: &serde_json::Value) -> bool {
     match value {
@@ -166,6 +201,10 @@ fn check_operator_params(
         outputs: &task.outputs,
     };
     for problem in operator.check(&spec) {
+        if known_at_run_time(&task.params, &problem.at) {
+            // Checked when the run renders it (and not retried if refused).
+            continue;
+        }
         let span = problem_span(task, &problem.at);
         diagnostics.push(
             Diagnostic::new(

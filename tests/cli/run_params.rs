@@ -1,5 +1,6 @@
 //! A run's params pass the operators' checks before anything runs, in the
-//! CLI and in the daemon.
+//! CLI and in the daemon; a param rendered from another task's value is
+//! checked when the run renders it, and refused values are not retried.
 
 use serde_json::Value;
 
@@ -87,5 +88,45 @@ fn a_param_an_operator_refuses_is_refused_before_the_run_by_the_cli_and_the_daem
     assert!(
         recorded.iter().all(|run| run["params"]["test_size"] != 1.5),
         "{recorded:#?}"
+    );
+}
+
+#[test]
+fn a_typed_param_from_an_upstream_value_is_checked_in_the_run_and_not_retried() {
+    let project = project();
+    let dag = |share: &str| {
+        format!(
+            r#"
+name: late
+tasks:
+  pick:
+    operator: shell
+    params: {{ command: "printf '{{\"values\":{{\"share\":{share}}}}}' > $DAG_OUTCOME" }}
+    values: [share]
+  split:
+    operator: data.split
+    retries: 3
+    retry_delay: 10ms
+    inputs: {{ data: data/table.csv }}
+    outputs: {{ train: data/train.parquet, test: data/test.parquet }}
+    params: {{ target: y, seed: 1, test_size: "{{{{ tasks.pick.outputs.share }}}}" }}
+"#
+        )
+    };
+    // The value exists only in a run, so the load does not judge it...
+    project.write("dags/late.yaml", &dag("0.5"));
+    let (exit, run) = project.json(&["run", "late", "--json"]);
+    assert_eq!(exit, 0, "{run:#}");
+    assert_eq!(task(&run, "split")["status"], "succeeded", "{run:#}");
+    // ...and the run does, once: the same value fails every attempt.
+    project.write("dags/late.yaml", &dag("1.5"));
+    let (exit, run) = project.json(&["run", "late", "--json"]);
+    assert_eq!(exit, 1, "{run:#}");
+    let split = task(&run, "split");
+    assert_eq!(split["status"], "failed", "{run:#}");
+    assert_eq!(split["attempts"], 1, "invalid params were retried: {run:#}");
+    assert_eq!(
+        split["reason"],
+        "invalid params: `test_size` must be between 0 and 1, not 1.5"
     );
 }
