@@ -335,8 +335,8 @@ pub struct RunsArgs {
     /// Only runs of this DAG.
     #[arg(long)]
     pub dag: Option<String>,
-    /// At most this many runs.
-    #[arg(long, default_value_t = 20)]
+    /// At most this many runs (1 or more).
+    #[arg(long, default_value_t = 20, value_parser = parse_positive)]
     pub limit: usize,
     /// Print JSON on stdout.
     #[arg(long)]
@@ -485,6 +485,15 @@ pub struct LineageArgs {
 /// How many runs a downstream lineage walk follows per artifact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunLimit(pub Option<usize>);
+
+/// A count of 1 or more.
+fn parse_positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be 1 or more".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
 
 fn parse_run_limit(text: &str) -> Result<RunLimit, String> {
     if text == "all" {

@@ -155,6 +155,10 @@ fn bad_params_and_unknown_dags_exit_2_with_a_hint() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("did you mean `pipeline`?"));
     let output = project.dag(&["runs", "show", "nope"]);
     assert_eq!(output.status.code(), Some(2));
+    // `--limit 0` would list nothing and say there are no runs.
+    let output = project.dag(&["runs", "--limit", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("must be 1 or more"));
 }
 
 #[test]
