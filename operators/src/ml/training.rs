@@ -228,6 +228,13 @@ pub fn cross_validate(
     k: usize,
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> Result<CvScores, MlError> {
+    if k < 2 || k > y.len() {
+        return Err(MlError::invalid(format!(
+            "`cv_folds` is {k}, but cross-validation needs 2 to {} folds on {} training rows",
+            y.len(),
+            y.len()
+        )));
+    }
     let folds = stratified_folds(y.as_slice().unwrap_or(&y.to_vec()), k, params.seed);
     let mut accuracies = Vec::with_capacity(k);
     let mut f1s = Vec::with_capacity(k);
@@ -395,6 +402,23 @@ mod tests {
             grid_candidates(&base(), &empty).unwrap_err().to_string(),
             "`grid.max_depth` is an empty list; give it at least one value"
         );
+    }
+
+    #[test]
+    fn more_folds_than_rows_is_refused_before_anything_is_allocated() {
+        let x = Array2::<f64>::zeros((10, 2));
+        let y: Array1<usize> = (0..10).map(|i| i % 2).collect();
+        for k in [11, usize::MAX] {
+            let message = cross_validate(&base(), &x, &y, 2, k, &|| false)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                message,
+                format!(
+                    "`cv_folds` is {k}, but cross-validation needs 2 to 10 folds on 10 training rows"
+                )
+            );
+        }
     }
 
     #[test]
