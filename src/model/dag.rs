@@ -54,6 +54,9 @@ pub struct CheckedPlan {
     pub plan: Arc<crate::plan::Plan>,
 }
 
+/// The largest secret file read: keys and tokens are far smaller.
+pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
 /// Where a secret's value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {
@@ -71,7 +74,9 @@ impl SecretSource {
                 .map_err(|_| format!("the environment variable `{var}` is not set")),
             Self::File(path) => {
                 let full = workdir.join(path);
-                let mut text = std::fs::read_to_string(&full)
+                // A regular file, read without blocking: a FIFO would hang
+                // the run and `/dev/zero` would fill the memory.
+                let mut text = crate::parse::read_regular_file(&full, MAX_SECRET_BYTES)
                     .map_err(|e| format!("cannot read `{}`: {e}", full.display()))?;
                 if text.ends_with('\n') {
                     text.pop();

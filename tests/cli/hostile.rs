@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::daemon_support::{Daemon, wait_for};
-use super::support::{Project, repo_root};
+use super::support::{Project, mkfifo, repo_root};
 
 /// What one `dag validate` of a hostile file may take.
 const TIME_BOUND: Duration = Duration::from_secs(10);
@@ -99,13 +99,6 @@ fn every_hostile_fixture_is_refused_at_its_position_within_bounds() {
             "{path} echoed a file: {rendered}"
         );
     }
-}
-
-fn mkfifo(path: &std::path::Path) {
-    let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
-    // SAFETY: `name` is a valid NUL-terminated path for the call.
-    let status = unsafe { libc::mkfifo(name.as_ptr(), 0o600) };
-    assert_eq!(status, 0, "mkfifo: {}", std::io::Error::last_os_error());
 }
 
 #[test]

@@ -3,11 +3,10 @@
 //! daemon, the servers, the UI) and those that need a daemon (`trigger`,
 //! `cancel`) are run by the daemon and serve tests.
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::lifecycle::lifecycle_project;
-use super::support::{Project, repo_root};
+use super::support::{Project, repo_root, run_within};
 
 /// Commands that run until stopped, or need a daemon.
 const LONG_RUNNING: [&str; 5] = [
@@ -35,33 +34,6 @@ fn quickstart_commands() -> Vec<String> {
         .map(|line| line.split(" #").next().unwrap_or(line).trim().to_string())
         .filter(|line| line.starts_with("dag "))
         .collect()
-}
-
-/// Runs `dag args` in `project`; fails the test after `limit` instead of
-/// hanging.
-fn run_within(project: &Project, args: &[&str], limit: Duration) -> (i32, String) {
-    let mut child = project
-        .command(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start dag");
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for dag") {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-            }
-            return (status.code().unwrap_or(-1), stderr);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`dag {}` did not end within {limit:?}", args.join(" "));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn run_ids(project: &Project) -> Vec<String> {

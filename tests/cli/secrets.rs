@@ -121,3 +121,38 @@ fn a_missing_secret_fails_only_the_tasks_that_use_it_and_says_what_to_set() {
     );
     assert_eq!(super::support::task(&json, "plain")["status"], "succeeded");
 }
+
+#[test]
+fn a_secret_file_that_is_a_fifo_a_device_or_too_large_fails_the_task_without_reading_it() {
+    let project = Project::new();
+    super::support::mkfifo(&project.path().join("fifo"));
+    project.write("big.txt", &"k".repeat(64 * 1024 + 1));
+    let cases = [
+        ("fifo", "it is a FIFO, not a regular file"),
+        ("/dev/zero", "it is a device, not a regular file"),
+        ("big.txt", "it is larger than 65536 bytes"),
+    ];
+    for (file, reason) in cases {
+        project.write(
+            "dags/key.yaml",
+            &format!(
+                "name: key\nsecrets:\n  key: {{ file: {file} }}\ntasks:\n  use:\n    operator: shell\n    params: {{ command: \"echo {{{{ secrets.key }}}}\" }}\n"
+            ),
+        );
+        // Reading a FIFO would block the run for good, and `/dev/zero`
+        // would fill the memory: each must end at once.
+        let (exit, stderr) = super::support::run_within(
+            &project,
+            &["run", "key"],
+            std::time::Duration::from_secs(60),
+        );
+        assert_eq!(exit, 1, "{file}: {stderr}");
+        let (_, run) = project.json(&["runs", "show", "latest", "--json"]);
+        let used = super::support::task(&run, "use");
+        assert_eq!(used["status"], "failed", "{run:#}");
+        assert!(
+            used["reason"].as_str().is_some_and(|r| r.contains(reason)),
+            "{file}: {run:#}"
+        );
+    }
+}
