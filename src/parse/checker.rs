@@ -141,11 +141,7 @@ fn known_at_run_time(params: &serde_json::Value, at: &str) -> bool {
         return false;
     };
     let mut value = params;
-    for part in path.split('.') {
-        let (name, index) = match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
-            Some((name, index)) => (name, index.parse::<usize>().ok()),
-            None => (part, None),
-        };
+    for (name, index) in path_steps(path) {
         let Some(next) = value.get(name) else {
             return false;
         };
@@ -222,17 +218,23 @@ fn check_operator_params(
 
 /// Maps an operator problem's location (`params.n_trees`, `inputs.train`,
 /// `params.criteria[1]`) to the closest span in the task.
+/// The steps of a problem's location below its head: `grid.n_trees` or
+/// `criteria[1]`, as (key, index into the key's list).
+fn path_steps(path: &str) -> impl Iterator<Item = (&str, Option<usize>)> {
+    path.split('.').filter(|part| !part.is_empty()).map(|part| {
+        match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
+            Some((name, index)) => (name, index.parse::<usize>().ok()),
+            None => (part, None),
+        }
+    })
+}
+
 fn problem_span(task: &Task, at: &str) -> Span {
-    let mut parts = at.split('.');
-    let head = parts.next().unwrap_or("");
+    let (head, rest) = at.split_once('.').unwrap_or((at, ""));
     let mut node = match find_key(&task.origin.body, head) {
         Some((key, value)) => {
             let mut best = (key.span, value);
-            for part in parts {
-                let (name, index) = match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
-                    Some((name, index)) => (name, index.parse::<usize>().ok()),
-                    None => (part, None),
-                };
+            for (name, index) in path_steps(rest) {
                 match find_key(best.1, name) {
                     Some((key, value)) => best = (key.span, value),
                     None => break,
