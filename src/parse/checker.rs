@@ -156,12 +156,15 @@ fn known_at_run_time(params: &serde_json::Value, at: &str) -> bool {
             break;
         }
     }
-    value.as_str().is_some_and(|text| {
-        text.contains("{{")
-            && ["tasks.", "run.", "secrets."]
-                .iter()
-                .any(|scope| text.contains(scope))
-    })
+    // Parsed, not searched: `{{ params.dir }}/run.csv` names only a param.
+    value
+        .as_str()
+        .and_then(|text| Template::parse(text).ok())
+        .is_some_and(|template| {
+            template
+                .references()
+                .any(|(reference, _)| !matches!(reference, Reference::Param(_) | Reference::Map(_)))
+        })
 }
 
 /// Whether a string in `value` may hold a template naming a param.
@@ -549,4 +552,39 @@ fn cycle_diagnostic(dag: &Dag, cycle: &[String]) -> Diagnostic {
         .and_then(|i| task.origin.needs.get(i).copied())
         .unwrap_or(task.origin.key);
     diagnostic.at(&task.origin.file, span)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::known_at_run_time;
+
+    #[test]
+    fn only_a_value_templated_from_a_task_the_run_or_a_secret_waits_for_the_run() {
+        let params = serde_json::json!({
+            "share": "{{ tasks.pick.outputs.share }}",
+            "token": "{{ secrets.key }}",
+            "stamp": "{{ run.logical_date }}",
+            "path": "{{ params.dir }}/run.csv",
+            "plain": "tasks.csv",
+            "grid": { "n_trees": ["{{ tasks.pick.outputs.n }}", 5] },
+        });
+        for at in [
+            "params.share",
+            "params.token",
+            "params.stamp",
+            "params.grid.n_trees[0]",
+        ] {
+            assert!(known_at_run_time(&params, at), "{at}");
+        }
+        for at in [
+            "params.path",
+            "params.plain",
+            "params.grid.n_trees[1]",
+            "params.missing",
+            "params",
+            "inputs.share",
+        ] {
+            assert!(!known_at_run_time(&params, at), "{at}");
+        }
+    }
 }
