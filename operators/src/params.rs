@@ -11,18 +11,16 @@ use crate::Problem;
 /// `#[serde(deny_unknown_fields)]` on the struct so typos are caught.
 /// A missing `params` block is treated as an empty mapping.
 pub fn parse_params<P: DeserializeOwned>(params: &Value) -> Result<P, Problem> {
-    let value = if params.is_null() {
-        Value::Object(Default::default())
-    } else {
-        params.clone()
-    };
-    serde_json::from_value(value.clone()).map_err(|error| {
+    let empty = Value::Object(Default::default());
+    // Read through a reference: the params are not copied.
+    let value = if params.is_null() { &empty } else { params };
+    P::deserialize(value).map_err(|error| {
         let message = error.to_string();
         match named_field(&message) {
             Some(field) => Problem::new(format!("params.{field}"), message),
             // serde names no field in a type error (`invalid value:
             // integer `-5`, expected usize`): find the one at fault.
-            None => match field_at_fault::<P>(&value) {
+            None => match field_at_fault::<P>(value) {
                 Some(field) => {
                     Problem::new(format!("params.{field}"), format!("`{field}`: {message}"))
                 }
@@ -54,7 +52,7 @@ fn field_at_fault<P: DeserializeOwned>(params: &Value) -> Option<String> {
     };
     entries.iter().find_map(|(key, value)| {
         let alone = Value::Object([(key.clone(), value.clone())].into_iter().collect());
-        match serde_json::from_value::<P>(alone) {
+        match P::deserialize(&alone) {
             Err(error) if !error.to_string().starts_with("missing field") => Some(key.clone()),
             _ => None,
         }
